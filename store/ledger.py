@@ -1,0 +1,274 @@
+"""The Ledger: the one object producers and readers use.
+
+``append`` is durable (one atomic commit); ``emit`` goes through the group-commit buffer and
+is durable after ``flush``/``close``. Every typed helper below is a thin builder of one event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from datetime import date
+from types import TracebackType
+from typing import Any
+
+import msgspec
+import polars as pl
+
+from . import events as ev
+from .buffer import BufferedWriter
+from .errors import InvalidInput
+from .hashing import config_dict, config_hash
+from .invariants import apply_model_rules, dedupe
+from .location import Location
+from .log import Committed, EventLog, LogSettings, Snapshot
+from .query import AsOf, filter_events
+from .run import Run
+
+DEFAULT_ROOT = "./lakeledger"
+ANY = object()  # set_stage(expect=ANY): no expectation
+
+
+def default_root() -> str:
+    return os.environ.get("LAKELEDGER_ROOT", DEFAULT_ROOT)
+
+
+class Ledger:
+    def __init__(self, location: Location, log: EventLog) -> None:
+        self.location = location
+        self.log = log
+        self._writer: BufferedWriter | None = None
+        self._buffer_options: dict[str, Any] = {}
+
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        storage_options: dict[str, str] | None = None,
+        *,
+        create: bool = True,
+        settings: LogSettings | None = None,
+        max_buffered_events: int = 50_000,
+        max_buffer_delay_s: float = 2.0,
+    ) -> Ledger:
+        """Open (and by default create) the ledger at ``root`` (default ``$LAKELEDGER_ROOT``)."""
+        location = Location.of(root if root is not None else default_root(), storage_options)
+        log = EventLog.create(location, settings) if create else EventLog(location, settings)
+        if not create:
+            log.table  # noqa: B018 - raises NotInitialised with a hint when absent
+        ledger = cls(location, log)
+        ledger._buffer_options = {"max_events": max_buffered_events, "max_delay_s": max_buffer_delay_s}
+        return ledger
+
+    # -- writing -----------------------------------------------------------------------------
+    def append(self, events: Iterable[ev.Event], *, check_ids: bool = True) -> Committed:
+        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry)."""
+        batch = list(events)
+        for e in batch:
+            if not isinstance(e, ev.Event):
+                raise InvalidInput(f"append takes lakeledger events, got {type(e).__name__}")
+        skipped: list[str] = []
+
+        def prepare(snapshot: Snapshot) -> Sequence[ev.Event]:
+            unique, dropped = dedupe(snapshot, batch, check_log=check_ids)
+            skipped[:] = dropped
+            return apply_model_rules(snapshot, unique)
+
+        if self._writer is not None and self._writer.pending():
+            self._writer.flush()  # keep the caller's order: buffered events first
+        result = self.log.commit(prepare)
+        return Committed(result.version, result.events, tuple(skipped))
+
+    def emit(self, event: ev.Event) -> None:
+        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``."""
+        self.writer.add(event)
+
+    @property
+    def writer(self) -> BufferedWriter:
+        if self._writer is None or self._writer.closed:
+            self._writer = BufferedWriter(
+                lambda batch: self.append(batch, check_ids=False), **self._buffer_options
+            )
+        return self._writer
+
+    def flush(self) -> Committed | None:
+        return self._writer.flush() if self._writer is not None else None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _one(self, event: ev.Event) -> ev.Event:
+        return self.append([event], check_ids=False).events[0]
+
+    # -- runs and experiments ----------------------------------------------------------------
+    def create_experiment(self, experiment: str, tags: dict[str, str] | None = None) -> ev.ExperimentCreated:
+        return self._one(ev.ExperimentCreated(experiment=experiment, tags=tags or {}))  # type: ignore[return-value]
+
+    def run(
+        self,
+        job: str | None = None,
+        *,
+        params: dict[str, ev.Scalar] | None = None,
+        experiment: str | None = None,
+        name: str | None = None,
+        tags: dict[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """Start a run (``run.started`` is durable on return); use it as a context manager."""
+        fields: dict[str, Any] = {"job": job, "experiment": experiment, "name": name or job,
+                                  "params": params or {}, "tags": tags or {}}
+        if run_id:
+            fields["run_id"] = run_id
+        started = self._one(_build(ev.RunStarted, fields))
+        return Run(self, started.run_id)  # type: ignore[attr-defined]
+
+    # -- configs and artifacts ---------------------------------------------------------------
+    def declare_config(self, name: str, config: Any) -> str:
+        """Record a config (a ``HashableConfig``, Struct, dataclass or dict); returns its hash."""
+        digest = config_hash(config)
+        self._one(ev.ConfigDeclared(name=name, config_hash=digest, config=config_dict(config)))
+        return digest
+
+    def register_artifact(
+        self,
+        name: str,
+        uri: str,
+        *,
+        config_hash: str | None = None,
+        content_hash: str | None = None,
+        size_bytes: int | None = None,
+        run_id: str | None = None,
+        inputs: list[str] | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> ev.ArtifactRegistered:
+        event = ev.ArtifactRegistered(
+            name=name, uri=self.location.resolve_artifact(uri), config_hash=config_hash,
+            content_hash=content_hash, size_bytes=size_bytes, run_id=run_id, inputs=inputs or [],
+            schema=schema,
+        )
+        return self._one(event)  # type: ignore[return-value]
+
+    def retire_artifact(self, name: str, reason: str | None = None) -> ev.ArtifactRetired:
+        return self._one(ev.ArtifactRetired(name=name, reason=reason))  # type: ignore[return-value]
+
+    # -- models ------------------------------------------------------------------------------
+    def register_model_version(
+        self,
+        model: str,
+        *,
+        artifact_uri: str | None = None,
+        framework: str | None = None,
+        run_id: str | None = None,
+        metrics: dict[str, float] | None = None,
+        params: dict[str, ev.Scalar] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> int:
+        """Register the next version of ``model``; returns the version the store assigned."""
+        event = ev.ModelVersionRegistered(
+            model=model, artifact_uri=artifact_uri, framework=framework, run_id=run_id,
+            metrics=metrics or {}, params=params or {}, tags=tags or {},
+        )
+        return self._one(event).version  # type: ignore[attr-defined]
+
+    def set_stage(
+        self, model: str, version: int, stage: ev.Stage, *, expect: Any = ANY, reason: str | None = None
+    ) -> ev.ModelStageChanged:
+        """Move a model version to ``stage``; with ``expect``, only from that current stage.
+
+        A mismatch raises ``ConcurrencyError``: someone else changed the stage meanwhile.
+        """
+        previous = None if expect is ANY else ("None" if expect is None else expect)
+        event = ev.ModelStageChanged(model=model, version=version, stage=stage,
+                                     previous_stage=previous, reason=reason)
+        return self._one(event)  # type: ignore[return-value]
+
+    def set_alias(self, model: str, alias: str, version: int) -> ev.ModelAliasSet:
+        return self._one(ev.ModelAliasSet(model=model, alias=alias, version=version))  # type: ignore[return-value]
+
+    # -- validation, datasets, ingestion -----------------------------------------------------
+    def record_validation(self, target: str, check: str, passed: bool, **fields: Any) -> ev.ValidationRecorded:
+        return self._one(_build(ev.ValidationRecorded, {"target": target, "check": check,
+                                                        "passed": passed, **fields}))  # type: ignore[return-value]
+
+    def declare_dataset(
+        self,
+        dataset: str,
+        *,
+        freq: ev.Freq = "D",
+        start: date | str | None = None,
+        end: date | str | None = None,
+        partition_key: str | list[str] = "date",
+        schema: dict[str, Any] | None = None,
+    ) -> ev.DatasetDeclared:
+        keys = [partition_key] if isinstance(partition_key, str) else list(partition_key)
+        return self._one(_build(ev.DatasetDeclared, {"dataset": dataset, "freq": freq, "start": start,
+                                                     "end": end, "partition_key": keys, "schema": schema}))  # type: ignore[return-value]
+
+    def observe_partition(self, dataset: str, partition: str, **fields: Any) -> ev.PartitionObserved:
+        return self._one(_build(ev.PartitionObserved, {"dataset": dataset, "partition": partition, **fields}))  # type: ignore[return-value]
+
+    def remove_partition(self, dataset: str, partition: str, uri: str | None = None) -> ev.PartitionRemoved:
+        return self._one(ev.PartitionRemoved(dataset=dataset, partition=partition, uri=uri))  # type: ignore[return-value]
+
+    def checkpoint(self, source: str, cursor: Any, batch: int) -> ev.IngestCheckpoint:
+        return self._one(ev.IngestCheckpoint(source=source, cursor=cursor, batch=batch))  # type: ignore[return-value]
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self.log.version()
+
+    def events(
+        self,
+        *,
+        kind: str | list[str] | None = None,
+        stream: str | list[str] | None = None,
+        since: int | None = None,
+        as_of: AsOf = None,
+    ) -> pl.LazyFrame:
+        """The log's rows, filtered; ordered by (version, seq) when collected."""
+        frame = filter_events(self.log.scan(), kind=kind, stream=stream, since=since, as_of=as_of)
+        return frame.sort("version", "seq")
+
+    def read(self, **filters: Any) -> list[ev.AnyEvent | ev.RawEvent]:
+        """Typed events (upcast; unknown kinds as ``RawEvent``) for the same filters as ``events``."""
+        from .codec import decode_payload
+
+        return [decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]]
+
+    def history(self, limit: int | None = None) -> pl.DataFrame:
+        """One row per commit that wrote events: version, time, who, events, kinds."""
+        frame = (
+            self.log.scan(dedupe=False)
+            .group_by("version")
+            .agg(
+                pl.col("recorded_at").first(),
+                pl.col("writer_user").first().alias("user"),
+                pl.col("writer_host").first().alias("host"),
+                pl.col("writer_pid").first().alias("pid"),
+                pl.len().alias("events"),
+                pl.col("kind").unique().sort().alias("kinds"),
+            )
+            .with_columns(operation=pl.lit("APPEND"))
+            .sort("version", descending=True)
+        )
+        if limit:
+            frame = frame.head(limit)
+        return frame.collect()
+
+
+def _build(cls: type[ev.Event], fields: dict[str, Any]) -> ev.Event:
+    """Build an event from loosely typed input (dates as strings...) with clear errors."""
+    try:
+        return msgspec.convert({k: v for k, v in fields.items() if v is not None}, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"invalid {cls.__struct_config__.tag} event: {exc}") from None

@@ -1,0 +1,263 @@
+"""The event log: one append-only Delta table, ``<root>/events``.
+
+Every commit is made at exactly ``loaded_version + 1`` and carries the app transaction
+``SEQ_APP_ID``; delta-rs is told not to rebase (``max_commit_retries=0``), so when another process
+won the race the commit fails and we rebuild it on the new snapshot. That one rule gives:
+- exact version stamps in the rows (``codec.py``), so reads never need the Delta log's history;
+- a global optimistic order: any check made on the loaded snapshot (next model version, expected
+  stage, duplicate event ids) still holds when the commit lands, with no lock server.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import polars as pl
+from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, Transaction
+from deltalake import write_deltalake as _write
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from . import codec, maintenance
+from .errors import LedgerError, NotInitialised, StorageError
+from .events import Event
+from .identity import Writer
+from .ids import new_event_id
+from .location import Location
+
+log = logging.getLogger("lakeledger.store")
+
+SEQ_APP_ID = "lakeledger.events"
+# A snapshot older than this is refreshed before committing on it: together with the log
+# margin kept by maintenance, a writer can never re-create a cleaned-up version file.
+MAX_SNAPSHOT_AGE_S = 0.25
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """Log management. Defaults keep commit latency flat over years of commits."""
+
+    checkpoint_interval: int = 100
+    compact_every: int = 100  # versions between automatic compactions
+    compact_target_bytes: int = 16 * 1024 * 1024
+    keep_log_versions: int = 100  # Delta log json kept behind the latest checkpoint
+    vacuum_every: int = 1000  # versions between vacuums of compacted/orphaned files
+    vacuum_retention_hours: int = 1
+    commit_deadline_s: float = 120.0
+    auto_maintain: bool = True
+
+    def table_config(self) -> dict[str, str]:
+        return {
+            "delta.appendOnly": "true",
+            "delta.checkpointInterval": str(self.checkpoint_interval),
+            # lakeledger cleans the log itself, by count (maintenance.py), not by age.
+            "delta.enableExpiredLogCleanup": "false",
+            "delta.deletedFileRetentionDuration": f"interval {self.vacuum_retention_hours} hours",
+        }
+
+
+@dataclass
+class Snapshot:
+    """The table state a commit is prepared on; reads here are consistent with the commit."""
+
+    table: DeltaTable
+    next_version: int
+    _frame: pl.LazyFrame | None = field(default=None, repr=False)
+
+    def scan(self) -> pl.LazyFrame:
+        if self.table.version() == 0:
+            return empty_frame()
+        if self._frame is None:
+            self._frame = pl.scan_delta(self.table)
+        return self._frame
+
+
+Prepare = Callable[[Snapshot], Sequence[Event]]
+
+
+@dataclass(frozen=True)
+class Committed:
+    version: int | None  # None when every event was already in the log
+    events: tuple[Event, ...]
+    skipped: tuple[str, ...] = ()  # event ids already present (idempotent retries)
+
+
+class EventLog:
+    """Appends to and scans the Delta event table. One open ``DeltaTable`` per writer."""
+
+    def __init__(self, location: Location, settings: LogSettings | None = None) -> None:
+        self.location = location
+        self.settings = settings or LogSettings()
+        self.uri = location.join("events")
+        self.writer = Writer.current()
+        self._table: DeltaTable | None = None
+        self._loaded_at = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, location: Location, settings: LogSettings | None = None) -> EventLog:
+        self = cls(location, settings)
+        if DeltaTable.is_deltatable(self.uri, storage_options=location.options):
+            return self
+        try:
+            DeltaTable.create(
+                self.uri,
+                codec.SCHEMA,
+                mode="ignore",
+                name="lakeledger_events",
+                description="lakeledger event log (append-only)",
+                configuration=self.settings.table_config(),
+                storage_options=location.options,
+            )
+        except Exception as exc:  # noqa: BLE001 - storage errors are wrapped, secrets removed
+            raise StorageError(location.redact(f"cannot create the event log at {self.uri}: {exc}")) from None
+        return self
+
+    def exists(self) -> bool:
+        return DeltaTable.is_deltatable(self.uri, storage_options=self.location.options)
+
+    @property
+    def table(self) -> DeltaTable:
+        if self._table is None:
+            try:
+                self._table = DeltaTable(self.uri, storage_options=self.location.options)
+            except TableNotFoundError:
+                raise NotInitialised(
+                    f"no lakeledger at {self.location.root}: run `lakeledger init` "
+                    "(or Ledger.open(..., create=True)) first"
+                ) from None
+            self._loaded_at = time.monotonic()
+        return self._table
+
+    def refresh(self) -> DeltaTable:
+        """Bring the writer's snapshot up to date; reopen if its log was cleaned up meanwhile."""
+        table = self.table
+        try:
+            table.update_incremental()
+        except Exception:  # noqa: BLE001 - stale beyond the kept log: load from the checkpoint
+            self._table = None
+            table = self.table
+        self._loaded_at = time.monotonic()
+        return table
+
+    def version(self) -> int:
+        return self.refresh().version()
+
+    # -- writing ---------------------------------------------------------------------------
+    def commit(self, prepare: Prepare) -> Committed:
+        """Commit the events ``prepare`` returns for the current snapshot, retrying on conflict.
+
+        ``prepare`` runs again on every attempt, on the snapshot that attempt commits on, so
+        whatever it checked is still true when the commit lands.
+        """
+        deadline = time.monotonic() + self.settings.commit_deadline_s
+        batch_id = new_event_id()
+        attempt = 0
+        while True:
+            table = self.table
+            if time.monotonic() - self._loaded_at > MAX_SNAPSHOT_AGE_S:
+                table = self.refresh()
+            started = time.monotonic()
+            version = table.version() + 1
+            events = tuple(prepare(Snapshot(table, version)))
+            if not events:
+                return Committed(None, ())
+            data = codec.encode(
+                events, version=version, recorded_at=datetime.now(UTC), writer=self.writer,
+                batch_id=batch_id,
+            )
+            try:
+                self._write(table, data, version, batch_id, len(events))
+            except CommitFailedError:
+                conflict = True  # another process committed this version first
+            except LedgerError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - ambiguous: did it land or not?
+                landed = self._landed(batch_id)
+                if landed is not None:
+                    return self._done(landed, events)
+                if time.monotonic() > deadline:
+                    raise StorageError(self.location.redact(f"append to {self.uri} failed: {exc}")) from None
+                log.warning("append attempt failed, retrying: %s", self.location.redact(str(exc)))
+                conflict = True
+            else:
+                conflict = False
+                if time.monotonic() - started > MAX_SNAPSHOT_AGE_S and maintenance.committed_behind_checkpoint(
+                    self, version
+                ):
+                    log.warning("commit %d landed behind a newer checkpoint; committing again", version)
+                    conflict = True
+            if not conflict:
+                return self._done(version, events)
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"could not append to {self.uri} within {self.settings.commit_deadline_s:.0f}s: "
+                    f"{attempt + 1} attempts lost to concurrent writers; retry later or raise "
+                    "LogSettings.commit_deadline_s"
+                )
+            attempt += 1
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+            self.refresh()
+
+    def _write(self, table: DeltaTable, data: object, version: int, batch_id: str, n: int) -> None:
+        _write(
+            table,
+            data,  # type: ignore[arg-type]
+            mode="append",
+            commit_properties=CommitProperties(
+                max_commit_retries=0,
+                app_transactions=[Transaction(SEQ_APP_ID, version)],
+                custom_metadata={
+                    "lakeledger.batch": batch_id,
+                    "lakeledger.events": str(n),
+                    "lakeledger.writer": f"{self.writer.user}@{self.writer.host}:{self.writer.pid}",
+                },
+            ),
+            post_commithook_properties=PostCommitHookProperties(
+                create_checkpoint=True, cleanup_expired_logs=False
+            ),
+        )
+        self._loaded_at = time.monotonic()
+
+    def _done(self, version: int, events: tuple[Event, ...]) -> Committed:
+        if self.settings.auto_maintain:
+            maintenance.after_commit(self, version)
+        return Committed(version, events)
+
+    def _landed(self, batch_id: str) -> int | None:
+        """After an ambiguous failure: the version our batch landed at, if it did."""
+        try:
+            found = (
+                pl.scan_delta(self.refresh())
+                .filter(pl.col("batch_id") == batch_id)
+                .select("version")
+                .head(1)
+                .collect()
+            )
+        except Exception:  # noqa: BLE001 - cannot tell: treat as not landed, the retry decides
+            return None
+        return int(found["version"][0]) if found.height else None
+
+    # -- reading ---------------------------------------------------------------------------
+    def scan(self, *, dedupe: bool = True) -> pl.LazyFrame:
+        """All rows of the log on the latest snapshot.
+
+        lakeledger's own writers never commit an id twice (``Ledger.append`` checks inside the
+        commit); ``dedupe`` also hides duplicates a foreign Delta writer may have added,
+        keeping the earliest version of each id.
+        """
+        table = self.refresh()
+        if table.version() == 0:
+            return empty_frame()
+        frame = pl.scan_delta(table, storage_options=self.location.options)
+        if dedupe:
+            frame = frame.filter(pl.col("version") == pl.col("version").min().over("event_id"))
+        return frame
+
+
+def empty_frame() -> pl.LazyFrame:
+    return pl.LazyFrame(schema=pl.from_arrow(codec.SCHEMA.empty_table()).schema)
