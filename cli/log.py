@@ -9,7 +9,6 @@ from typing import Any
 
 import msgspec
 import polars as pl
-
 from lakeledger.store import KINDS, Event, Ledger
 from lakeledger.store.errors import InvalidInput, PathEscapeError
 from lakeledger.store.events import ArtifactRegistered
@@ -50,7 +49,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_lines(lines: Iterable[str], ledger: Ledger | None = None, source: str = "<stdin>") -> list[Event]:
+def parse_lines(
+    lines: Iterable[str], ledger: Ledger | None = None, source: str = "<stdin>"
+) -> list[Event]:
     """Validate every line into a typed event; the first bad line raises with its number."""
     events: list[Event] = []
     for number, line in enumerate(lines, start=1):
@@ -60,13 +61,17 @@ def parse_lines(lines: Iterable[str], ledger: Ledger | None = None, source: str 
         try:
             obj = msgspec.json.decode(line)
         except msgspec.DecodeError as exc:
-            raise InvalidInput(f"{where}: not valid JSON ({exc}); each line must be one JSON object") from None
+            raise InvalidInput(
+                f"{where}: not valid JSON ({exc}); each line must be one JSON object"
+            ) from None
         if not isinstance(obj, dict):
             raise InvalidInput(f"{where}: expected a JSON object, got {type(obj).__name__}")
         kind = obj.get("kind")
         if kind not in KINDS:
             known = ", ".join(sorted(KINDS))
-            raise InvalidInput(f"{where}: field 'kind': unknown kind {kind!r}; known kinds: {known}")
+            raise InvalidInput(
+                f"{where}: field 'kind': unknown kind {kind!r}; known kinds: {known}"
+            )
         cls = KINDS[kind]
         allowed = set(cls.__struct_fields__) | _ENVELOPE
         for key in obj:
@@ -81,7 +86,9 @@ def parse_lines(lines: Iterable[str], ledger: Ledger | None = None, source: str 
             raise InvalidInput(f"{where}: {kind}: {exc}") from None
         if ledger is not None and isinstance(event, ArtifactRegistered):
             try:
-                event = msgspec.structs.replace(event, uri=ledger.location.resolve_artifact(event.uri))
+                event = msgspec.structs.replace(
+                    event, uri=ledger.location.resolve_artifact(event.uri)
+                )
             except PathEscapeError as exc:
                 raise InvalidInput(f"{where}: field 'uri': {exc}") from None
         events.append(event)
@@ -103,17 +110,27 @@ def cmd_append(args: argparse.Namespace) -> int:
         raise InvalidInput(f"{source}: no events to append")
     result = ledger.append(events)
     rows: list[dict[str, Any]] = [
-        {"event_id": e.event_id, "kind": e.kind, "stream": e.stream, "version": result.version,
-         **({"model_version": e.version} if e.kind == "model.version_registered" else {})}  # type: ignore[attr-defined]
+        {
+            "event_id": e.event_id,
+            "kind": e.kind,
+            "stream": e.stream,
+            "version": result.version,
+            **({"model_version": e.version} if e.kind == "model.version_registered" else {}),
+        }  # type: ignore[attr-defined]
         for e in result.events
     ]
-    rows += [{"event_id": i, "kind": "", "stream": "", "version": None, "skipped": "already in log"}
-             for i in result.skipped]
+    rows += [
+        {"event_id": i, "kind": "", "stream": "", "version": None, "skipped": "already in log"}
+        for i in result.skipped
+    ]
     if args.json:
         output.json_out({"version": result.version, "events": rows})
     else:
         output.table(rows, ["event_id", "kind", "stream", "version", "model_version", "skipped"])
-        print(f"{len(result.events)} appended at version {result.version}, {len(result.skipped)} already present")
+        print(
+            f"{len(result.events)} appended at version {result.version}, "
+            f"{len(result.skipped)} already present"
+        )
     return 0
 
 
@@ -126,22 +143,35 @@ def cmd_events(args: argparse.Namespace) -> int:
     if args.json:
         output.json_out([_event_json(row) for row in df.iter_rows(named=True)])
     else:
-        output.table(df.with_columns(pl.col("writer_user").alias("who")),
-                     ["version", "recorded_at", "kind", "stream", "event_id", "who"], empty="(no events)")
+        output.table(
+            df.with_columns(pl.col("writer_user").alias("who")),
+            ["version", "recorded_at", "kind", "stream", "event_id", "who"],
+            empty="(no events)",
+        )
     return 0
 
 
 def _event_json(row: dict[str, Any]) -> dict[str, Any]:
     body = msgspec.json.decode(row["payload"])
     # Commit facts go under "commit": an event's own fields (a model's "version") never clash.
-    commit = {"version": row["version"], "seq": row["seq"], "recorded_at": row["recorded_at"],
-              "user": row["writer_user"], "host": row["writer_host"], "pid": row["writer_pid"],
-              "lakeledger": row["writer_version"]}
+    commit = {
+        "version": row["version"],
+        "seq": row["seq"],
+        "recorded_at": row["recorded_at"],
+        "user": row["writer_user"],
+        "host": row["writer_host"],
+        "pid": row["writer_pid"],
+        "lakeledger": row["writer_version"],
+    }
     return {**body, "commit": commit}
 
 
 def cmd_history(args: argparse.Namespace) -> int:
     df = open_ledger(args).history(args.limit)
-    output.emit(args, df, ["version", "recorded_at", "user", "host", "pid", "operation", "events", "kinds"],
-                empty="(no commits)")
+    output.emit(
+        args,
+        df,
+        ["version", "recorded_at", "user", "host", "pid", "operation", "events", "kinds"],
+        empty="(no commits)",
+    )
     return 0

@@ -42,11 +42,20 @@ def open_ledger(args: argparse.Namespace, *, create: bool = False) -> Ledger:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lakeledger", description="Event-sourced metadata for ML and data pipelines.")
-    parser.add_argument("--root", default=default_root(),
-                        help="ledger root: a path or URI (env LAKELEDGER_ROOT, default ./lakeledger)")
-    parser.add_argument("--storage-option", action="append", metavar="KEY=VALUE",
-                        help="storage option for remote roots (repeatable); AWS_* env vars also work")
+    parser = _Parser(
+        prog="lakeledger", description="Event-sourced metadata for ML and data pipelines."
+    )
+    parser.add_argument(
+        "--root",
+        default=default_root(),
+        help="ledger root: a path or URI (env LAKELEDGER_ROOT, default ./lakeledger)",
+    )
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="storage option for remote roots (repeatable); AWS_* env vars also work",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the store does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
@@ -59,8 +68,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code (never raises for expected errors)."""
     try:
         args = build_parser().parse_args(argv)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
         return int(args.func(args) or 0)
     except LedgerError as exc:
         print(f"error: {exc}", file=sys.stderr)

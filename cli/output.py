@@ -30,8 +30,12 @@ def _cell(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(rows: Sequence[dict[str, Any]] | pl.DataFrame, columns: Sequence[str] | None = None,
-          out: TextIO | None = None, empty: str = "(nothing)") -> None:
+def table(
+    rows: Sequence[dict[str, Any]] | pl.DataFrame,
+    columns: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    empty: str = "(nothing)",
+) -> None:
     """Print rows as an aligned text table."""
     out = out or sys.stdout
     if isinstance(rows, pl.DataFrame):
@@ -44,7 +48,10 @@ def table(rows: Sequence[dict[str, Any]] | pl.DataFrame, columns: Sequence[str] 
     columns = list(columns or rows[0].keys())
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=out)
+    print(
+        "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+        file=out,
+    )
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
 
@@ -62,8 +69,12 @@ def json_out(value: Any, out: TextIO | None = None) -> None:
     out.write("\n")
 
 
-def emit(args: Any, rows: pl.DataFrame | list[dict[str, Any]], columns: Sequence[str] | None = None,
-         empty: str = "(nothing)") -> None:
+def emit(
+    args: Any,
+    rows: pl.DataFrame | list[dict[str, Any]],
+    columns: Sequence[str] | None = None,
+    empty: str = "(nothing)",
+) -> None:
     if getattr(args, "json", False):
         json_out(rows)
     else:

@@ -85,7 +85,9 @@ class BufferedWriter:
         _open_writers.discard(self)
 
     def _start_timer(self) -> None:
-        self._thread = threading.Thread(target=self._run_timer, name="lakeledger-flush", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_timer, name="lakeledger-flush", daemon=True
+        )
         self._thread.start()
 
     def _run_timer(self) -> None:
@@ -94,7 +96,7 @@ class BufferedWriter:
             if self._buf and time.monotonic() - self._oldest >= self.max_delay_s:
                 try:
                     self.flush()
-                except Exception as exc:  # noqa: BLE001 - kept in the buffer, retried next tick
+                except Exception as exc:
                     log.error("background flush failed (events kept, will retry): %s", exc)
 
 
@@ -103,5 +105,7 @@ def _flush_at_exit() -> None:
     for writer in list(_open_writers):
         try:
             writer.close()
-        except Exception as exc:  # noqa: BLE001
-            log.error("lakeledger: %d events could not be flushed at exit: %s", writer.pending(), exc)
+        except Exception as exc:
+            log.error(
+                "lakeledger: %d events could not be flushed at exit: %s", writer.pending(), exc
+            )

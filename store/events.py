@@ -220,18 +220,44 @@ class RawEvent(msgspec.Struct, frozen=True, kw_only=True):
 KINDS: dict[str, type[Event]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (
-        ExperimentCreated, RunStarted, ParamLogged, MetricLogged, TagSet, RunFinished,
-        ConfigDeclared, ArtifactRegistered, ArtifactRetired, ModelVersionRegistered,
-        ModelStageChanged, ModelAliasSet, DatasetDeclared, PartitionObserved, PartitionRemoved,
-        ValidationRecorded, IngestCheckpoint,
+        ExperimentCreated,
+        RunStarted,
+        ParamLogged,
+        MetricLogged,
+        TagSet,
+        RunFinished,
+        ConfigDeclared,
+        ArtifactRegistered,
+        ArtifactRetired,
+        ModelVersionRegistered,
+        ModelStageChanged,
+        ModelAliasSet,
+        DatasetDeclared,
+        PartitionObserved,
+        PartitionRemoved,
+        ValidationRecorded,
+        IngestCheckpoint,
     )
 }
 
 AnyEvent = (
-    ExperimentCreated | RunStarted | ParamLogged | MetricLogged | TagSet | RunFinished
-    | ConfigDeclared | ArtifactRegistered | ArtifactRetired | ModelVersionRegistered
-    | ModelStageChanged | ModelAliasSet | DatasetDeclared | PartitionObserved | PartitionRemoved
-    | ValidationRecorded | IngestCheckpoint
+    ExperimentCreated
+    | RunStarted
+    | ParamLogged
+    | MetricLogged
+    | TagSet
+    | RunFinished
+    | ConfigDeclared
+    | ArtifactRegistered
+    | ArtifactRetired
+    | ModelVersionRegistered
+    | ModelStageChanged
+    | ModelAliasSet
+    | DatasetDeclared
+    | PartitionObserved
+    | PartitionRemoved
+    | ValidationRecorded
+    | IngestCheckpoint
 )
 
 

@@ -31,4 +31,6 @@ class Writer:
             user = getpass.getuser()
         except (KeyError, OSError):  # no passwd entry in some containers
             user = os.environ.get("USER", "unknown")
-        return cls(user=user, host=socket.gethostname(), pid=os.getpid(), version=lakeledger_version())
+        return cls(
+            user=user, host=socket.gethostname(), pid=os.getpid(), version=lakeledger_version()
+        )

@@ -24,7 +24,9 @@ class _ModelRow(msgspec.Struct):
     stage: str | None = None
 
 
-def dedupe(snapshot: Snapshot, events: Sequence[Event], *, check_log: bool) -> tuple[list[Event], list[str]]:
+def dedupe(
+    snapshot: Snapshot, events: Sequence[Event], *, check_log: bool
+) -> tuple[list[Event], list[str]]:
     """Drop events whose id repeats in the batch or, if ``check_log``, is already logged."""
     seen: set[str] = set()
     unique: list[Event] = []
@@ -75,7 +77,11 @@ def model_state(snapshot: Snapshot, models: Iterable[str]) -> dict[str, dict[int
 
 def apply_model_rules(snapshot: Snapshot, events: Sequence[Event]) -> list[Event]:
     """Assign model versions, fill/verify ``previous_stage``, check alias targets."""
-    models = {e.model for e in events if isinstance(e, ModelVersionRegistered | ModelStageChanged | ModelAliasSet)}
+    models = {
+        e.model
+        for e in events
+        if isinstance(e, ModelVersionRegistered | ModelStageChanged | ModelAliasSet)
+    }
     if not models:
         return list(events)
     state = model_state(snapshot, models)

@@ -57,7 +57,10 @@ class Ledger:
         if not create:
             log.table  # noqa: B018 - raises NotInitialised with a hint when absent
         ledger = cls(location, log)
-        ledger._buffer_options = {"max_events": max_buffered_events, "max_delay_s": max_buffer_delay_s}
+        ledger._buffer_options = {
+            "max_events": max_buffered_events,
+            "max_delay_s": max_buffer_delay_s,
+        }
         return ledger
 
     # -- writing -----------------------------------------------------------------------------
@@ -102,7 +105,10 @@ class Ledger:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -110,7 +116,9 @@ class Ledger:
         return self.append([event], check_ids=False).events[0]
 
     # -- runs and experiments ----------------------------------------------------------------
-    def create_experiment(self, experiment: str, tags: dict[str, str] | None = None) -> ev.ExperimentCreated:
+    def create_experiment(
+        self, experiment: str, tags: dict[str, str] | None = None
+    ) -> ev.ExperimentCreated:
         return self._one(ev.ExperimentCreated(experiment=experiment, tags=tags or {}))  # type: ignore[return-value]
 
     def run(
@@ -124,8 +132,13 @@ class Ledger:
         run_id: str | None = None,
     ) -> Run:
         """Start a run (``run.started`` is durable on return); use it as a context manager."""
-        fields: dict[str, Any] = {"job": job, "experiment": experiment, "name": name or job,
-                                  "params": params or {}, "tags": tags or {}}
+        fields: dict[str, Any] = {
+            "job": job,
+            "experiment": experiment,
+            "name": name or job,
+            "params": params or {},
+            "tags": tags or {},
+        }
         if run_id:
             fields["run_id"] = run_id
         started = self._one(_build(ev.RunStarted, fields))
@@ -151,8 +164,13 @@ class Ledger:
         schema: dict[str, Any] | None = None,
     ) -> ev.ArtifactRegistered:
         event = ev.ArtifactRegistered(
-            name=name, uri=self.location.resolve_artifact(uri), config_hash=config_hash,
-            content_hash=content_hash, size_bytes=size_bytes, run_id=run_id, inputs=inputs or [],
+            name=name,
+            uri=self.location.resolve_artifact(uri),
+            config_hash=config_hash,
+            content_hash=content_hash,
+            size_bytes=size_bytes,
+            run_id=run_id,
+            inputs=inputs or [],
             schema=schema,
         )
         return self._one(event)  # type: ignore[return-value]
@@ -174,30 +192,48 @@ class Ledger:
     ) -> int:
         """Register the next version of ``model``; returns the version the store assigned."""
         event = ev.ModelVersionRegistered(
-            model=model, artifact_uri=artifact_uri, framework=framework, run_id=run_id,
-            metrics=metrics or {}, params=params or {}, tags=tags or {},
+            model=model,
+            artifact_uri=artifact_uri,
+            framework=framework,
+            run_id=run_id,
+            metrics=metrics or {},
+            params=params or {},
+            tags=tags or {},
         )
         return self._one(event).version  # type: ignore[attr-defined]
 
     def set_stage(
-        self, model: str, version: int, stage: ev.Stage, *, expect: Any = ANY, reason: str | None = None
+        self,
+        model: str,
+        version: int,
+        stage: ev.Stage,
+        *,
+        expect: Any = ANY,
+        reason: str | None = None,
     ) -> ev.ModelStageChanged:
         """Move a model version to ``stage``; with ``expect``, only from that current stage.
 
         A mismatch raises ``ConcurrencyError``: someone else changed the stage meanwhile.
         """
         previous = None if expect is ANY else ("None" if expect is None else expect)
-        event = ev.ModelStageChanged(model=model, version=version, stage=stage,
-                                     previous_stage=previous, reason=reason)
+        event = ev.ModelStageChanged(
+            model=model, version=version, stage=stage, previous_stage=previous, reason=reason
+        )
         return self._one(event)  # type: ignore[return-value]
 
     def set_alias(self, model: str, alias: str, version: int) -> ev.ModelAliasSet:
         return self._one(ev.ModelAliasSet(model=model, alias=alias, version=version))  # type: ignore[return-value]
 
     # -- validation, datasets, ingestion -----------------------------------------------------
-    def record_validation(self, target: str, check: str, passed: bool, **fields: Any) -> ev.ValidationRecorded:
-        return self._one(_build(ev.ValidationRecorded, {"target": target, "check": check,
-                                                        "passed": passed, **fields}))  # type: ignore[return-value]
+    def record_validation(
+        self, target: str, check: str, passed: bool, **fields: Any
+    ) -> ev.ValidationRecorded:
+        return self._one(
+            _build(
+                ev.ValidationRecorded,
+                {"target": target, "check": check, "passed": passed, **fields},
+            )
+        )  # type: ignore[return-value]
 
     def declare_dataset(
         self,
@@ -210,13 +246,30 @@ class Ledger:
         schema: dict[str, Any] | None = None,
     ) -> ev.DatasetDeclared:
         keys = [partition_key] if isinstance(partition_key, str) else list(partition_key)
-        return self._one(_build(ev.DatasetDeclared, {"dataset": dataset, "freq": freq, "start": start,
-                                                     "end": end, "partition_key": keys, "schema": schema}))  # type: ignore[return-value]
+        return self._one(
+            _build(
+                ev.DatasetDeclared,
+                {
+                    "dataset": dataset,
+                    "freq": freq,
+                    "start": start,
+                    "end": end,
+                    "partition_key": keys,
+                    "schema": schema,
+                },
+            )
+        )  # type: ignore[return-value]
 
-    def observe_partition(self, dataset: str, partition: str, **fields: Any) -> ev.PartitionObserved:
-        return self._one(_build(ev.PartitionObserved, {"dataset": dataset, "partition": partition, **fields}))  # type: ignore[return-value]
+    def observe_partition(
+        self, dataset: str, partition: str, **fields: Any
+    ) -> ev.PartitionObserved:
+        return self._one(
+            _build(ev.PartitionObserved, {"dataset": dataset, "partition": partition, **fields})
+        )  # type: ignore[return-value]
 
-    def remove_partition(self, dataset: str, partition: str, uri: str | None = None) -> ev.PartitionRemoved:
+    def remove_partition(
+        self, dataset: str, partition: str, uri: str | None = None
+    ) -> ev.PartitionRemoved:
         return self._one(ev.PartitionRemoved(dataset=dataset, partition=partition, uri=uri))  # type: ignore[return-value]
 
     def checkpoint(self, source: str, cursor: Any, batch: int) -> ev.IngestCheckpoint:
@@ -240,10 +293,12 @@ class Ledger:
         return frame.sort("version", "seq")
 
     def read(self, **filters: Any) -> list[ev.AnyEvent | ev.RawEvent]:
-        """Typed events (upcast; unknown kinds as ``RawEvent``) for the same filters as ``events``."""
+        """Typed events (upcast; unknown kinds as ``RawEvent``), filtered like ``events``."""
         from .codec import decode_payload
 
-        return [decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]]
+        return [
+            decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
+        ]
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""
@@ -269,6 +324,8 @@ class Ledger:
 def _build(cls: type[ev.Event], fields: dict[str, Any]) -> ev.Event:
     """Build an event from loosely typed input (dates as strings...) with clear errors."""
     try:
-        return msgspec.convert({k: v for k, v in fields.items() if v is not None}, cls, strict=False)
+        return msgspec.convert(
+            {k: v for k, v in fields.items() if v is not None}, cls, strict=False
+        )
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"invalid {cls.__struct_config__.tag} event: {exc}") from None

@@ -30,7 +30,9 @@ class Location:
     storage_options: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def of(cls, root: str | os.PathLike[str], storage_options: dict[str, str] | None = None) -> Location:
+    def of(
+        cls, root: str | os.PathLike[str], storage_options: dict[str, str] | None = None
+    ) -> Location:
         text = os.fspath(root)
         if text.startswith("file://"):
             text = text[len("file://") :]

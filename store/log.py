@@ -23,6 +23,7 @@ from deltalake import write_deltalake as _write
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from . import codec, maintenance
+from .compaction import STATS_COLUMNS
 from .errors import LedgerError, NotInitialised, StorageError
 from .events import Event
 from .identity import Writer
@@ -50,6 +51,13 @@ class LogSettings:
     commit_deadline_s: float = 120.0
     auto_maintain: bool = True
 
+    def __post_init__(self) -> None:
+        if self.keep_log_versions < self.checkpoint_interval:
+            raise ValueError(
+                "keep_log_versions must be >= checkpoint_interval: a writer between two "
+                "checkpoints must find every json since the older one"
+            )
+
     def table_config(self) -> dict[str, str]:
         return {
             "delta.appendOnly": "true",
@@ -57,6 +65,8 @@ class LogSettings:
             # lakeledger cleans the log itself, by count (maintenance.py), not by age.
             "delta.enableExpiredLogCleanup": "false",
             "delta.deletedFileRetentionDuration": f"interval {self.vacuum_retention_hours} hours",
+            # stats only where reads filter; min/max of whole payloads would bloat the log
+            "delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS),
         }
 
 
@@ -113,8 +123,10 @@ class EventLog:
                 configuration=self.settings.table_config(),
                 storage_options=location.options,
             )
-        except Exception as exc:  # noqa: BLE001 - storage errors are wrapped, secrets removed
-            raise StorageError(location.redact(f"cannot create the event log at {self.uri}: {exc}")) from None
+        except Exception as exc:
+            raise StorageError(
+                location.redact(f"cannot create the event log at {self.uri}: {exc}")
+            ) from None
         return self
 
     def exists(self) -> bool:
@@ -123,22 +135,44 @@ class EventLog:
     @property
     def table(self) -> DeltaTable:
         if self._table is None:
-            try:
-                self._table = DeltaTable(self.uri, storage_options=self.location.options)
-            except TableNotFoundError:
-                raise NotInitialised(
-                    f"no lakeledger at {self.location.root}: run `lakeledger init` "
-                    "(or Ledger.open(..., create=True)) first"
-                ) from None
+            self._table = self._open()
             self._loaded_at = time.monotonic()
         return self._table
 
+    def _open(self) -> DeltaTable:
+        """Load the latest snapshot; retried, as log cleanup by another writer can remove the
+        checkpoint a load started from (it then finds the next one)."""
+        for attempt in range(8):
+            try:
+                return DeltaTable(self.uri, storage_options=self.location.options)
+            except TableNotFoundError:
+                if not self.exists():
+                    raise NotInitialised(
+                        f"no lakeledger at {self.location.root}: run `lakeledger init` "
+                        "(or Ledger.open(..., create=True)) first"
+                    ) from None
+                error: Exception = LookupError("table not found during log cleanup")
+            except Exception as exc:
+                error = exc
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise StorageError(
+            self.location.redact(f"cannot load the event log at {self.uri}: {error}")
+        )
+
     def refresh(self) -> DeltaTable:
-        """Bring the writer's snapshot up to date; reopen if its log was cleaned up meanwhile."""
+        """Bring the writer's snapshot up to date.
+
+        A snapshot older than the newest checkpoint is reloaded from that checkpoint, never
+        updated incrementally: the json after it may have been cleaned up, and delta-rs then
+        applies later commits over the gap without noticing (seen here: a stale writer's
+        snapshot still listed compacted-away files, and its compaction duplicated their rows).
+        """
         table = self.table
         try:
+            if table.version() < maintenance.last_checkpoint(self):
+                raise LookupError("snapshot older than the newest checkpoint")
             table.update_incremental()
-        except Exception:  # noqa: BLE001 - stale beyond the kept log: load from the checkpoint
+        except Exception:
             self._table = None
             table = self.table
         self._loaded_at = time.monotonic()
@@ -167,7 +201,10 @@ class EventLog:
             if not events:
                 return Committed(None, ())
             data = codec.encode(
-                events, version=version, recorded_at=datetime.now(UTC), writer=self.writer,
+                events,
+                version=version,
+                recorded_at=datetime.now(UTC),
+                writer=self.writer,
                 batch_id=batch_id,
             )
             try:
@@ -176,26 +213,32 @@ class EventLog:
                 conflict = True  # another process committed this version first
             except LedgerError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - ambiguous: did it land or not?
+            except Exception as exc:
                 landed = self._landed(batch_id)
                 if landed is not None:
                     return self._done(landed, events)
                 if time.monotonic() > deadline:
-                    raise StorageError(self.location.redact(f"append to {self.uri} failed: {exc}")) from None
+                    raise StorageError(
+                        self.location.redact(f"append to {self.uri} failed: {exc}")
+                    ) from None
                 log.warning("append attempt failed, retrying: %s", self.location.redact(str(exc)))
                 conflict = True
             else:
                 conflict = False
-                if time.monotonic() - started > MAX_SNAPSHOT_AGE_S and maintenance.committed_behind_checkpoint(
-                    self, version
+                if (
+                    time.monotonic() - started > MAX_SNAPSHOT_AGE_S
+                    and maintenance.committed_behind_checkpoint(self, version)
                 ):
-                    log.warning("commit %d landed behind a newer checkpoint; committing again", version)
+                    log.warning(
+                        "commit %d landed behind a newer checkpoint; committing again", version
+                    )
                     conflict = True
             if not conflict:
                 return self._done(version, events)
             if time.monotonic() > deadline:
                 raise StorageError(
-                    f"could not append to {self.uri} within {self.settings.commit_deadline_s:.0f}s: "
+                    f"could not append to {self.uri} within "
+                    f"{self.settings.commit_deadline_s:.0f}s: "
                     f"{attempt + 1} attempts lost to concurrent writers; retry later or raise "
                     "LogSettings.commit_deadline_s"
                 )
@@ -238,7 +281,7 @@ class EventLog:
                 .head(1)
                 .collect()
             )
-        except Exception:  # noqa: BLE001 - cannot tell: treat as not landed, the retry decides
+        except Exception:
             return None
         return int(found["version"][0]) if found.height else None
 

@@ -16,8 +16,6 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from deltalake import CommitProperties
-
 from .storage import filesystem
 
 if TYPE_CHECKING:
@@ -30,22 +28,22 @@ _LOG_FILE = re.compile(r"^(\d{20})\.(json|crc|checkpoint\.parquet|checkpoint\.\d
 def after_commit(event_log: EventLog, version: int) -> None:
     s = event_log.settings
     if version % s.checkpoint_interval == 0:
-        cleanup_log(event_log, version - s.keep_log_versions)
+        # below the *previous* checkpoint too: a reader that just started loading from it
+        # gets a whole interval of commits to finish
+        cleanup_log(event_log, version - s.keep_log_versions, s.checkpoint_interval)
     if version % s.compact_every == s.compact_every // 2:
         compact(event_log)
     if version % s.vacuum_every == s.vacuum_every // 2 + 1:
         vacuum(event_log)
 
 
-def compact(event_log: EventLog) -> dict[str, object] | None:
-    """Rewrite small files into larger ones; best effort, a conflict just skips this round."""
+def compact(event_log: EventLog) -> dict[str, int] | None:
+    """Best effort: a conflict or failure just skips this round (see ``compaction.py``)."""
+    from .compaction import compact as run
+
     try:
-        table = event_log.refresh()
-        return table.optimize.compact(
-            target_size=event_log.settings.compact_target_bytes,
-            commit_properties=CommitProperties(max_commit_retries=20),
-        )
-    except Exception as exc:  # noqa: BLE001 - maintenance never fails an append
+        return run(event_log)
+    except Exception as exc:
         log.info("compaction skipped: %s", event_log.location.redact(str(exc)))
         return None
 
@@ -58,12 +56,12 @@ def vacuum(event_log: EventLog) -> list[str]:
             enforce_retention_duration=False,
             dry_run=False,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.info("vacuum skipped: %s", event_log.location.redact(str(exc)))
         return []
 
 
-def cleanup_log(event_log: EventLog, below: int) -> int:
+def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
     """Delete Delta log files of versions < ``below`` and older than the newest checkpoint.
 
     Bounded by ``_last_checkpoint``: if delta-rs failed to write a checkpoint, the json since
@@ -71,7 +69,7 @@ def cleanup_log(event_log: EventLog, below: int) -> int:
     """
     try:
         fs, path = filesystem(event_log.location, event_log.location.join("events", "_delta_log"))
-        below = min(below, _last_checkpoint(fs, path + "/_last_checkpoint"))
+        below = min(below, _last_checkpoint(fs, path + "/_last_checkpoint") - margin)
         if below <= 0:
             return 0
         doomed = []
@@ -83,20 +81,27 @@ def cleanup_log(event_log: EventLog, below: int) -> int:
         if doomed:
             fs.rm(doomed)
         return len(doomed)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.info("log cleanup skipped: %s", event_log.location.redact(str(exc)))
         return 0
+
+
+def last_checkpoint(event_log: EventLog) -> int:
+    fs, path = filesystem(
+        event_log.location, event_log.location.join("events", "_delta_log", "_last_checkpoint")
+    )
+    return _last_checkpoint(fs, path)
 
 
 def committed_behind_checkpoint(event_log: EventLog, version: int) -> bool:
     """True if a checkpoint newer than ``version`` exists: our commit is not in it.
 
     A checkpoint equal to ``version`` is our own commit's. A newer one cannot have been built
-    without ``version``'s file unless that file had been cleaned up, which is only possible when a writer stalled for longer than ``keep_log_versions`` commits between
-    loading its snapshot and committing (its version file had been cleaned up and re-created).
+    without ``version``'s file unless that file had been cleaned up, which is only possible
+    when a writer stalled for longer than ``keep_log_versions`` commits between loading its
+    snapshot and committing (its version file had been cleaned up and re-created).
     """
-    fs, path = filesystem(event_log.location, event_log.location.join("events", "_delta_log", "_last_checkpoint"))
-    return _last_checkpoint(fs, path) > version
+    return last_checkpoint(event_log) > version
 
 
 def _last_checkpoint(fs: object, path: str) -> int:

@@ -51,10 +51,16 @@ class Moment:
         if self.version is not None:
             return pl.col("version") <= self.version
         assert self.time is not None
-        return pl.col("recorded_at") <= pl.lit(self.time.astimezone(UTC)).cast(pl.Datetime("us", "UTC"))
+        return pl.col("recorded_at") <= pl.lit(self.time.astimezone(UTC)).cast(
+            pl.Datetime("us", "UTC")
+        )
 
     def __str__(self) -> str:
-        return f"version {self.version}" if self.version is not None else f"{self.time:%Y-%m-%dT%H:%M:%S%z}"
+        return (
+            f"version {self.version}"
+            if self.version is not None
+            else f"{self.time:%Y-%m-%dT%H:%M:%S%z}"
+        )
 
 
 def filter_events(

@@ -10,7 +10,15 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .events import ArtifactRegistered, MetricLogged, ParamLogged, RunFinished, RunStatus, Scalar, TagSet
+from .events import (
+    ArtifactRegistered,
+    MetricLogged,
+    ParamLogged,
+    RunFinished,
+    RunStatus,
+    Scalar,
+    TagSet,
+)
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -54,7 +62,10 @@ class Run:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
             self.finish("success")

@@ -17,7 +17,9 @@ _S3 = {
 }
 
 
-def filesystem(location: Location, path: str | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+def filesystem(
+    location: Location, path: str | None = None
+) -> tuple[fsspec.AbstractFileSystem, str]:
     """The fsspec filesystem for ``path`` (default: the root) and the path in its terms."""
     target = path or location.root
     if not is_uri(target):

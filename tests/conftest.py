@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from lakeledger.store import Ledger, LogSettings
 
 
@@ -50,8 +49,11 @@ def moto_endpoint() -> Iterator[str]:
     if not os.path.exists(exe):
         pytest.skip("moto_server is not installed (pip install 'moto[server]')")
     port = _free_port()
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -68,16 +70,25 @@ def moto_endpoint() -> Iterator[str]:
     proc.wait(10)
 
 
-S3_CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "secret-testing-key",
-            "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+S3_CREDS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "secret-testing-key",
+    "AWS_REGION": "us-east-1",
+    "AWS_ALLOW_HTTP": "true",
+}
 
 
 def s3_backend(endpoint: str) -> Backend:
     import boto3
 
     bucket = f"ll-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="testing",
-                 aws_secret_access_key="secret-testing-key", region_name="us-east-1").create_bucket(Bucket=bucket)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="secret-testing-key",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
     return Backend("s3", f"s3://{bucket}/ledger", {**S3_CREDS, "AWS_ENDPOINT_URL": endpoint})
 
 
@@ -99,7 +110,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 @pytest.fixture
 def small_log_settings() -> LogSettings:
     """Log management on a tiny cadence, so tests cross checkpoints, compaction and cleanup."""
-    return LogSettings(checkpoint_interval=5, compact_every=4, keep_log_versions=3, vacuum_every=7)
+    return LogSettings(checkpoint_interval=5, compact_every=4, keep_log_versions=5, vacuum_every=7)
 
 
 @dataclass
@@ -114,10 +125,20 @@ def cli() -> object:
     """Run the real ``lakeledger`` executable in a subprocess."""
     exe = shutil.which("lakeledger") or str(Path(sys.executable).with_name("lakeledger"))
 
-    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> CliResult:
-        proc = subprocess.run([exe, *args], input=input, capture_output=True, text=True,
-                              timeout=timeout, env={**os.environ, **(env or {})})
+    def run(
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+    ) -> CliResult:
+        proc = subprocess.run(
+            [exe, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run

@@ -1,0 +1,95 @@
+"""Compaction of the event table's small files, committed under the log's optimistic order.
+
+delta-rs' ``optimize.compact`` drops ``app_transactions`` and rebases over concurrent commits
+(seen here with 1.6: an OPTIMIZE read at version 18 landed at 20 and removed files version 19
+had already compacted, duplicating their rows; delta-rs#3982 made concurrent data_change=false
+removes non-conflicting). So we compact ourselves: read the small files, write one file sorted
+by (version, seq) with stats on the index columns, and commit its add + the removes
+(``data_change=false``, allowed on append-only tables) at exactly ``loaded + 1`` with the log's
+app transaction. If anyone committed meanwhile, ours fails and the round is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, PostCommitHookProperties, Transaction
+from deltalake.exceptions import CommitFailedError
+from deltalake.transaction import AddAction, RemoveAction
+
+from . import codec
+from .storage import filesystem
+
+if TYPE_CHECKING:
+    from .log import EventLog
+
+STATS_COLUMNS = ("version", "seq", "event_id", "kind", "stream", "batch_id")
+
+
+def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None:
+    """Merge the table's small files into one. Returns counts, or None when skipped/lost."""
+    from .log import SEQ_APP_ID
+
+    table = event_log.refresh()
+    version = table.version()
+    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(adds, pl.DataFrame)
+    target = event_log.settings.compact_target_bytes
+    small = adds.filter(pl.col("size_bytes") < target // 2).sort("min.version")
+    # bin: the oldest small files up to the target size
+    small = small.filter(pl.col("size_bytes").cum_sum() <= target)
+    if small.height < min_files:
+        return None
+    fs, table_path = filesystem(event_log.location, event_log.uri)
+    parts = [pq.read_table(f"{table_path}/{p}", filesystem=fs) for p in small["path"]]
+    merged = pa.concat_tables(parts).cast(codec.SCHEMA)
+    merged = merged.sort_by([("version", "ascending"), ("seq", "ascending")])
+    name = f"part-compact-{uuid.uuid4()}.parquet"
+    with fs.open(f"{table_path}/{name}", "wb") as f:
+        pq.write_table(merged, f, compression="zstd")
+    size = fs.size(f"{table_path}/{name}")
+    now_ms = int(time.time() * 1000)
+    actions: list[AddAction | RemoveAction] = [
+        RemoveAction(
+            path=p, data_change=False, deletion_timestamp=now_ms, size=s, partition_values={}
+        )
+        for p, s in zip(small["path"], small["size_bytes"], strict=True)
+    ]
+    actions.append(AddAction(name, size, {}, now_ms, False, json.dumps(_stats(merged))))
+    try:
+        table.create_write_transaction(
+            actions,
+            "append",
+            codec.SCHEMA,
+            commit_properties=CommitProperties(
+                max_commit_retries=0,
+                app_transactions=[Transaction(SEQ_APP_ID, version + 1)],
+                custom_metadata={"lakeledger.operation": "compact"},
+            ),
+            post_commithook_properties=PostCommitHookProperties(
+                create_checkpoint=True, cleanup_expired_logs=False
+            ),
+        )
+    except CommitFailedError:
+        fs.rm(f"{table_path}/{name}")  # someone committed first: nothing references it
+        return None
+    return {"files_removed": small.height, "rows": merged.num_rows, "version": version + 1}
+
+
+def _stats(data: pa.Table) -> dict[str, Any]:
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for col in STATS_COLUMNS:
+        arr = data.column(col)
+        mm = pc.min_max(arr)
+        mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
+        nulls[col] = arr.null_count
+    return {"numRecords": data.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}
