@@ -96,7 +96,7 @@ class BufferedWriter:
             if self._buf and time.monotonic() - self._oldest >= self.max_delay_s:
                 try:
                     self.flush()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - kept in the buffer, retried next tick
                     log.error("background flush failed (events kept, will retry): %s", exc)
 
 
@@ -105,7 +105,7 @@ def _flush_at_exit() -> None:
     for writer in list(_open_writers):
         try:
             writer.close()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported; exit must go on
             log.error(
                 "lakeledger: %d events could not be flushed at exit: %s", writer.pending(), exc
             )

@@ -11,27 +11,20 @@ app transaction. If anyone committed meanwhile, ours fails and the round is skip
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, PostCommitHookProperties, Transaction
 from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
 
-from . import codec
+from . import codec, datafile
 from .storage import filesystem
 
 if TYPE_CHECKING:
     from .log import EventLog
-
-STATS_COLUMNS = ("version", "seq", "event_id", "kind", "stream", "batch_id")
-
 
 def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None:
     """Merge the table's small files into one. Returns counts, or None when skipped/lost."""
@@ -51,18 +44,13 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     parts = [pq.read_table(f"{table_path}/{p}", filesystem=fs) for p in small["path"]]
     merged = pa.concat_tables(parts).cast(codec.SCHEMA)
     merged = merged.sort_by([("version", "ascending"), ("seq", "ascending")])
-    name = f"part-compact-{uuid.uuid4()}.parquet"
-    with fs.open(f"{table_path}/{name}", "wb") as f:
-        pq.write_table(merged, f, compression="zstd")
-    size = fs.size(f"{table_path}/{name}")
-    now_ms = int(time.time() * 1000)
+    add = datafile.write(fs, table_path, merged, prefix="part-compact", data_change=False)
     actions: list[AddAction | RemoveAction] = [
-        RemoveAction(
-            path=p, data_change=False, deletion_timestamp=now_ms, size=s, partition_values={}
-        )
+        RemoveAction(path=p, data_change=False, deletion_timestamp=add.modification_time, size=s,
+                     partition_values={})
         for p, s in zip(small["path"], small["size_bytes"], strict=True)
     ]
-    actions.append(AddAction(name, size, {}, now_ms, False, json.dumps(_stats(merged))))
+    actions.append(add)
     try:
         table.create_write_transaction(
             actions,
@@ -78,18 +66,6 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
             ),
         )
     except CommitFailedError:
-        fs.rm(f"{table_path}/{name}")  # someone committed first: nothing references it
+        fs.rm(f"{table_path}/{add.path}")  # someone committed first: nothing references it
         return None
     return {"files_removed": small.height, "rows": merged.num_rows, "version": version + 1}
-
-
-def _stats(data: pa.Table) -> dict[str, Any]:
-    mins: dict[str, Any] = {}
-    maxs: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    for col in STATS_COLUMNS:
-        arr = data.column(col)
-        mm = pc.min_max(arr)
-        mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
-        nulls[col] = arr.null_count
-    return {"numRecords": data.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}

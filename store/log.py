@@ -10,6 +10,7 @@ won the race the commit fails and we rebuild it on the new snapshot. That one ru
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -17,18 +18,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import fsspec
 import polars as pl
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, Transaction
-from deltalake import write_deltalake as _write
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from . import codec, maintenance
-from .compaction import STATS_COLUMNS
+from . import codec, datafile, maintenance
+from .datafile import STATS_COLUMNS
 from .errors import LedgerError, NotInitialised, StorageError
 from .events import Event
 from .identity import Writer
 from .ids import new_event_id
 from .location import Location
+from .storage import filesystem
 
 log = logging.getLogger("lakeledger.store")
 
@@ -123,7 +126,7 @@ class EventLog:
                 configuration=self.settings.table_config(),
                 storage_options=location.options,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - storage errors are wrapped, secrets removed
             raise StorageError(
                 location.redact(f"cannot create the event log at {self.uri}: {exc}")
             ) from None
@@ -152,7 +155,7 @@ class EventLog:
                         "(or Ledger.open(..., create=True)) first"
                     ) from None
                 error: Exception = LookupError("table not found during log cleanup")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - transient while another writer cleans the log
                 error = exc
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise StorageError(
@@ -172,7 +175,7 @@ class EventLog:
             if table.version() < maintenance.last_checkpoint(self):
                 raise LookupError("snapshot older than the newest checkpoint")
             table.update_incremental()
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure: reload from the checkpoint
             self._table = None
             table = self.table
         self._loaded_at = time.monotonic()
@@ -213,7 +216,7 @@ class EventLog:
                 conflict = True  # another process committed this version first
             except LedgerError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - ambiguous: did it land or not?
                 landed = self._landed(batch_id)
                 if landed is not None:
                     return self._done(landed, events)
@@ -246,25 +249,37 @@ class EventLog:
             time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
             self.refresh()
 
-    def _write(self, table: DeltaTable, data: object, version: int, batch_id: str, n: int) -> None:
-        _write(
-            table,
-            data,  # type: ignore[arg-type]
-            mode="append",
-            commit_properties=CommitProperties(
-                max_commit_retries=0,
-                app_transactions=[Transaction(SEQ_APP_ID, version)],
-                custom_metadata={
-                    "lakeledger.batch": batch_id,
-                    "lakeledger.events": str(n),
-                    "lakeledger.writer": f"{self.writer.user}@{self.writer.host}:{self.writer.pid}",
-                },
-            ),
-            post_commithook_properties=PostCommitHookProperties(
-                create_checkpoint=True, cleanup_expired_logs=False
-            ),
-        )
+    def _write(self, table: DeltaTable, data: pa.Table, version: int, batch_id: str, n: int) -> None:
+        """Write the data file, then commit it at exactly ``version`` (never rebased)."""
+        fs, table_path = self._fs
+        add = datafile.write(fs, table_path, data)
+        try:
+            table.create_write_transaction(
+                [add],
+                "append",
+                codec.SCHEMA,
+                commit_properties=CommitProperties(
+                    max_commit_retries=0,
+                    app_transactions=[Transaction(SEQ_APP_ID, version)],
+                    custom_metadata={
+                        "lakeledger.batch": batch_id,
+                        "lakeledger.events": str(n),
+                        "lakeledger.writer": f"{self.writer.user}@{self.writer.host}:{self.writer.pid}",
+                    },
+                ),
+                post_commithook_properties=PostCommitHookProperties(
+                    create_checkpoint=True, cleanup_expired_logs=False
+                ),
+            )
+        except CommitFailedError:
+            fs.rm(f"{table_path}/{add.path}")  # lost the race: nothing references the file
+            raise
+        table.update_incremental()  # the commit does not advance the in-memory snapshot
         self._loaded_at = time.monotonic()
+
+    @functools.cached_property
+    def _fs(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        return filesystem(self.location, self.uri)
 
     def _done(self, version: int, events: tuple[Event, ...]) -> Committed:
         if self.settings.auto_maintain:
@@ -281,7 +296,7 @@ class EventLog:
                 .head(1)
                 .collect()
             )
-        except Exception:
+        except Exception:  # noqa: BLE001 - cannot tell: the retry decides
             return None
         return int(found["version"][0]) if found.height else None
 

@@ -1,0 +1,116 @@
+"""Append benchmarks for the event log (issue: foundation). Prints medians and ratios.
+
+  python scripts/bench/append.py [--big-commits 10000] [--workdir DIR]
+
+- single durable append p50/p99 on a log of 1k events in 100 commits, and on one of 100k
+  events in 10k commits (built through the real append path, so log management ran), and the
+  ratio of the two p50s: a ledger lives for years of commits;
+- buffered ``run.log_metric`` calls/s; flush events/s;
+- 8 processes appending at once: events/s, errors, and an exact count of what landed.
+Targets (2 cores): p50 <= 10 ms, ratio <= 1.5, log_metric >= 200k/s, flush >= 300k/s, 0 errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lakeledger.store import Ledger
+from lakeledger.store import events as ev
+
+
+def build(root: str, commits: int, per_commit: int) -> Ledger:
+    ledger = Ledger.open(root)
+    for c in range(commits):
+        ledger.append([ev.MetricLogged(run_id=f"r{c % 50}", key="loss", value=c, step=i)
+                       for i in range(per_commit)], check_ids=False)
+    return ledger
+
+
+def single_append_latency(ledger: Ledger, n: int = 300) -> tuple[float, float]:
+    samples = []
+    for i in range(n):
+        e = ev.ValidationRecorded(target="bench", check=f"c{i}", passed=True)
+        t0 = time.perf_counter()
+        ledger.append([e], check_ids=False)
+        samples.append(time.perf_counter() - t0)
+    samples.sort()
+    return statistics.median(samples) * 1e3, samples[int(len(samples) * 0.99) - 1] * 1e3
+
+
+def buffered_calls_per_s(root: str, n: int = 300_000) -> tuple[float, float]:
+    ledger = Ledger.open(root, max_buffered_events=10**9, max_buffer_delay_s=0)
+    run = ledger.run("bench")
+    t0 = time.perf_counter()
+    for i in range(n):
+        run.log_metric("loss", 0.5, step=i)
+    calls = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    ledger.flush()
+    flush = n / (time.perf_counter() - t0)
+    return calls, flush
+
+
+def _writer(root: str, worker: int, n: int, batch: int) -> tuple[int, int]:
+    ledger = Ledger.open(root)
+    errors = 0
+    for start in range(0, n, batch):
+        try:
+            ledger.append([ev.ValidationRecorded(target=f"w{worker}", check=f"c{i}", passed=True)
+                           for i in range(start, min(n, start + batch))], check_ids=False)
+        except Exception:  # noqa: BLE001 - counted, the bench reports it
+            errors += 1
+    return n, errors
+
+
+def multi_process(root: str, procs: int = 8, n: int = 5000, batch: int = 100) -> tuple[float, int, int]:
+    Ledger.open(root)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(procs) as pool:
+        pool.starmap(_writer, [(root, -1, 1, 1)] * procs)  # warm up: imports and table load
+        t0 = time.perf_counter()
+        results = pool.starmap(_writer, [(root, w, n, batch) for w in range(procs)])
+        elapsed = time.perf_counter() - t0
+    errors = sum(e for _, e in results)
+    landed = Ledger.open(root).events(kind="validation.recorded").collect().height - procs
+    return procs * n / elapsed, errors, landed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--big-commits", type=int, default=10_000)
+    parser.add_argument("--workdir")
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-"))
+    try:
+        t0 = time.perf_counter()
+        small = build(str(work / "small"), 100, 10)
+        p50_small, p99_small = single_append_latency(small)
+        print(f"single append, 1k events / 100 commits:   p50 {p50_small:6.2f} ms  p99 {p99_small:6.2f} ms")
+        big = build(str(work / "big"), args.big_commits, 10)
+        built = time.perf_counter() - t0
+        p50_big, p99_big = single_append_latency(big)
+        print(f"single append, {args.big_commits * 10 // 1000}k events / {args.big_commits // 1000}k commits: "
+              f"p50 {p50_big:6.2f} ms  p99 {p99_big:6.2f} ms   (log built in {built:.0f} s)")
+        print(f"ratio p50 big/small: {p50_big / p50_small:.2f}  (target <= 1.5)")
+        calls, flush = buffered_calls_per_s(str(work / "buffered"))
+        print(f"buffered run.log_metric: {calls:,.0f} calls/s  (target >= 200k)")
+        print(f"flush: {flush:,.0f} events/s  (target >= 300k)")
+        rate, errors, landed = multi_process(str(work / "multi"))
+        print(f"8 processes x 5000 events (batches of 100): {rate:,.0f} events/s, errors {errors}, "
+              f"landed {landed} of 40000 {'(exact)' if landed == 40000 else '(MISMATCH)'}")
+        if errors or landed != 40000:
+            sys.exit(1)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
