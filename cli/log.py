@@ -143,12 +143,28 @@ def cmd_events(args: argparse.Namespace) -> int:
     if args.json:
         output.json_out([_event_json(row) for row in df.iter_rows(named=True)])
     else:
+        detail = pl.Series("detail", [_detail(p) for p in df["payload"]], pl.String)
         output.table(
-            df.with_columns(pl.col("writer_user").alias("who")),
-            ["version", "recorded_at", "kind", "stream", "event_id", "who"],
+            df.with_columns(detail, pl.col("writer_user").alias("who")),
+            ["version", "recorded_at", "kind", "stream", "detail", "who"],
             empty="(no events)",
         )
     return 0
+
+
+def _detail(payload: str) -> str:
+    """The event's own fields, compactly: what a person scanning the log wants to see."""
+    body = msgspec.json.decode(payload)
+    kind = body.get("kind", "")
+    stream_field = KINDS[kind].stream_of[1] if kind in KINDS else ""
+    skip = _ENVELOPE | {stream_field}
+    parts = [f"{k}={_short(v)}" for k, v in body.items() if k not in skip and v not in (None, {}, [])]
+    return " ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _event_json(row: dict[str, Any]) -> dict[str, Any]:
