@@ -217,13 +217,9 @@ class EventLog:
             except LedgerError:
                 raise
             except Exception as exc:  # noqa: BLE001 - ambiguous: did it land or not?
-                landed = self._landed(batch_id)
+                landed = self._landed(batch_id, deadline, exc)
                 if landed is not None:
                     return self._done(landed, events)
-                if time.monotonic() > deadline:
-                    raise StorageError(
-                        self.location.redact(f"append to {self.uri} failed: {exc}")
-                    ) from None
                 log.warning("append attempt failed, retrying: %s", self.location.redact(str(exc)))
                 conflict = True
             else:
@@ -286,19 +282,34 @@ class EventLog:
             maintenance.after_commit(self, version)
         return Committed(version, events)
 
-    def _landed(self, batch_id: str) -> int | None:
-        """After an ambiguous failure: the version our batch landed at, if it did."""
-        try:
-            found = (
-                pl.scan_delta(self.refresh())
-                .filter(pl.col("batch_id") == batch_id)
-                .select("version")
-                .head(1)
-                .collect()
-            )
-        except Exception:  # noqa: BLE001 - cannot tell: the retry decides
-            return None
-        return int(found["version"][0]) if found.height else None
+    def _landed(self, batch_id: str, deadline: float, cause: Exception) -> int | None:
+        """After an ambiguous failure: the version our batch landed at, or None if it did not.
+
+        Never guesses: committing again without knowing would duplicate the batch, so the
+        question is asked until storage answers or the deadline passes.
+        """
+        while True:
+            try:
+                table = self.refresh()
+                if table.version() == 0:
+                    return None  # nothing was ever committed
+                found = (
+                    pl.scan_delta(table, storage_options=self.location.options)
+                    .filter(pl.col("batch_id") == batch_id)
+                    .select("version")
+                    .head(1)
+                    .collect()
+                )
+                return int(found["version"][0]) if found.height else None
+            except Exception as exc:  # noqa: BLE001 - storage unreachable: ask again
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        self.location.redact(
+                            f"append to {self.uri} failed ({cause}) and whether it landed cannot be "
+                            f"told ({exc}); check with `lakeledger events` before retrying"
+                        )
+                    ) from None
+                time.sleep(0.2)
 
     # -- reading ---------------------------------------------------------------------------
     def scan(self, *, dedupe: bool = True) -> pl.LazyFrame:
