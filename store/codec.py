@@ -9,6 +9,7 @@ the store commits only at ``loaded + 1`` (see ``log.py``), so the stamp is exact
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -68,9 +69,9 @@ def encode(
         "version": pa.repeat(pa.scalar(version, pa.int64()), n),
         "seq": pa.array(range(n), pa.int32()),
         "event_id": pa.array([e.event_id for e in events], pa.string()),
-        "kind": pa.array([e.kind for e in events], pa.string()),
+        "kind": pa.array([_kind_of(type(e)) for e in events], pa.string()),
         "schema_version": pa.array([e.schema_version for e in events], pa.int32()),
-        "stream": pa.array([e.stream for e in events], pa.string()),
+        "stream": pa.array([_stream(e) for e in events], pa.string()),
         "occurred_at": pa.array([_micros(e.occurred_at) for e in events], pa.int64()).cast(TS),
         "recorded_at": pa.repeat(rec, n),
         "writer_user": pa.repeat(pa.scalar(writer.user, pa.string()), n),
@@ -81,6 +82,16 @@ def encode(
         "payload": pa.array([_encoder.encode(e).decode() for e in events], pa.string()),
     }
     return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+@functools.cache
+def _kind_of(cls: type[Event]) -> str:
+    return cls.__struct_config__.tag  # type: ignore[return-value]
+
+
+def _stream(e: Event) -> str:
+    prefix, field = e.stream_of
+    return f"{prefix}/{getattr(e, field)}"
 
 
 def decode_payload(payload: str | bytes) -> AnyEvent:
