@@ -1,0 +1,353 @@
+"""The watcher: turn every complete file landing under a directory into a ledger event.
+
+A path goes through three steps:
+1. discovered (catch-up walk on start, or a ``watchfiles`` change): it becomes *pending* with
+   its signature (size + mtime; for a Delta table the mtime of ``_delta_log``);
+2. settled: once the signature has not changed for ``debounce_s`` (and, with a marker, once
+   a ``_SUCCESS``-like marker exists in its directory or above), it is *ready*;
+3. inspected and decided: ``partition.observed`` when its (uri, checksum) is not the live one,
+   ``validation.recorded`` for a schema that differs from the declared one or an unreadable
+   file; a vanished uri gives ``partition.removed``.
+Events of one round are committed together (one Delta commit), so a 10k-file catch-up costs a
+few commits, and a stop request is honoured between rounds: nothing is ever half-recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import watchfiles
+from lakeledger.store import Ledger, LedgerError
+from lakeledger.store import events as ev
+
+from .fileinfo import FileInfo, IncompleteFile, UnreadableFile, inspect
+from .layout import DELTA_LOG, Layout, ignored_dir, is_data_file, partition_of
+from .schema import declared_columns, differences
+from .watch_state import SOURCE, Live, WatchState, load_state
+
+log = logging.getLogger("lakeledger.watch")
+Signature = tuple[int, ...]
+Outcome = FileInfo | UnreadableFile | None  # None: the path vanished meanwhile
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    dataset: str
+    layout: Layout = "auto"
+    marker: str | None = None  # e.g. "_SUCCESS": data counts only below a directory holding it
+    debounce_s: float = 1.0
+    grace_s: float = 30.0  # how long an unfinished-looking file may stay so before it is reported
+    force_polling: bool = False
+    batch_size: int = 1000
+    workers: int = 4
+
+
+@dataclass
+class Pending:
+    sig: Signature
+    since: float  # wall-clock time from which ``sig`` has held
+    incomplete_since: float | None = None
+
+
+class Watcher:
+    def __init__(
+        self,
+        ledger: Ledger,
+        directory: str,
+        options: WatchOptions,
+        *,
+        stop: threading.Event | None = None,
+        on_commit: Callable[[Sequence[ev.Event]], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.root = os.path.realpath(directory)
+        self.options = options
+        self.stop = stop or threading.Event()
+        self.on_commit = on_commit
+        self.state: WatchState = load_state(ledger, options.dataset, self.root)
+        self.expected = declared_columns(self.state.schema)
+        self.pending: dict[str, Pending] = {}
+        self.unmarked: set[str] = set()  # settled, but no marker yet
+        self.marked_dirs: set[str] = set()
+        self.outbox: list[ev.Event] = []
+        self.counts: Counter[str] = Counter()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, *, once: bool = False) -> Counter[str]:
+        """Catch up, then follow changes until ``stop`` is set (``once``: until settled)."""
+        if once:
+            self.catch_up()
+            while not self.stop.is_set() and self._settling():
+                self.stop.wait(self._tick_s())
+                self.settle()
+            self.commit()
+            return self.counts
+        tick_ms = int(self._tick_s() * 1000)
+        changes_seen = watchfiles.watch(
+            self.root, watch_filter=None, debounce=max(tick_ms, 50), step=20, rust_timeout=tick_ms,
+            yield_on_timeout=True, stop_event=self.stop, raise_interrupt=False,
+            force_polling=self.options.force_polling,
+        )
+        for i, changes in enumerate(changes_seen):
+            if i == 0:  # the OS watch is in place now: nothing landing from here on is missed
+                self.catch_up()
+            self.apply(changes)
+            self.settle()
+            if self.stop.is_set():
+                break
+        self.commit()
+        return self.counts
+
+    def _settling(self) -> bool:
+        return any(p.incomplete_since is None for p in self.pending.values())
+
+    def _tick_s(self) -> float:
+        return min(0.2, max(0.02, self.options.debounce_s / 5))
+
+    def catch_up(self) -> None:
+        """Register what landed while no watcher ran; remove what vanished meanwhile."""
+        self.discover(self.root)
+        self._removed([u for u in self.state.live if not os.path.lexists(u)])
+        self.settle()
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _unit_of(self, path: str) -> str | None:
+        """The thing ``path`` belongs to: a data file, its Delta table, a plain directory to
+        walk, or nothing (outside the root, hidden, temporary, not data)."""
+        rel = os.path.relpath(path, self.root)
+        if rel == "." or rel == ".." or rel.startswith(".." + os.sep):
+            return None
+        parts = rel.split(os.sep)
+        here = self.root
+        for i, part in enumerate(parts):
+            here = os.path.join(here, part)
+            if part == DELTA_LOG:
+                return os.path.dirname(here)
+            if os.path.isdir(os.path.join(here, DELTA_LOG)):
+                return here
+            if ignored_dir(part) and (i < len(parts) - 1 or os.path.isdir(here)):
+                return None
+        if os.path.isdir(path):
+            return path
+        return path if is_data_file(parts[-1]) else None
+
+    def discover(self, top: str) -> None:
+        """Make every data file and Delta table at or below ``top`` pending."""
+        if top != self.root:
+            unit = self._unit_of(top)
+            if unit is None:
+                return
+            if unit != top:
+                self._pend(unit)  # inside a Delta table: the table is the unit
+                return
+        for dirpath, dirnames, filenames in os.walk(top):
+            if DELTA_LOG in dirnames:
+                self._pend(dirpath)
+                dirnames.clear()
+                continue
+            dirnames[:] = [d for d in dirnames if not ignored_dir(d)]
+            if self.options.marker and self.options.marker in filenames:
+                self.marked_dirs.add(dirpath)
+            for name in filenames:
+                if is_data_file(name):
+                    self._pend(os.path.join(dirpath, name))
+
+    def _pend(self, path: str) -> None:
+        self.unmarked.discard(path)
+        if path in self.pending:
+            return
+        sig = _signature(path)
+        if sig is not None:
+            self.pending[path] = Pending(sig, _since(sig))
+
+    def apply(self, changes: Iterable[tuple[watchfiles.Change, str]]) -> None:
+        """Fold one batch of OS notifications into the pending set (and removals)."""
+        gone: list[str] = []
+        for change, path in sorted(changes, key=lambda c: c[1]):
+            name = os.path.basename(path)
+            marker = self.options.marker is not None and name == self.options.marker
+            if not os.path.lexists(path):
+                gone.append(path)
+                if marker:
+                    self.marked_dirs.discard(os.path.dirname(path))
+                continue
+            if marker:
+                self.marked_dirs.add(os.path.dirname(path))
+                self.discover(os.path.dirname(path))
+            elif os.path.isdir(path) and not os.path.islink(path):
+                if change == watchfiles.Change.added:
+                    self.discover(path)
+            else:
+                unit = self._unit_of(path)
+                if unit is not None:
+                    self._pend(unit)
+        if gone:
+            for path in gone:
+                for p in [p for p in self.pending if p == path or p.startswith(path + os.sep)]:
+                    del self.pending[p]
+                unit = self._unit_of(path)
+                if unit is not None and unit != path and os.path.isdir(unit):
+                    self._pend(unit)  # a file of a Delta table went away: the table changed
+            self._removed([u for u in self.state.under(tuple(gone)) if not os.path.lexists(u)])
+
+    def _marked(self, path: str) -> bool:
+        marker = self.options.marker
+        if marker is None or os.path.isdir(os.path.join(path, DELTA_LOG)):
+            return True
+        here = os.path.dirname(path)
+        while True:
+            if here in self.marked_dirs or os.path.exists(os.path.join(here, marker)):
+                self.marked_dirs.add(here)
+                return True
+            if here == self.root or len(here) <= len(self.root):
+                return False
+            here = os.path.dirname(here)
+
+    # -- settling and deciding ---------------------------------------------------------------
+    def settle(self) -> None:
+        """Inspect every pending path that has been stable for the debounce interval."""
+        now = time.time()
+        ready: list[str] = []
+        for path, pend in list(self.pending.items()):
+            if now - pend.since < self.options.debounce_s:
+                continue
+            sig = _signature(path)
+            if sig is None:
+                del self.pending[path]
+            elif sig != pend.sig:
+                self.pending[path] = Pending(sig, _since(sig, now))
+            elif (pend.incomplete_since is not None
+                  and now - pend.incomplete_since < self.options.grace_s):
+                continue
+            elif not self._marked(path):
+                del self.pending[path]
+                self.unmarked.add(path)
+            else:
+                ready.append(path)
+        size = self.options.batch_size
+        with ThreadPoolExecutor(max_workers=self.options.workers) as pool:
+            for start in range(0, len(ready), size):
+                if start and self.stop.is_set():
+                    break  # the rest stays pending: the next start catches it up
+                chunk = ready[start : start + size]
+                for path, outcome in zip(chunk, pool.map(_inspect, chunk), strict=True):
+                    self.decide(path, outcome, now)
+                self.commit()
+
+    def decide(self, path: str, outcome: Outcome, now: float) -> None:
+        pend = self.pending.pop(path, None)
+        if outcome is None:
+            self._removed([path] if path in self.state.live else [])
+            return
+        if isinstance(outcome, IncompleteFile):
+            first = pend.incomplete_since if pend and pend.incomplete_since is not None else now
+            if now - first < self.options.grace_s and pend is not None:
+                self.pending[path] = Pending(pend.sig, pend.since, first)
+                return
+        rel = os.path.relpath(path, self.root)
+        partition = partition_of(rel, self.options.layout, is_dir=os.path.isdir(path))
+        if isinstance(outcome, UnreadableFile):
+            reason = outcome.reason
+            if isinstance(outcome, IncompleteFile):
+                reason += f"; unchanged for {self.options.grace_s:g}s"
+            self._report("readable", path, outcome.checksum, reason, partition=partition)
+            self._removed([path] if path in self.state.live else [])  # its content is gone
+            return
+        info = outcome
+        if self.state.is_current(path, info.checksum):
+            self.counts["unchanged"] += 1
+            return
+        if partition is None:
+            self._report(
+                "partition_value", path, info.checksum, severity="warning",
+                reason=f"no partition value in {rel!r} for layout {self.options.layout!r}; use "
+                "key=value directories (hive) or a date in the name (date-name)",
+            )
+            return
+        self._emit(ev.PartitionObserved(
+            dataset=self.options.dataset, partition=partition, uri=path, rows=info.rows,
+            bytes=info.bytes, checksum=info.checksum, schema_hash=info.schema_hash,
+        ))
+        self.state.live[path] = Live(partition, info.checksum)
+        self.counts["observed"] += 1
+        if self.expected is not None:
+            diff = differences(self.expected, info.columns, check_types=info.types_reliable)
+            if diff:
+                self._report("schema", path, info.checksum, "schema differs from the declared one",
+                             partition=partition, observed=info.columns, expected=self.expected,
+                             **diff)
+
+    def _report(self, check: str, uri: str, checksum: str | None, reason: str, *,
+                severity: ev.Severity = "error", partition: str | None = None,
+                observed: object = None, expected: object = None, **extra: object) -> None:
+        key = (check, uri, checksum)
+        if key in self.state.reported:
+            return
+        self.state.reported.add(key)
+        details = {"source": SOURCE, "uri": uri, "checksum": checksum, "partition": partition,
+                   "reason": reason, **extra}
+        self._emit(ev.ValidationRecorded(
+            target=self.options.dataset, check=check, severity=severity, passed=False,
+            observed=observed, expected=expected, details=details,
+        ))
+        self.counts["problems"] += 1
+
+    def _removed(self, uris: list[str]) -> None:
+        for uri in uris:
+            live = self.state.live.pop(uri, None)
+            if live is not None:
+                self._emit(ev.PartitionRemoved(dataset=self.options.dataset,
+                                               partition=live.partition, uri=uri))
+                self.counts["removed"] += 1
+
+    def _emit(self, event: ev.Event) -> None:
+        self.outbox.append(event)
+
+    def commit(self) -> None:
+        """Commit the round's events at once. On failure they are kept and retried next round."""
+        if not self.outbox:
+            return
+        batch = list(self.outbox)
+        try:
+            self.ledger.append(batch, check_ids=False)
+        except LedgerError as exc:
+            self.counts["commit_failures"] += 1
+            log.error("could not record %d events (kept, retrying): %s", len(batch), exc)
+            return
+        del self.outbox[: len(batch)]
+        if self.on_commit is not None:
+            self.on_commit(batch)
+
+
+def _inspect(path: str) -> Outcome:
+    try:
+        return inspect(path)
+    except FileNotFoundError:
+        return None
+    except UnreadableFile as exc:
+        return exc
+    except OSError as exc:  # permissions, I/O errors: reported, the watcher goes on
+        return UnreadableFile(path, f"cannot read: {exc.strerror or exc}")
+
+
+def _signature(path: str) -> Signature | None:
+    """Size and mtime of a file; for a Delta table, its log directory (a commit adds a file)."""
+    try:
+        log_dir = os.path.join(path, DELTA_LOG)
+        st = os.stat(log_dir) if os.path.isdir(log_dir) else os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _since(sig: Signature, now: float | None = None) -> float:
+    """Stable since the last modification (never later than now: clocks may disagree)."""
+    now = time.time() if now is None else now
+    return min(now, sig[1] / 1e9)
