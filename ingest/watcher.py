@@ -100,6 +100,7 @@ class Watcher:
                 self.catch_up()
             self.apply(changes)
             self.settle()
+            self.commit()
             if self.stop.is_set():
                 break
         self.commit()
@@ -116,6 +117,7 @@ class Watcher:
         self.discover(self.root)
         self._removed([u for u in self.state.live if not os.path.lexists(u)])
         self.settle()
+        self.commit()
 
     # -- discovery ---------------------------------------------------------------------------
     def _unit_of(self, path: str) -> str | None:
