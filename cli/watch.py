@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--grace-s", type=float, default=30.0,
                    help="how long a file that looks unfinished (Parquet without footer, empty) "
                         "may stay so before it is reported as unreadable (default 30)")
+    p.add_argument("--batch-size", type=int, default=1000,
+                   help="most files registered per commit during a catch-up (default 1000)")
     p.add_argument("--poll", action="store_true",
                    help="poll instead of OS notifications (network file systems, some containers)")
     p.add_argument("--once", action="store_true", help="catch up with what is there, then exit")
@@ -61,11 +63,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
                            "the landing directory to watch")
     if not args.dataset.strip() or "/" in args.dataset:
         raise InvalidInput(f"--dataset {args.dataset!r}: give a dataset name without '/'")
-    if args.debounce_ms < 0 or args.grace_s < 0:
-        raise InvalidInput("--debounce-ms and --grace-s must be >= 0")
+    if args.debounce_ms < 0 or args.grace_s < 0 or args.batch_size < 1:
+        raise InvalidInput("--debounce-ms and --grace-s must be >= 0, --batch-size >= 1")
     options = WatchOptions(dataset=args.dataset, layout=args.layout, marker=args.marker,
                            debounce_s=args.debounce_ms / 1000, grace_s=args.grace_s,
-                           force_polling=args.poll)
+                           force_polling=args.poll, batch_size=args.batch_size)
     ledger = open_ledger(args, create=True)
     stop = threading.Event()
     refresh = _views_refresher(ledger) if args.refresh_views else None

@@ -204,12 +204,12 @@ def test_two_watchers_write_to_one_ledger(tmp_path: Path) -> None:
 def test_stop_during_catch_up_then_resume_registers_each_file_once(tmp_path: Path, land: Path) -> None:
     root = tmp_path / "ledger"
     declare(root, "bulk", {"id": "int64", "amount": "double"})
-    n = 3000
+    n = 1500
     for i in range(n):
         sub = land / f"batch={i // 100}"
         sub.mkdir(exist_ok=True)
         (sub / f"f{i}.csv").write_text(f"id,amount\n{i},1.5\n")
-    w = WatchProcess(root, land, "bulk", logs=tmp_path)
+    w = WatchProcess(root, land, "bulk", "--batch-size", "50", logs=tmp_path)
     probe = LedgerProbe(root, "bulk")
     try:
         wait_until(lambda: probe.counts().observed > 0 or not w.alive(), what="first commit")
