@@ -337,6 +337,8 @@ def _inspect(path: str) -> Outcome:
         return exc
     except OSError as exc:  # permissions, I/O errors: reported, the watcher goes on
         return UnreadableFile(path, f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # one strange file must never stop the watcher
+        return UnreadableFile(path, f"cannot read: {type(exc).__name__}: {exc}")
 
 
 def _signature(path: str) -> Signature | None:

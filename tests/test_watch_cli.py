@@ -36,7 +36,7 @@ def land(tmp_path: Path) -> Path:
     return path
 
 
-def test_files_in_steps_half_written_corrupt_schema_restart_and_deletion(tmp_path: Path, land: Path) -> None:
+def test_steps_half_written_corrupt_schema_restart_deletion(tmp_path: Path, land: Path) -> None:
     root = tmp_path / "ledger"
     declare(root, "sales", SCHEMA)
     probe = LedgerProbe(root, "sales")
@@ -84,7 +84,8 @@ def test_files_in_steps_half_written_corrupt_schema_restart_and_deletion(tmp_pat
         probe.wait_for(observed=8, problems=2, proc=w)
         schema_err = probe.rows("validation.recorded")[-1]
         assert schema_err["check"] == "schema"
-        assert schema_err["details"]["retyped"] == {"amount": {"expected": "double", "observed": "string"}}
+        retyped = {"amount": {"expected": "double", "observed": "string"}}
+        assert schema_err["details"]["retyped"] == retyped
         assert "watching" in w.err
         assert w.stop(signal.SIGTERM) == 0
         assert "watch stopped: 8 observed" in w.err
@@ -201,7 +202,7 @@ def test_two_watchers_write_to_one_ledger(tmp_path: Path) -> None:
         assert len(set(uris)) == 15 and all(u.startswith(str(dirs[name])) for u in uris)
 
 
-def test_stop_during_catch_up_then_resume_registers_each_file_once(tmp_path: Path, land: Path) -> None:
+def test_stop_during_catch_up_then_resume_registers_each_once(tmp_path: Path, land: Path) -> None:
     root = tmp_path / "ledger"
     declare(root, "bulk", {"id": "int64", "amount": "double"})
     n = 1500

@@ -84,7 +84,8 @@ class LedgerProbe:
         return self._ledger
 
     def rows(self, kind: str) -> list[dict[str, Any]]:
-        stream = f"validation/{self.dataset}" if kind == "validation.recorded" else f"dataset/{self.dataset}"
+        prefix = "validation" if kind == "validation.recorded" else "dataset"
+        stream = f"{prefix}/{self.dataset}"
         if not (self.root / "events").exists():
             return []
         df = self.ledger.events(kind=kind, stream=stream).select("payload").collect()
@@ -101,10 +102,11 @@ class LedgerProbe:
         deadline = time.monotonic() + timeout
         while True:
             got = self.counts()
-            if (observed is None or got.observed == observed) and (got.removed, got.problems) == want[1:]:
+            same = (got.removed, got.problems) == want[1:]
+            if (observed is None or got.observed == observed) and same:
                 return got
-            overshoot = (observed is not None and got.observed > observed) or got.removed > removed \
-                or got.problems > problems
+            overshoot = ((observed is not None and got.observed > observed)
+                         or got.removed > removed or got.problems > problems)
             if overshoot or time.monotonic() > deadline:
                 detail = f"\nwatcher stderr:\n{proc.err}\nstdout:\n{proc.out}" if proc else ""
                 raise AssertionError(f"expected observed={observed} removed={removed} "
