@@ -59,17 +59,21 @@ class WatchState:
         return [u for u in self.live if u in exact or u.startswith(dirs)]
 
 
+def declared_schema(ledger: Ledger, dataset: str) -> tuple[bool, dict[str, Any] | None]:
+    """Whether ``dataset`` is declared, and the schema of its latest declaration."""
+    stream = f"dataset/{dataset}"
+    declared = ledger.events(kind="dataset.declared", stream=stream).select("payload").collect()
+    if not declared.height:
+        return False, None
+    return True, msgspec.json.decode(declared["payload"][-1], type=_Declared).schema
+
+
 def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
     """The state of ``dataset`` as far as files under ``root`` are concerned."""
     state = WatchState()
     inside = root.rstrip(os.sep) + os.sep
 
-    stream = f"dataset/{dataset}"
-    declared = ledger.events(kind="dataset.declared", stream=stream).select("payload").collect()
-    if declared.height:
-        state.declared = True
-        state.schema = msgspec.json.decode(declared["payload"][-1], type=_Declared).schema
-
+    state.declared, state.schema = declared_schema(ledger, dataset)
     rows = (
         ledger.events(kind=["partition.observed", "partition.removed"], stream=f"dataset/{dataset}")
         .select("kind", "payload")

@@ -28,12 +28,13 @@ from lakeledger.store import Ledger, LedgerError
 from lakeledger.store import events as ev
 
 from .fileinfo import FileInfo, IncompleteFile, UnreadableFile, inspect
-from .layout import DELTA_LOG, Layout, ignored_dir, is_data_file, partition_of
+from .landing import Landing, Pending
+from .layout import Layout, partition_of
 from .schema import declared_columns, differences
-from .watch_state import SOURCE, Live, WatchState, load_state
+from .watch_state import SOURCE, Live, WatchState, declared_schema, load_state
 
 log = logging.getLogger("lakeledger.watch")
-Signature = tuple[int, ...]
+SCHEMA_REFRESH_S = 10.0  # a re-declared dataset schema applies to files judged after this
 Outcome = FileInfo | UnreadableFile | None  # None: the path vanished meanwhile
 
 
@@ -47,13 +48,6 @@ class WatchOptions:
     force_polling: bool = False
     batch_size: int = 1000
     workers: int = 4
-
-
-@dataclass
-class Pending:
-    sig: Signature
-    since: float  # wall-clock time from which ``sig`` has held
-    incomplete_since: float | None = None
 
 
 class Watcher:
@@ -73,9 +67,9 @@ class Watcher:
         self.on_commit = on_commit
         self.state: WatchState = load_state(ledger, options.dataset, self.root)
         self.expected = declared_columns(self.state.schema)
-        self.pending: dict[str, Pending] = {}
-        self.unmarked: set[str] = set()  # settled, but no marker yet
-        self.marked_dirs: set[str] = set()
+        self._schema_read = time.monotonic()
+        self.landing = Landing(self.root, marker=options.marker, debounce_s=options.debounce_s,
+                               grace_s=options.grace_s)
         self.outbox: list[ev.Event] = []
         self.counts: Counter[str] = Counter()
 
@@ -84,7 +78,7 @@ class Watcher:
         """Catch up, then follow changes until ``stop`` is set (``once``: until settled)."""
         if once:
             self.catch_up()
-            while not self.stop.is_set() and self._settling():
+            while not self.stop.is_set() and self.landing.settling():
                 self.stop.wait(self._tick_s())
                 self.settle()
             self.commit()
@@ -106,133 +100,28 @@ class Watcher:
         self.commit()
         return self.counts
 
-    def _settling(self) -> bool:
-        return any(p.incomplete_since is None for p in self.pending.values())
-
     def _tick_s(self) -> float:
         return min(0.2, max(0.02, self.options.debounce_s / 5))
 
     def catch_up(self) -> None:
         """Register what landed while no watcher ran; remove what vanished meanwhile."""
-        self.discover(self.root)
+        self.landing.discover(self.root)
         self._removed([u for u in self.state.live if not os.path.lexists(u)])
         self.settle()
         self.commit()
 
-    # -- discovery ---------------------------------------------------------------------------
-    def _unit_of(self, path: str) -> str | None:
-        """The thing ``path`` belongs to: a data file, its Delta table, a plain directory to
-        walk, or nothing (outside the root, hidden, temporary, not data)."""
-        rel = os.path.relpath(path, self.root)
-        if rel == "." or rel == ".." or rel.startswith(".." + os.sep):
-            return None
-        parts = rel.split(os.sep)
-        here = self.root
-        for i, part in enumerate(parts):
-            here = os.path.join(here, part)
-            if part == DELTA_LOG:
-                return os.path.dirname(here)
-            if os.path.isdir(os.path.join(here, DELTA_LOG)):
-                return here
-            if ignored_dir(part) and (i < len(parts) - 1 or os.path.isdir(here)):
-                return None
-        if os.path.isdir(path):
-            return path
-        return path if is_data_file(parts[-1]) else None
-
-    def discover(self, top: str) -> None:
-        """Make every data file and Delta table at or below ``top`` pending."""
-        if top != self.root:
-            unit = self._unit_of(top)
-            if unit is None:
-                return
-            if unit != top:
-                self._pend(unit)  # inside a Delta table: the table is the unit
-                return
-        for dirpath, dirnames, filenames in os.walk(top):
-            if DELTA_LOG in dirnames:
-                self._pend(dirpath)
-                dirnames.clear()
-                continue
-            dirnames[:] = [d for d in dirnames if not ignored_dir(d)]
-            if self.options.marker and self.options.marker in filenames:
-                self.marked_dirs.add(dirpath)
-            for name in filenames:
-                if is_data_file(name):
-                    self._pend(os.path.join(dirpath, name))
-
-    def _pend(self, path: str) -> None:
-        self.unmarked.discard(path)
-        if path in self.pending:
-            return
-        sig = _signature(path)
-        if sig is not None:
-            self.pending[path] = Pending(sig, _since(sig))
-
     def apply(self, changes: Iterable[tuple[watchfiles.Change, str]]) -> None:
-        """Fold one batch of OS notifications into the pending set (and removals)."""
-        gone: list[str] = []
-        for change, path in sorted(changes, key=lambda c: c[1]):
-            name = os.path.basename(path)
-            marker = self.options.marker is not None and name == self.options.marker
-            if not os.path.lexists(path):
-                gone.append(path)
-                if marker:
-                    self.marked_dirs.discard(os.path.dirname(path))
-                continue
-            if marker:
-                self.marked_dirs.add(os.path.dirname(path))
-                self.discover(os.path.dirname(path))
-            elif os.path.isdir(path) and not os.path.islink(path):
-                if change == watchfiles.Change.added:
-                    self.discover(path)
-            else:
-                unit = self._unit_of(path)
-                if unit is not None:
-                    self._pend(unit)
+        gone = self.landing.apply(changes)
         if gone:
-            for path in gone:
-                for p in [p for p in self.pending if p == path or p.startswith(path + os.sep)]:
-                    del self.pending[p]
-                unit = self._unit_of(path)
-                if unit is not None and unit != path and os.path.isdir(unit):
-                    self._pend(unit)  # a file of a Delta table went away: the table changed
             self._removed([u for u in self.state.under(tuple(gone)) if not os.path.lexists(u)])
-
-    def _marked(self, path: str) -> bool:
-        marker = self.options.marker
-        if marker is None or os.path.isdir(os.path.join(path, DELTA_LOG)):
-            return True
-        here = os.path.dirname(path)
-        while True:
-            if here in self.marked_dirs or os.path.exists(os.path.join(here, marker)):
-                self.marked_dirs.add(here)
-                return True
-            if here == self.root or len(here) <= len(self.root):
-                return False
-            here = os.path.dirname(here)
 
     # -- settling and deciding ---------------------------------------------------------------
     def settle(self) -> None:
-        """Inspect every pending path that has been stable for the debounce interval."""
+        """Inspect every pending unit that has been stable for the debounce interval."""
         now = time.time()
-        ready: list[str] = []
-        for path, pend in list(self.pending.items()):
-            if now - pend.since < self.options.debounce_s:
-                continue
-            sig = _signature(path)
-            if sig is None:
-                del self.pending[path]
-            elif sig != pend.sig:
-                self.pending[path] = Pending(sig, _since(sig, now))
-            elif (pend.incomplete_since is not None
-                  and now - pend.incomplete_since < self.options.grace_s):
-                continue
-            elif not self._marked(path):
-                del self.pending[path]
-                self.unmarked.add(path)
-            else:
-                ready.append(path)
+        ready = self.landing.due(now)
+        if ready and time.monotonic() - self._schema_read > SCHEMA_REFRESH_S:
+            self._refresh_schema()
         size = self.options.batch_size
         with ThreadPoolExecutor(max_workers=self.options.workers) as pool:
             for start in range(0, len(ready), size):
@@ -243,15 +132,25 @@ class Watcher:
                     self.decide(path, outcome, now)
                 self.commit()
 
+    def _refresh_schema(self) -> None:
+        self._schema_read = time.monotonic()
+        try:
+            declared, schema = declared_schema(self.ledger, self.options.dataset)
+        except Exception as exc:  # a storage hiccup: keep judging by the schema we have
+            log.warning("could not re-read the declared schema (keeping the previous one): %s", exc)
+            return
+        self.state.declared, self.state.schema = declared, schema
+        self.expected = declared_columns(schema)
+
     def decide(self, path: str, outcome: Outcome, now: float) -> None:
-        pend = self.pending.pop(path, None)
+        pend = self.landing.pending.pop(path, None)
         if outcome is None:
             self._removed([path] if path in self.state.live else [])
             return
         if isinstance(outcome, IncompleteFile):
             first = pend.incomplete_since if pend and pend.incomplete_since is not None else now
             if now - first < self.options.grace_s and pend is not None:
-                self.pending[path] = Pending(pend.sig, pend.since, first)
+                self.landing.pending[path] = Pending(pend.sig, pend.since, first)
                 return
         rel = os.path.relpath(path, self.root)
         partition = partition_of(rel, self.options.layout, is_dir=os.path.isdir(path))
@@ -339,19 +238,3 @@ def _inspect(path: str) -> Outcome:
         return UnreadableFile(path, f"cannot read: {exc.strerror or exc}")
     except Exception as exc:  # one strange file must never stop the watcher
         return UnreadableFile(path, f"cannot read: {type(exc).__name__}: {exc}")
-
-
-def _signature(path: str) -> Signature | None:
-    """Size and mtime of a file; for a Delta table, its log directory (a commit adds a file)."""
-    try:
-        log_dir = os.path.join(path, DELTA_LOG)
-        st = os.stat(log_dir) if os.path.isdir(log_dir) else os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
-
-
-def _since(sig: Signature, now: float | None = None) -> float:
-    """Stable since the last modification (never later than now: clocks may disagree)."""
-    now = time.time() if now is None else now
-    return min(now, sig[1] / 1e9)
