@@ -202,7 +202,9 @@ def test_two_watchers_write_to_one_ledger(tmp_path: Path) -> None:
         assert len(set(uris)) == 15 and all(u.startswith(str(dirs[name])) for u in uris)
 
 
-def test_stop_during_catch_up_then_resume_registers_each_once(tmp_path: Path, land: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_stop_or_crash_during_catch_up_then_resume(tmp_path: Path, land: Path, sig: int) -> None:
+    """Stopped (or killed) half-way through a catch-up, a restart registers each file once."""
     root = tmp_path / "ledger"
     declare(root, "bulk", {"id": "int64", "amount": "double"})
     n = 1500
@@ -214,17 +216,23 @@ def test_stop_during_catch_up_then_resume_registers_each_once(tmp_path: Path, la
     probe = LedgerProbe(root, "bulk")
     try:
         wait_until(lambda: probe.counts().observed > 0 or not w.alive(), what="first commit")
-        assert w.stop(signal.SIGTERM) == 0, w.err
+        code = w.stop(sig)
     finally:
         kill_tree(w)
     stopped_at = probe.counts().observed
-    print(f"stopped after {stopped_at} of {n}")
     assert 0 < stopped_at <= n
+    if sig == signal.SIGTERM:
+        # a clean stop: what it decided is all in the ledger, nothing after it
+        assert code == 0, w.err
+        assert f"watch stopped: {stopped_at} observed" in w.err
+    else:
+        assert code == -signal.SIGKILL
     again = WatchProcess(root, land, "bulk", "--once", logs=tmp_path)
     assert again.wait() == 0, again.err
+    assert f"{n - stopped_at} observed" in again.err
+    assert f"{stopped_at} already registered" in again.err
     probe.wait_for(observed=n)
-    uris = probe.observed_uris()
-    assert len(set(uris)) == n
+    assert len(set(probe.observed_uris())) == n
 
 
 def test_bad_usage_exits_2_and_missing_views_warn(tmp_path: Path, land: Path, cli) -> None:
