@@ -135,8 +135,9 @@ class Landing:
             here = os.path.dirname(here)
 
     def due(self, now: float) -> list[str]:
-        """Pending paths whose signature held for the debounce interval (and that are marked)."""
-        ready: list[str] = []
+        """Pending paths whose signature held for the debounce interval (and that are marked),
+        oldest first."""
+        ready: list[tuple[float, str]] = []
         for path, pend in list(self.pending.items()):
             if now - pend.since < self.debounce_s:
                 continue
@@ -151,9 +152,13 @@ class Landing:
             elif not self.marked(path):
                 del self.pending[path]
                 self.unmarked.add(path)
+            elif (unit := self.unit_of(path)) != path:
+                del self.pending[path]  # a new Delta table's data file, before its first commit
+                if unit is not None:
+                    self.pend(unit)
             else:
-                ready.append(path)
-        return ready
+                ready.append((pend.since, path))
+        return [path for _, path in sorted(ready)]
 
 
 def _signature(path: str) -> Signature | None:

@@ -38,6 +38,10 @@ SCHEMA_REFRESH_S = 10.0  # a re-declared dataset schema applies to files judged 
 Outcome = FileInfo | UnreadableFile | None  # None: the path vanished meanwhile
 
 
+class WatchError(LedgerError):
+    """The directory cannot be watched (gone, not permitted, OS watch limits)."""
+
+
 @dataclass(frozen=True)
 class WatchOptions:
     dataset: str
@@ -89,9 +93,22 @@ class Watcher:
             yield_on_timeout=True, stop_event=self.stop, raise_interrupt=False,
             force_polling=self.options.force_polling,
         )
-        for i, changes in enumerate(changes_seen):
-            if i == 0:  # the OS watch is in place now: nothing landing from here on is missed
+        first = True
+        while True:
+            try:
+                changes = next(changes_seen)
+            except StopIteration:
+                break
+            except (OSError, RuntimeError) as exc:  # no such directory, inotify limit, ...
+                self.commit()
+                raise WatchError(
+                    f"cannot watch {self.root}: {exc}; on network file systems or when the "
+                    "inotify watch limit is reached, use --poll (or raise "
+                    "fs.inotify.max_user_watches)"
+                ) from None
+            if first:  # the OS watch is in place now: nothing landing from here on is missed
                 self.catch_up()
+                first = False
             self.apply(changes)
             self.settle()
             self.commit()
@@ -120,7 +137,9 @@ class Watcher:
         """Inspect every pending unit that has been stable for the debounce interval."""
         now = time.time()
         ready = self.landing.due(now)
-        if ready and time.monotonic() - self._schema_read > SCHEMA_REFRESH_S:
+        if not ready:
+            return
+        if time.monotonic() - self._schema_read > SCHEMA_REFRESH_S:
             self._refresh_schema()
         size = self.options.batch_size
         with ThreadPoolExecutor(max_workers=self.options.workers) as pool:
