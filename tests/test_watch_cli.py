@@ -253,3 +253,29 @@ def test_bad_usage_exits_2_and_missing_views_warn(tmp_path: Path, land: Path, cl
     except (ImportError, AttributeError):
         assert "--refresh-views" in res.err and "not available" in res.err
     assert '"kind":"partition.observed"' in res.out and '"partition":"2025-01-01"' in res.out
+
+
+def test_unfinished_file_is_reported_after_grace_then_registered_when_done(
+    tmp_path: Path, land: Path
+) -> None:
+    root = tmp_path / "ledger"
+    declare(root, "slow", SCHEMA)
+    probe = LedgerProbe(root, "slow")
+    w = WatchProcess(root, land, "slow", "--grace-s", "1", logs=tmp_path)
+    try:
+        path = land / "slow_2025-04-01.parquet"
+        full = parquet_bytes(sales(20))
+        with open(path, "wb") as f:
+            f.write(full[:100])
+            f.flush()
+            probe.wait_for(observed=0, problems=1, proc=w)
+            (problem,) = probe.rows("validation.recorded")
+            assert "no footer" in problem["details"]["reason"]
+            assert "unchanged for 1s" in problem["details"]["reason"]
+            assert problem["details"]["checksum"] == sha(full[:100])
+            f.write(full[100:])
+        probe.wait_for(observed=1, problems=1, proc=w)
+        assert probe.latest(str(path))["rows"] == 20
+        assert w.stop() == 0
+    finally:
+        kill_tree(w)
