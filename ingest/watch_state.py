@@ -96,10 +96,10 @@ def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
     )
     vdecoder = msgspec.json.Decoder(_Validation)
     for payload in checks["payload"]:
-        event = vdecoder.decode(payload)
-        details = event.details
+        check = vdecoder.decode(payload)
+        details = check.details
         if isinstance(details, dict) and details.get("source") == SOURCE:
             uri = details.get("uri")
             if isinstance(uri, str) and uri.startswith(inside):
-                state.reported.add((event.check, uri, details.get("checksum")))
+                state.reported.add((check.check, uri, details.get("checksum")))
     return state

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from lakeledger.store import Ledger
@@ -158,10 +157,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def event_frame(root: Path) -> pl.DataFrame:
-    return Ledger.open(root, create=False).events().collect()
 
 
 def kill_tree(proc: WatchProcess) -> None:
