@@ -144,7 +144,7 @@ def _views_refresher(ledger: Ledger) -> Callable[[], None] | None:
     def run() -> None:
         try:
             refresh(ledger)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - views are derived; events are recorded
             log.warning("refreshing views failed (events are recorded): %s", exc)
 
     return run

@@ -147,7 +147,7 @@ def _delta(path: str) -> FileInfo:
         columns = columns_of(pa.schema(table.schema().to_arrow()))
     except TableNotFoundError:
         raise IncompleteFile(path, "Delta table has no commit yet") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to open a Delta dir is judged below
         if not os.path.isdir(path):
             raise FileNotFoundError(path) from None
         raise UnreadableFile(path, f"unreadable Delta table: {exc}") from None

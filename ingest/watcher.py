@@ -155,7 +155,7 @@ class Watcher:
         self._schema_read = time.monotonic()
         try:
             declared, schema = declared_schema(self.ledger, self.options.dataset)
-        except Exception as exc:  # a storage hiccup: keep judging by the schema we have
+        except Exception as exc:  # noqa: BLE001 - a storage hiccup: keep judging by the schema we have
             log.warning("could not re-read the declared schema (keeping the previous one): %s", exc)
             return
         self.state.declared, self.state.schema = declared, schema
@@ -255,5 +255,5 @@ def _inspect(path: str) -> Outcome:
         return exc
     except OSError as exc:  # permissions, I/O errors: reported, the watcher goes on
         return UnreadableFile(path, f"cannot read: {exc.strerror or exc}")
-    except Exception as exc:  # one strange file must never stop the watcher
+    except Exception as exc:  # noqa: BLE001 - one strange file must never stop the watcher
         return UnreadableFile(path, f"cannot read: {type(exc).__name__}: {exc}")

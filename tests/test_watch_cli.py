@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from watch_fixtures import (
+
+from .watch_fixtures import (
     LedgerProbe,
     WatchProcess,
     declare,

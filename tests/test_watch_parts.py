@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from lakeledger.ingest.fileinfo import IncompleteFile, UnreadableFile, inspect
 from lakeledger.ingest.layout import is_data_file, is_hidden_or_temp, partition_of
 from lakeledger.ingest.schema import declared_columns, differences, normalise_type, schema_hash
-from watch_fixtures import parquet_bytes, sales, sha
+
+from .watch_fixtures import parquet_bytes, sales, sha
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import Backend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lakeledger.ingest.watcher import Watcher, WatchOptions
 from lakeledger.store import Ledger
-from watch_fixtures import parquet_bytes, sales, sha, write_parquet
+
+from .conftest import Backend
+from .watch_fixtures import parquet_bytes, sales, sha, write_parquet
 
 Op = tuple[str, int, int]  # (write|delete|corrupt|run, file index, content seed)
 ops = st.lists(
@@ -80,7 +81,7 @@ def test_ledger_live_state_equals_disk_after_any_history(history: list[Op]) -> N
 
 @pytest.mark.s3
 def test_watch_into_an_s3_ledger(moto_endpoint: str, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    from conftest import s3_backend
+    from .conftest import s3_backend
 
     backend: Backend = s3_backend(moto_endpoint)
     land = tmp_path / "land"
