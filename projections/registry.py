@@ -1,0 +1,56 @@
+"""The views lakeledger maintains: name, state parts, presentation, row key (for diffs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from lakeledger.store.errors import InvalidInput
+
+from . import artifacts, coverage, models, runs, staleness, validations
+from .state import Context, Part, State
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    parts: tuple[Part, ...]
+    present: Callable[[State, Context], pl.DataFrame]
+    key: tuple[str, ...]
+    doc: str
+
+
+VIEWS: dict[str, View] = {
+    v.name: v
+    for v in (
+        View("artifacts", artifacts.PARTS, artifacts.present, ("name",),
+             "latest registration per artifact name, retired flag, versions"),
+        View("models", models.PARTS, models.present, ("model", "version"),
+             "every model version: stage, aliases, run, metrics"),
+        View("runs", runs.PARTS, runs.present, ("run_id",),
+             "runs: status (running/lost/finished), params, metrics, tags"),
+        View("coverage", coverage.PARTS, coverage.present, ("dataset",),
+             "declared datasets: expected vs observed periods, first gap"),
+        View("staleness", staleness.PARTS, staleness.present, ("name",),
+             "per artifact: fresh, stale, missing or orphaned, with the reason"),
+        View("validations", validations.PARTS, validations.present, ("target", "check"),
+             "latest result per (target, check), failing first"),
+    )
+}
+
+
+def get(name: str) -> View:
+    try:
+        return VIEWS[name]
+    except KeyError:
+        raise InvalidInput(f"unknown view {name!r}; views: {', '.join(VIEWS)}") from None
+
+
+def names(requested: list[str] | None) -> list[str]:
+    if not requested:
+        return list(VIEWS)
+    for name in requested:
+        get(name)
+    return list(dict.fromkeys(requested))
