@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import polars as pl
-
 from lakeledger.store import Ledger
 from lakeledger.store.query import AsOf, Moment
 
@@ -20,7 +19,9 @@ from .state import Context, State, prepare, reduce
 from .world import gone_writers, missing_uris
 
 
-def state_of(ledger: Ledger, name: str, as_of: AsOf = None, *, refresh: bool = True) -> tuple[State, Context]:
+def state_of(
+    ledger: Ledger, name: str, as_of: AsOf = None, *, refresh: bool = True
+) -> tuple[State, Context]:
     """A view's state and the context to present it in, now or as of a past moment.
 
     Now: the materialised view, refreshed first. As of a moment: computed from the events up to
@@ -59,13 +60,17 @@ def view(ledger: Ledger, name: str, as_of: AsOf = None, *, refresh: bool = True)
     return registry.get(name).present(state, ctx)
 
 
-def run_metrics(ledger: Ledger, run_ids: Sequence[str] | None = None, as_of: AsOf = None) -> pl.DataFrame:
+def run_metrics(
+    ledger: Ledger, run_ids: Sequence[str] | None = None, as_of: AsOf = None
+) -> pl.DataFrame:
     state, _ = state_of(ledger, "runs", as_of)
     frame = runs.run_metrics(state)
     return frame.filter(pl.col("run_id").is_in(list(run_ids))) if run_ids else frame
 
 
-def refresh(ledger: Ledger, names: Sequence[str] | None = None, *, full: bool = False) -> list[materialise.Refreshed]:
+def refresh(
+    ledger: Ledger, names: Sequence[str] | None = None, *, full: bool = False
+) -> list[materialise.Refreshed]:
     return materialise.refresh(ledger, names, full=full)
 
 
@@ -74,5 +79,7 @@ def check(ledger: Ledger, as_of: AsOf = None) -> Report:
     datasets, and failing ``error`` validations. ``Report.ok`` when there is nothing."""
     if as_of is None:
         materialise.refresh(ledger, ["staleness", "coverage", "validations"])
-    frames = {n: view(ledger, n, as_of, refresh=False) for n in ("staleness", "coverage", "validations")}
+    frames = {
+        n: view(ledger, n, as_of, refresh=False) for n in ("staleness", "coverage", "validations")
+    }
     return Report(problems(frames["staleness"], frames["coverage"], frames["validations"]))

@@ -11,8 +11,15 @@ import polars as pl
 from .payload import rows
 from .state import Context, Part, State, prepare, reduce
 
-REGISTERED = {"name": pl.String, "uri": pl.String, "config_hash": pl.String, "content_hash": pl.String,
-              "size_bytes": pl.Int64, "run_id": pl.String, "inputs": pl.List(pl.String)}
+REGISTERED = {
+    "name": pl.String,
+    "uri": pl.String,
+    "config_hash": pl.String,
+    "content_hash": pl.String,
+    "size_bytes": pl.Int64,
+    "run_id": pl.String,
+    "inputs": pl.List(pl.String),
+}
 
 
 def _registered(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -24,27 +31,59 @@ def _retired(events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 PARTS = (
-    Part("registered", ("name",), {
-        "uri": ("last", None), "config_hash": ("last", None), "content_hash": ("last", None),
-        "size_bytes": ("last", None), "run_id": ("last", None), "inputs": ("last", None),
-        "registered_at": ("last", "recorded_at"), "registered_by": ("last", "writer_user"),
-        "registered_pos": ("last", "pos"), "first_registered_at": ("first", "recorded_at"),
-        "versions": ("count", None),
-    }, _registered),
-    Part("retired", ("name",), {
-        "retired_at": ("last", "recorded_at"), "retired_by": ("last", "writer_user"),
-        "retire_reason": ("last", "reason"), "retired_pos": ("last", "pos"),
-    }, _retired),
+    Part(
+        "registered",
+        ("name",),
+        {
+            "uri": ("last", None),
+            "config_hash": ("last", None),
+            "content_hash": ("last", None),
+            "size_bytes": ("last", None),
+            "run_id": ("last", None),
+            "inputs": ("last", None),
+            "registered_at": ("last", "recorded_at"),
+            "registered_by": ("last", "writer_user"),
+            "registered_pos": ("last", "pos"),
+            "first_registered_at": ("first", "recorded_at"),
+            "versions": ("count", None),
+        },
+        _registered,
+    ),
+    Part(
+        "retired",
+        ("name",),
+        {
+            "retired_at": ("last", "recorded_at"),
+            "retired_by": ("last", "writer_user"),
+            "retire_reason": ("last", "reason"),
+            "retired_pos": ("last", "pos"),
+        },
+        _retired,
+    ),
 )
 
-COLUMNS = ["name", "uri", "retired", "versions", "config_hash", "content_hash", "size_bytes", "run_id",
-           "inputs", "registered_at", "registered_by", "first_registered_at", "retired_at",
-           "retire_reason"]
+COLUMNS = [
+    "name",
+    "uri",
+    "retired",
+    "versions",
+    "config_hash",
+    "content_hash",
+    "size_bytes",
+    "run_id",
+    "inputs",
+    "registered_at",
+    "registered_by",
+    "first_registered_at",
+    "retired_at",
+    "retire_reason",
+]
 
 
 def present(state: State, ctx: Context | None = None) -> pl.DataFrame:
     return (
-        state["registered"].lazy()
+        state["registered"]
+        .lazy()
         .join(state["retired"].lazy(), on="name", how="left")
         .with_columns(retired=pl.col("retired_pos").fill_null(-1) > pl.col("registered_pos"))
         .with_columns(
@@ -67,12 +106,24 @@ def artifact_history(events: pl.LazyFrame, name: str | None = None) -> pl.DataFr
     frame = prepare(events)
     if name is not None:
         frame = frame.filter(pl.col("stream") == f"artifact/{name}")
-    reg = _registered(frame).with_columns(action=pl.lit("registered"), reason=pl.lit(None, pl.String))
+    reg = _registered(frame).with_columns(
+        action=pl.lit("registered"), reason=pl.lit(None, pl.String)
+    )
     ret = _retired(frame).with_columns(action=pl.lit("retired"))
     return (
         pl.concat([reg, ret], how="diagonal_relaxed")
         .sort("version", "seq")
-        .select("name", "action", "uri", "config_hash", "content_hash", "run_id", "reason",
-                pl.col("recorded_at").alias("at"), pl.col("writer_user").alias("by"), "version")
+        .select(
+            "name",
+            "action",
+            "uri",
+            "config_hash",
+            "content_hash",
+            "run_id",
+            "reason",
+            pl.col("recorded_at").alias("at"),
+            pl.col("writer_user").alias("by"),
+            "version",
+        )
         .collect()
     )

@@ -19,21 +19,46 @@ def audit(events: pl.LazyFrame, stream: str) -> pl.DataFrame:
     frame = (
         events.filter(pl.col("stream").is_in([stream, *targets]))
         .sort("version", "seq")
-        .select("version", "recorded_at", "occurred_at", "kind", "stream", "writer_user", "writer_host",
-                "writer_pid", "event_id", "payload")
+        .select(
+            "version",
+            "recorded_at",
+            "occurred_at",
+            "kind",
+            "stream",
+            "writer_user",
+            "writer_host",
+            "writer_pid",
+            "event_id",
+            "payload",
+        )
         .collect()
     )
     details = [_details(p) for p in frame["payload"].to_list()]
-    return frame.drop("payload").with_columns(
-        pl.format("{}@{}", "writer_user", "writer_host").alias("who"),
-        pl.Series("details", details, dtype=pl.String),
-    ).select("version", "recorded_at", "kind", "who", "details", "stream", "occurred_at", "writer_pid",
-             "event_id")
+    return (
+        frame.drop("payload")
+        .with_columns(
+            pl.format("{}@{}", "writer_user", "writer_host").alias("who"),
+            pl.Series("details", details, dtype=pl.String),
+        )
+        .select(
+            "version",
+            "recorded_at",
+            "kind",
+            "who",
+            "details",
+            "stream",
+            "occurred_at",
+            "writer_pid",
+            "event_id",
+        )
+    )
 
 
 def _details(payload: str) -> str:
     body = msgspec.json.decode(payload)
-    return msgspec.json.encode({k: v for k, v in body.items() if k not in _ENVELOPE and v not in (None, [], {})}).decode()
+    return msgspec.json.encode(
+        {k: v for k, v in body.items() if k not in _ENVELOPE and v not in (None, [], {})}
+    ).decode()
 
 
 def diff(before: pl.DataFrame, after: pl.DataFrame, key: Sequence[str]) -> pl.DataFrame:
@@ -53,10 +78,22 @@ def diff(before: pl.DataFrame, after: pl.DataFrame, key: Sequence[str]) -> pl.Da
             change = "changed"
         row = b if b is not None else a
         assert row is not None
-        out.append({"change": change, "key": "/".join(str(v) for v in k), "columns": columns,
-                    "before": _text(a, columns), "after": _text(b, columns)})
-    schema = {"change": pl.String, "key": pl.String, "columns": pl.List(pl.String), "before": pl.String,
-              "after": pl.String}
+        out.append(
+            {
+                "change": change,
+                "key": "/".join(str(v) for v in k),
+                "columns": columns,
+                "before": _text(a, columns),
+                "after": _text(b, columns),
+            }
+        )
+    schema = {
+        "change": pl.String,
+        "key": pl.String,
+        "columns": pl.List(pl.String),
+        "before": pl.String,
+        "after": pl.String,
+    }
     return pl.DataFrame(out, schema=schema)
 
 

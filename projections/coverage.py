@@ -20,35 +20,73 @@ from .state import Context, Part, State, prepare, reduce
 
 
 def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "dataset.declared", {"dataset": pl.String, "freq": pl.String, "start": pl.String,
-                                            "end": pl.String, "partition_key": pl.List(pl.String)})
+    return rows(
+        events,
+        "dataset.declared",
+        {
+            "dataset": pl.String,
+            "freq": pl.String,
+            "start": pl.String,
+            "end": pl.String,
+            "partition_key": pl.List(pl.String),
+        },
+    )
 
 
 def _partitions(events: pl.LazyFrame) -> pl.LazyFrame:
     fields = {"dataset": pl.String, "partition": pl.String, "uri": pl.String}
     observed = rows(events, "partition.observed", {**fields, "rows": pl.Int64}).with_columns(
-        present=pl.lit(True))
+        present=pl.lit(True)
+    )
     removed = rows(events, "partition.removed", fields).with_columns(
-        present=pl.lit(False), rows=pl.lit(None, pl.Int64))
+        present=pl.lit(False), rows=pl.lit(None, pl.Int64)
+    )
     cols = ["dataset", "partition", "uri", "rows", "present", "pos", "recorded_at"]
     return pl.concat([observed.select(cols), removed.select(cols)]).sort("pos")
 
 
 PARTS = (
-    Part("declared", ("dataset",), {
-        "freq": ("last", None), "start": ("last", None), "end": ("last", None),
-        "partition_key": ("last", None), "declared_at": ("last", "recorded_at"),
-    }, _declared),
-    Part("partitions", ("dataset", "partition"), {
-        "present": ("last", None), "uri": ("last", None), "rows": ("last", None),
-        "changed_pos": ("last", "pos"), "changed_at": ("last", "recorded_at"),
-        "observations": ("count", None),
-    }, _partitions),
+    Part(
+        "declared",
+        ("dataset",),
+        {
+            "freq": ("last", None),
+            "start": ("last", None),
+            "end": ("last", None),
+            "partition_key": ("last", None),
+            "declared_at": ("last", "recorded_at"),
+        },
+        _declared,
+    ),
+    Part(
+        "partitions",
+        ("dataset", "partition"),
+        {
+            "present": ("last", None),
+            "uri": ("last", None),
+            "rows": ("last", None),
+            "changed_pos": ("last", "pos"),
+            "changed_at": ("last", "recorded_at"),
+            "observations": ("count", None),
+        },
+        _partitions,
+    ),
 )
 
-SCHEMA = {"dataset": pl.String, "freq": pl.String, "start": pl.Date, "end": pl.Date, "groups": pl.Int64,
-          "expected": pl.Int64, "present": pl.Int64, "missing": pl.Int64, "coverage_pct": pl.Float64,
-          "first_gap": pl.String, "missing_periods": pl.List(pl.String), "unmatched": pl.Int64}
+SCHEMA = {
+    "dataset": pl.String,
+    "freq": pl.String,
+    "start": pl.Date,
+    "end": pl.Date,
+    "groups": pl.Int64,
+    "expected": pl.Int64,
+    "present": pl.Int64,
+    "missing": pl.Int64,
+    "coverage_pct": pl.Float64,
+    "first_gap": pl.String,
+    "missing_periods": pl.List(pl.String),
+    "unmatched": pl.Int64,
+}
 
 
 def _day(text: str | None) -> date | None:
@@ -69,14 +107,20 @@ def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict: 
     start, end = _day(row["start"]), _day(row["end"])
     cells: set[tuple[str, datetime]] = set()
     unmatched = 0
-    for partition in (observed["partition"].to_list() if observed is not None else []):
+    for partition in observed["partition"].to_list() if observed is not None else []:
         group, moment = periods.split_partition(partition, keys)
         if moment is None:
             unmatched += 1
         else:
             cells.add((group, periods.truncate(moment, freq)))
-    first = datetime.combine(start, time(), UTC) if start else min((m for _, m in cells), default=None)
-    limit = now if end is None else min(now, datetime.combine(end, time(), UTC) + timedelta(days=1, microseconds=-1))
+    first = (
+        datetime.combine(start, time(), UTC) if start else min((m for _, m in cells), default=None)
+    )
+    limit = (
+        now
+        if end is None
+        else min(now, datetime.combine(end, time(), UTC) + timedelta(days=1, microseconds=-1))
+    )
     expected = periods.expected(freq, first, limit) if first is not None and first <= limit else []
     groups = sorted({g for g, _ in cells}) or [""]
     span = set(expected)
@@ -85,10 +129,18 @@ def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict: 
     labels = [f"{g}/{periods.label(p, freq)}" if g else periods.label(p, freq) for g, p in missing]
     total = len(expected) * len(groups)
     return {
-        "dataset": row["dataset"], "freq": freq, "start": start, "end": end, "groups": len(groups),
-        "expected": total, "present": total - len(missing), "missing": len(missing),
+        "dataset": row["dataset"],
+        "freq": freq,
+        "start": start,
+        "end": end,
+        "groups": len(groups),
+        "expected": total,
+        "present": total - len(missing),
+        "missing": len(missing),
         "coverage_pct": round(100.0 * (total - len(missing)) / total, 2) if total else None,
-        "first_gap": labels[0] if labels else None, "missing_periods": labels, "unmatched": unmatched,
+        "first_gap": labels[0] if labels else None,
+        "missing_periods": labels,
+        "unmatched": unmatched,
     }
 
 

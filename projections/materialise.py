@@ -17,12 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
-
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
 
@@ -55,7 +55,9 @@ def union_schema(view: View) -> pl.Schema:
     for part in view.parts:
         for col, dtype in part.schema().items():
             if columns.setdefault(col, dtype) != dtype:
-                raise TypeError(f"view {view.name}: column {col} has two types ({columns[col]}, {dtype})")
+                raise TypeError(
+                    f"view {view.name}: column {col} has two types ({columns[col]}, {dtype})"
+                )
     return pl.Schema(columns)
 
 
@@ -63,10 +65,16 @@ def to_rows(view: View, state: State, through: int) -> pl.DataFrame:
     """One frame of all parts' rows (plus a marker row recording ``through``)."""
     schema = union_schema(view)
     frames = [pl.DataFrame({"_part": [MARKER]}, schema={"_part": pl.String})]
-    frames += [state[p.name].with_columns(_part=pl.lit(p.name)) for p in view.parts if state[p.name].height]
+    frames += [
+        state[p.name].with_columns(_part=pl.lit(p.name)) for p in view.parts if state[p.name].height
+    ]
     out = pl.concat(frames, how="diagonal_relaxed").with_columns(_through=pl.lit(through, pl.Int64))
-    return out.select([pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
-                       for c, t in schema.items()])
+    return out.select(
+        [
+            pl.col(c).cast(t) if c in out.columns else pl.lit(None, t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
 
 
 def from_rows(view: View, rows: pl.DataFrame) -> State:
@@ -104,98 +112,142 @@ def load(ledger: Ledger, name: str) -> tuple[State, int, int]:
     return from_rows(view, rows), int(rows["_through"].max()), rows["_through"].n_unique()  # type: ignore[arg-type]
 
 
-def all_events(ledger: Ledger, upto: int) -> pl.LazyFrame:
+def all_events(ledger: Ledger, upto: int) -> pl.DataFrame:
     """Every event (deduplicated) up to ``upto``, read once, in log order."""
     frame = ledger.log.scan(dedupe=True).filter(pl.col("version") <= upto).select(COLUMNS)
-    return prepare(frame).collect().lazy()
+    return prepare(frame).collect()
 
 
-def new_events(ledger: Ledger, after: int, upto: int) -> pl.LazyFrame:
+def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
     """Events committed in (after, upto], without ids the log already held at ``after``."""
     raw = ledger.log.scan(dedupe=False)
-    fresh = raw.filter((pl.col("version") > after) & (pl.col("version") <= upto)).select(COLUMNS).collect()
+    fresh = (
+        raw.filter((pl.col("version") > after) & (pl.col("version") <= upto))
+        .select(COLUMNS)
+        .collect()
+    )
     fresh = fresh.filter(pl.col("version") == pl.col("version").min().over("event_id"))
     if after > 0 and fresh.height:
         # UUIDv7 ids grow with time, so min/max statistics prune nearly every older file.
         lowest = fresh["event_id"].min()
         seen = (
-            raw.filter((pl.col("version") <= after) & (pl.col("event_id") >= lowest)
-                       & pl.col("event_id").is_in(fresh["event_id"].implode()))
-            .select("event_id").collect()["event_id"]
+            raw.filter(
+                (pl.col("version") <= after)
+                & (pl.col("event_id") >= lowest)
+                & pl.col("event_id").is_in(fresh["event_id"].implode())
+            )
+            .select("event_id")
+            .collect()["event_id"]
         )
         if seen.len():
             fresh = fresh.filter(~pl.col("event_id").is_in(seen.implode()))
-    return prepare(fresh.lazy()).collect().lazy()
+    return prepare(fresh.lazy()).collect()
 
 
-def _write(ledger: Ledger, name: str, table: DeltaTable | None, rows: pl.DataFrame, *, overwrite: bool) -> None:
-    props = CommitProperties(max_commit_retries=0,
-                             custom_metadata={"lakeledger.through": str(rows["_through"].max())})
+def _write(
+    ledger: Ledger, name: str, table: DeltaTable | None, rows: pl.DataFrame, *, overwrite: bool
+) -> None:
+    props = CommitProperties(
+        max_commit_retries=0, custom_metadata={"lakeledger.through": str(rows["_through"].max())}
+    )
     target: DeltaTable | str = table if table is not None else table_uri(ledger, name)
-    write_deltalake(target, rows.to_arrow(), mode="overwrite" if overwrite else "append",
-                    schema_mode="overwrite" if overwrite else None, commit_properties=props,
-                    storage_options=None if table is not None else ledger.location.options)
+    write_deltalake(
+        target,
+        rows.to_arrow(),
+        mode="overwrite" if overwrite else "append",
+        schema_mode="overwrite" if overwrite else None,
+        commit_properties=props,
+        storage_options=None if table is not None else ledger.location.options,
+    )
 
 
-def refresh(ledger: Ledger, names: Sequence[str] | None = None, *, full: bool = False,
-            attempts: int = 20) -> list[Refreshed]:
-    """Bring the named views (default: all) up to the ledger's current version."""
+def refresh(
+    ledger: Ledger, names: Sequence[str] | None = None, *, full: bool = False, attempts: int = 20
+) -> list[Refreshed]:
+    """Bring the named views (default: all) up to the ledger's current version.
+
+    Views are refreshed in parallel threads (delta-rs and polars release the GIL); the new
+    events are read once for all of them.
+    """
     wanted = registry.names(list(names) if names else None)
     upto = ledger.version
     done: list[Refreshed] = []
     pending = list(wanted)
-    for attempt in range(attempts):
-        tables = {n: _open(ledger, n) for n in pending}
-        through = {n: _through(ledger, t) for n, t in tables.items()}
-        fulls = {n for n in pending if full or through[n] == 0 or through[n] > upto}
-        shared: dict[str, pl.LazyFrame] = {}
-        if fulls:
-            shared["all"] = all_events(ledger, upto)
-        incremental = [n for n in pending if n not in fulls]
-        if incremental:
-            shared["new"] = new_events(ledger, min(through[n] for n in incremental), upto)
-        lost: list[str] = []
-        for name in pending:
-            started = time.perf_counter()
-            view = registry.get(name)
-            is_full = name in fulls
-            events = shared["all"] if is_full else shared["new"].filter(pl.col("version") > through[name])
-            if not is_full and through[name] == upto:
-                done.append(Refreshed(name, upto, 0, False, time.perf_counter() - started))
-                continue
-            state = reduce(view.parts, events)
-            n_events = int(events.select(pl.len()).collect().item())
-            try:
-                _write(ledger, name, tables[name], to_rows(view, state, upto), overwrite=is_full)
-                if not is_full and _fragments(ledger, name) >= COMPACT_AFTER:
-                    compact(ledger, name)
-            except CommitFailedError:
-                lost.append(name)
-                continue
-            except Exception as exc:  # noqa: BLE001 - storage failures become our error type
-                raise StorageError(ledger.location.redact(f"cannot write view {name}: {exc}")) from None
-            done.append(Refreshed(name, upto, n_events, is_full, time.perf_counter() - started))
-        if not lost:
-            return done
-        pending = lost
-        time.sleep(0.01 * (attempt + 1))
-    raise StorageError(f"views {', '.join(pending)} kept losing commits to concurrent refreshes; retry")
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        for attempt in range(attempts):
+            finished, pending = _round(ledger, pool, pending, upto, full)
+            done += finished
+            if not pending:
+                order = {n: i for i, n in enumerate(wanted)}
+                return sorted(done, key=lambda r: order[r.view])
+            time.sleep(0.01 * (attempt + 1))
+    raise StorageError(
+        f"views {', '.join(pending)} kept losing commits to concurrent refreshes; retry"
+    )
 
 
-def _through(ledger: Ledger, table: DeltaTable | None) -> int:
+def _round(
+    ledger: Ledger, pool: ThreadPoolExecutor, names: list[str], upto: int, full: bool
+) -> tuple[list[Refreshed], list[str]]:
+    """One attempt at refreshing ``names``: (refreshed, views that lost a commit race)."""
+    tables = dict(zip(names, pool.map(lambda n: _open(ledger, n), names), strict=True))
+    marks = dict(zip(names, pool.map(lambda n: _marks(ledger, tables[n]), names), strict=True))
+    fulls = {n for n in names if full or marks[n][0] == 0 or marks[n][0] > upto}
+    todo = [n for n in names if n in fulls or marks[n][0] < upto]
+    done = [Refreshed(n, upto, 0, False, 0.0) for n in names if n not in todo]
+    everything = all_events(ledger, upto) if fulls else None
+    incremental = [n for n in todo if n not in fulls]
+    fresh = new_events(ledger, min(marks[n][0] for n in incremental), upto) if incremental else None
+
+    def one(name: str) -> Refreshed | None:
+        if name in fulls:
+            assert everything is not None
+            return _apply(ledger, name, tables[name], everything, upto, 0, full=True)
+        assert fresh is not None
+        events = fresh.filter(pl.col("version") > marks[name][0])
+        return _apply(ledger, name, tables[name], events, upto, marks[name][1], full=False)
+
+    results = dict(zip(todo, pool.map(one, todo), strict=True))
+    done += [r for r in results.values() if r is not None]
+    return done, [n for n, r in results.items() if r is None]
+
+
+def _apply(
+    ledger: Ledger,
+    name: str,
+    table: DeltaTable | None,
+    events: pl.DataFrame,
+    upto: int,
+    fragments: int,
+    *,
+    full: bool,
+) -> Refreshed | None:
+    """Reduce ``events`` into a fragment and commit it; None when a concurrent refresh won."""
+    started = time.perf_counter()
+    view = registry.get(name)
+    state = reduce(view.parts, events.lazy())
+    try:
+        _write(ledger, name, table, to_rows(view, state, upto), overwrite=full)
+        if not full and fragments + 1 >= COMPACT_AFTER:
+            compact(ledger, name)
+    except CommitFailedError:
+        return None  # a concurrent refresh won: reload and redo this view
+    except Exception as exc:  # storage failures become our error type, secrets removed
+        raise StorageError(ledger.location.redact(f"cannot write view {name}: {exc}")) from None
+    return Refreshed(name, upto, events.height, full, time.perf_counter() - started)
+
+
+def _marks(ledger: Ledger, table: DeltaTable | None) -> tuple[int, int]:
+    """(events version the stored view reflects, number of fragments)."""
     if table is None:
-        return 0
-    value = pl.scan_delta(table, storage_options=ledger.location.options).select(
-        pl.col("_through").max()).collect().item()
-    return int(value or 0)
-
-
-def _fragments(ledger: Ledger, name: str) -> int:
-    table = _open(ledger, name)
-    if table is None:
-        return 0
-    return int(pl.scan_delta(table, storage_options=ledger.location.options)
-               .select(pl.col("_through").n_unique()).collect().item())
+        return 0, 0
+    through, fragments = (
+        pl.scan_delta(table, storage_options=ledger.location.options)
+        .select(pl.col("_through").max().alias("through"), pl.col("_through").n_unique().alias("n"))
+        .collect()
+        .row(0)
+    )
+    return int(through or 0), int(fragments or 0)
 
 
 def compact(ledger: Ledger, name: str) -> None:
@@ -210,5 +262,5 @@ def compact(ledger: Ledger, name: str) -> None:
     try:
         table.vacuum(retention_hours=1, enforce_retention_duration=False, dry_run=False)
         table.cleanup_metadata()
-    except Exception as exc:  # noqa: BLE001 - housekeeping only
+    except Exception as exc:
         log.info("view %s cleanup skipped: %s", name, ledger.location.redact(str(exc)))

@@ -16,51 +16,105 @@ _V = {"version": "model_version"}
 
 
 def _registered(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "model.version_registered",
-                {"model": pl.String, "version": pl.Int64, "artifact_uri": pl.String,
-                 "framework": pl.String, "run_id": pl.String},
-                rename=_V, raw={"metrics": "metrics", "tags": "tags"})
+    return rows(
+        events,
+        "model.version_registered",
+        {
+            "model": pl.String,
+            "version": pl.Int64,
+            "artifact_uri": pl.String,
+            "framework": pl.String,
+            "run_id": pl.String,
+        },
+        rename=_V,
+        raw={"metrics": "metrics", "tags": "tags"},
+    )
 
 
 def _staged(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "model.stage_changed",
-                {"model": pl.String, "version": pl.Int64, "stage": pl.String,
-                 "previous_stage": pl.String, "reason": pl.String}, rename=_V)
+    return rows(
+        events,
+        "model.stage_changed",
+        {
+            "model": pl.String,
+            "version": pl.Int64,
+            "stage": pl.String,
+            "previous_stage": pl.String,
+            "reason": pl.String,
+        },
+        rename=_V,
+    )
 
 
 def _aliased(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "model.alias_set", {"model": pl.String, "alias": pl.String, "version": pl.Int64},
-                rename=_V)
+    return rows(
+        events,
+        "model.alias_set",
+        {"model": pl.String, "alias": pl.String, "version": pl.Int64},
+        rename=_V,
+    )
 
 
 PARTS = (
-    Part("versions", ("model", "model_version"), {
-        "artifact_uri": ("first", None), "framework": ("first", None), "run_id": ("first", None),
-        "metrics": ("first", None), "tags": ("first", None),
-        "registered_at": ("first", "recorded_at"), "registered_by": ("first", "writer_user"),
-    }, _registered),
-    Part("stages", ("model", "model_version"), {
-        "stage": ("last", None), "stage_changed_at": ("last", "recorded_at"),
-        "stage_changed_by": ("last", "writer_user"), "stage_reason": ("last", "reason"),
-        "stage_changes": ("count", None),
-    }, _staged),
+    Part(
+        "versions",
+        ("model", "model_version"),
+        {
+            "artifact_uri": ("first", None),
+            "framework": ("first", None),
+            "run_id": ("first", None),
+            "metrics": ("first", None),
+            "tags": ("first", None),
+            "registered_at": ("first", "recorded_at"),
+            "registered_by": ("first", "writer_user"),
+        },
+        _registered,
+    ),
+    Part(
+        "stages",
+        ("model", "model_version"),
+        {
+            "stage": ("last", None),
+            "stage_changed_at": ("last", "recorded_at"),
+            "stage_changed_by": ("last", "writer_user"),
+            "stage_reason": ("last", "reason"),
+            "stage_changes": ("count", None),
+        },
+        _staged,
+    ),
     Part("aliases", ("model", "alias"), {"alias_version": ("last", "model_version")}, _aliased),
 )
 
-COLUMNS = ["model", "version", "stage", "aliases", "run_id", "artifact_uri", "framework", "metrics",
-           "tags", "registered_at", "registered_by", "stage_changed_at", "stage_changed_by",
-           "stage_reason", "stage_changes"]
+COLUMNS = [
+    "model",
+    "version",
+    "stage",
+    "aliases",
+    "run_id",
+    "artifact_uri",
+    "framework",
+    "metrics",
+    "tags",
+    "registered_at",
+    "registered_by",
+    "stage_changed_at",
+    "stage_changed_by",
+    "stage_reason",
+    "stage_changes",
+]
 
 
 def present(state: State, ctx: Context | None = None) -> pl.DataFrame:
     aliases = (
-        state["aliases"].lazy()
+        state["aliases"]
+        .lazy()
         .group_by("model", "alias_version")
         .agg(pl.col("alias").sort().alias("aliases"))
         .rename({"alias_version": "model_version"})
     )
     return (
-        state["versions"].lazy()
+        state["versions"]
+        .lazy()
         .join(state["stages"].lazy(), on=["model", "model_version"], how="left")
         .join(aliases, on=["model", "model_version"], how="left")
         .with_columns(
@@ -87,8 +141,15 @@ def model_stage_history(events: pl.LazyFrame, model: str | None = None) -> pl.Da
         frame = frame.filter(pl.col("stream") == f"model/{model}")
     return (
         _staged(frame)
-        .select("model", pl.col("model_version").alias("model_version"), "previous_stage", "stage",
-                "reason", pl.col("recorded_at").alias("at"), pl.col("writer_user").alias("by"),
-                "version")
+        .select(
+            "model",
+            pl.col("model_version").alias("model_version"),
+            "previous_stage",
+            "stage",
+            "reason",
+            pl.col("recorded_at").alias("at"),
+            pl.col("writer_user").alias("by"),
+            "version",
+        )
         .collect()
     )

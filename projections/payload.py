@@ -11,15 +11,29 @@ from collections.abc import Mapping
 import msgspec
 import polars as pl
 
-ENVELOPE = ("version", "seq", "event_id", "recorded_at", "occurred_at", "writer_user", "writer_host",
-            "writer_pid")
+ENVELOPE = (
+    "version",
+    "seq",
+    "event_id",
+    "recorded_at",
+    "occurred_at",
+    "writer_user",
+    "writer_host",
+    "writer_pid",
+)
 
 # Envelope columns every view may read; ``prepare`` keeps only these (plus kind, stream, payload).
 COLUMNS = (*ENVELOPE, "kind", "stream", "payload")
 
 
-def rows(events: pl.LazyFrame, kind: str | tuple[str, ...], fields: Mapping[str, pl.DataType],
-         *, rename: Mapping[str, str] | None = None, raw: Mapping[str, str] | None = None) -> pl.LazyFrame:
+def rows(
+    events: pl.LazyFrame,
+    kind: str | tuple[str, ...],
+    fields: Mapping[str, pl.DataType],
+    *,
+    rename: Mapping[str, str] | None = None,
+    raw: Mapping[str, str] | None = None,
+) -> pl.LazyFrame:
     """Rows of ``kind`` with the envelope and the payload ``fields`` as columns.
 
     ``rename`` maps payload field -> column name (model events carry their own ``version``);
@@ -45,7 +59,9 @@ POS_SHIFT = 2**24
 
 def pos() -> pl.Expr:
     """The log position (version, seq) of a row as one Int64, for "happened after" tests."""
-    return (pl.col("version").cast(pl.Int64) * POS_SHIFT + pl.col("seq").cast(pl.Int64)).alias("pos")
+    return (pl.col("version").cast(pl.Int64) * POS_SHIFT + pl.col("seq").cast(pl.Int64)).alias(
+        "pos"
+    )
 
 
 def scalar_text(value: object) -> str | None:
@@ -68,7 +84,11 @@ def _pairs(objects: pl.Series) -> pl.Series:
     out: list[list[dict[str, str | None]] | None] = []
     for text in objects.to_list():
         obj = msgspec.json.decode(text) if text else {}
-        out.append([{"key": k, "value": scalar_text(v)} for k, v in obj.items()] if isinstance(obj, dict) else [])
+        out.append(
+            [{"key": k, "value": scalar_text(v)} for k, v in obj.items()]
+            if isinstance(obj, dict)
+            else []
+        )
     return pl.Series(out, dtype=_PAIRS)
 
 
@@ -84,12 +104,18 @@ def explode_object(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
 
 
 def _objects(pairs: pl.Series) -> pl.Series:
-    return pl.Series([object_text(dict(zip(p["key"], p["value"], strict=True))) for p in pairs.to_list()],
-                     dtype=pl.String)
+    return pl.Series(
+        [object_text(dict(zip(p["key"], p["value"], strict=True))) for p in pairs.to_list()],
+        dtype=pl.String,
+    )
 
 
 def json_objects(frame: pl.LazyFrame, by: str, alias: str, value: str = "value") -> pl.LazyFrame:
     """``(by, key, value)`` rows folded into one JSON object text per ``by``."""
-    return frame.group_by(by).agg(pl.col("key"), pl.col(value).alias("value")).select(
-        by, pl.struct("key", "value").map_batches(_objects, return_dtype=pl.String).alias(alias)
+    return (
+        frame.group_by(by)
+        .agg(pl.col("key"), pl.col(value).alias("value"))
+        .select(
+            by, pl.struct("key", "value").map_batches(_objects, return_dtype=pl.String).alias(alias)
+        )
     )

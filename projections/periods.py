@@ -25,7 +25,9 @@ def parse_time(value: str) -> datetime | None:
     text = value.strip()
     if m := _WEEK.match(text):
         try:
-            return datetime.combine(date.fromisocalendar(int(m[1]), int(m[2]), 1), datetime.min.time(), UTC)
+            return datetime.combine(
+                date.fromisocalendar(int(m[1]), int(m[2]), 1), datetime.min.time(), UTC
+            )
         except ValueError:
             return None
     if m := _QUARTER.match(text):

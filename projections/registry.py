@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
-
 from lakeledger.store.errors import InvalidInput
 
 from . import artifacts, coverage, models, runs, staleness, validations
@@ -24,30 +23,108 @@ class View:
 
 
 # Columns holding JSON text; ``--json`` output turns them back into JSON values.
-JSON_COLUMNS = frozenset({"params", "metrics", "tags", "observed", "expected", "details", "before", "after"})
+JSON_COLUMNS = frozenset(
+    {"params", "metrics", "tags", "observed", "expected", "details", "before", "after"}
+)
 
 VIEWS: dict[str, View] = {
     v.name: v
     for v in (
-        View("artifacts", artifacts.PARTS, artifacts.present, ("name",),
-             "latest registration per artifact name, retired flag, versions",
-             ("name", "uri", "retired", "versions", "config_hash", "run_id", "registered_at", "registered_by")),
-        View("models", models.PARTS, models.present, ("model", "version"),
-             "every model version: stage, aliases, run, metrics",
-             ("model", "version", "stage", "aliases", "run_id", "metrics", "registered_at", "stage_changed_at")),
-        View("runs", runs.PARTS, runs.present, ("run_id",),
-             "runs: status (running/lost/finished), params, metrics, tags",
-             ("run_id", "experiment", "job", "status", "status_reason", "started_at", "duration_s", "params",
-              "metrics")),
-        View("coverage", coverage.PARTS, coverage.present, ("dataset",),
-             "declared datasets: expected vs observed periods, first gap",
-             ("dataset", "freq", "start", "end", "expected", "present", "missing", "coverage_pct", "first_gap")),
-        View("staleness", staleness.PARTS, staleness.present, ("name",),
-             "per artifact: fresh, stale, missing or orphaned, with the reason",
-             ("name", "status", "reason", "uri")),
-        View("validations", validations.PARTS, validations.present, ("target", "check"),
-             "latest result per (target, check), failing first",
-             ("target", "check", "passed", "severity", "observed", "expected", "failed_count", "checked_at")),
+        View(
+            "artifacts",
+            artifacts.PARTS,
+            artifacts.present,
+            ("name",),
+            "latest registration per artifact name, retired flag, versions",
+            (
+                "name",
+                "uri",
+                "retired",
+                "versions",
+                "config_hash",
+                "run_id",
+                "registered_at",
+                "registered_by",
+            ),
+        ),
+        View(
+            "models",
+            models.PARTS,
+            models.present,
+            ("model", "version"),
+            "every model version: stage, aliases, run, metrics",
+            (
+                "model",
+                "version",
+                "stage",
+                "aliases",
+                "run_id",
+                "metrics",
+                "registered_at",
+                "stage_changed_at",
+            ),
+        ),
+        View(
+            "runs",
+            runs.PARTS,
+            runs.present,
+            ("run_id",),
+            "runs: status (running/lost/finished), params, metrics, tags",
+            (
+                "run_id",
+                "experiment",
+                "job",
+                "status",
+                "status_reason",
+                "started_at",
+                "duration_s",
+                "params",
+                "metrics",
+            ),
+        ),
+        View(
+            "coverage",
+            coverage.PARTS,
+            coverage.present,
+            ("dataset",),
+            "declared datasets: expected vs observed periods, first gap",
+            (
+                "dataset",
+                "freq",
+                "start",
+                "end",
+                "expected",
+                "present",
+                "missing",
+                "coverage_pct",
+                "first_gap",
+            ),
+        ),
+        View(
+            "staleness",
+            staleness.PARTS,
+            staleness.present,
+            ("name",),
+            "per artifact: fresh, stale, missing or orphaned, with the reason",
+            ("name", "status", "reason", "uri"),
+        ),
+        View(
+            "validations",
+            validations.PARTS,
+            validations.present,
+            ("target", "check"),
+            "latest result per (target, check), failing first",
+            (
+                "target",
+                "check",
+                "passed",
+                "severity",
+                "observed",
+                "expected",
+                "failed_count",
+                "checked_at",
+            ),
+        ),
     )
 }
 

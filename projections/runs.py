@@ -22,8 +22,12 @@ _RUN = {"run_id": pl.String}
 
 
 def _started(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "run.started", {"run_id": pl.String, "experiment": pl.String, "name": pl.String,
-                                        "job": pl.String}, raw={"params": "params", "tags": "tags"})
+    return rows(
+        events,
+        "run.started",
+        {"run_id": pl.String, "experiment": pl.String, "name": pl.String, "job": pl.String},
+        raw={"params": "params", "tags": "tags"},
+    )
 
 
 def _keyed(events: pl.LazyFrame, kind: str, obj: str) -> pl.LazyFrame:
@@ -35,38 +39,93 @@ def _keyed(events: pl.LazyFrame, kind: str, obj: str) -> pl.LazyFrame:
 
 
 def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "run.metric_logged",
-                {"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64}
-                ).with_columns(pl.col("step").fill_null(0))  # schema 1 had no step: step 0
+    return rows(
+        events,
+        "run.metric_logged",
+        {"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64},
+    ).with_columns(pl.col("step").fill_null(0))  # schema 1 had no step: step 0
 
 
 def _activity(events: pl.LazyFrame) -> pl.LazyFrame:
     return events.filter(pl.col("stream").str.starts_with("run/")).select(
-        pl.col("stream").str.slice(4).alias("run_id"), "recorded_at")
+        pl.col("stream").str.slice(4).alias("run_id"), "recorded_at"
+    )
 
 
 PARTS = (
-    Part("started", ("run_id",), {
-        "experiment": ("first", None), "name": ("first", None), "job": ("first", None),
-        "started_at": ("first", "occurred_at"), "started_by": ("first", "writer_user"),
-        "writer_host": ("first", None), "writer_pid": ("first", None),
-    }, _started),
-    Part("finished", ("run_id",), {
-        "status": ("last", None), "error": ("last", None), "finished_at": ("last", "occurred_at"),
-    }, lambda e: rows(e, "run.finished", {"run_id": pl.String, "status": pl.String, "error": pl.String})),
-    Part("params", ("run_id", "key"), {"value": ("last", None)},
-         lambda e: _keyed(e, "run.param_logged", "params")),
-    Part("tags", ("run_id", "key"), {"value": ("last", None)}, lambda e: _keyed(e, "run.tag_set", "tags")),
-    Part("metrics", ("run_id", "key"), {
-        "last": ("last", "value"), "min": ("min", "value"), "max": ("max", "value"),
-        "count": ("count", None), "last_step": ("last", "step"), "max_step": ("max", "step"),
-    }, _metrics),
+    Part(
+        "started",
+        ("run_id",),
+        {
+            "experiment": ("first", None),
+            "name": ("first", None),
+            "job": ("first", None),
+            "started_at": ("first", "occurred_at"),
+            "started_by": ("first", "writer_user"),
+            "writer_host": ("first", None),
+            "writer_pid": ("first", None),
+        },
+        _started,
+    ),
+    Part(
+        "finished",
+        ("run_id",),
+        {
+            "status": ("last", None),
+            "error": ("last", None),
+            "finished_at": ("last", "occurred_at"),
+        },
+        lambda e: rows(
+            e, "run.finished", {"run_id": pl.String, "status": pl.String, "error": pl.String}
+        ),
+    ),
+    Part(
+        "params",
+        ("run_id", "key"),
+        {"value": ("last", None)},
+        lambda e: _keyed(e, "run.param_logged", "params"),
+    ),
+    Part(
+        "tags",
+        ("run_id", "key"),
+        {"value": ("last", None)},
+        lambda e: _keyed(e, "run.tag_set", "tags"),
+    ),
+    Part(
+        "metrics",
+        ("run_id", "key"),
+        {
+            "last": ("last", "value"),
+            "min": ("min", "value"),
+            "max": ("max", "value"),
+            "count": ("count", None),
+            "last_step": ("last", "step"),
+            "max_step": ("max", "step"),
+        },
+        _metrics,
+    ),
     Part("activity", ("run_id",), {"last_event_at": ("max", "recorded_at")}, _activity),
 )
 
-COLUMNS = ["run_id", "experiment", "job", "name", "status", "status_reason", "started_at", "finished_at",
-           "duration_s", "params", "metrics", "tags", "error", "started_by", "writer_host", "writer_pid",
-           "last_event_at"]
+COLUMNS = [
+    "run_id",
+    "experiment",
+    "job",
+    "name",
+    "status",
+    "status_reason",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "params",
+    "metrics",
+    "tags",
+    "error",
+    "started_by",
+    "writer_host",
+    "writer_pid",
+    "last_event_at",
+]
 
 
 def present(state: State, ctx: Context) -> pl.DataFrame:
@@ -79,7 +138,8 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     hours = int(LOST_AFTER.total_seconds() // 3600)
     metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
     return (
-        state["started"].lazy()
+        state["started"]
+        .lazy()
         .join(state["finished"].lazy(), on="run_id", how="left")
         .join(state["activity"].lazy(), on="run_id", how="left")
         .join(gone.lazy(), on=["writer_host", "writer_pid"], how="left")
@@ -87,13 +147,17 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         .join(json_objects(state["tags"].lazy(), "run_id", "tags"), on="run_id", how="left")
         .join(json_objects(metrics, "run_id", "metrics"), on="run_id", how="left")
         .with_columns(
-            status=pl.when(pl.col("status").is_not_null()).then("status")
-            .when(pl.col("_gone").fill_null(False) | silent).then(pl.lit("lost"))
+            status=pl.when(pl.col("status").is_not_null())
+            .then("status")
+            .when(pl.col("_gone").fill_null(False) | silent)
+            .then(pl.lit("lost"))
             .otherwise(pl.lit("running")),
-            status_reason=pl.when(pl.col("status").is_not_null()).then(pl.lit("finished"))
-            .when(pl.col("_gone").fill_null(False)).then(
-                pl.format("writer process {}:{} is gone", "writer_host", "writer_pid"))
-            .when(silent).then(pl.lit(f"no event for over {hours} h"))
+            status_reason=pl.when(pl.col("status").is_not_null())
+            .then(pl.lit("finished"))
+            .when(pl.col("_gone").fill_null(False))
+            .then(pl.format("writer process {}:{} is gone", "writer_host", "writer_pid"))
+            .when(silent)
+            .then(pl.lit(f"no event for over {hours} h"))
             .otherwise(pl.lit("in progress")),
             duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1e6,
             params=pl.col("params").fill_null("{}"),

@@ -31,11 +31,19 @@ def _observed(events: pl.LazyFrame) -> pl.LazyFrame:
 
 PARTS = (
     *ARTIFACT_PARTS,
-    Part("configs", ("name",), {"latest_hash": ("last", "config_hash"), "config_pos": ("last", "pos")},
-         _configs),
+    Part(
+        "configs",
+        ("name",),
+        {"latest_hash": ("last", "config_hash"), "config_pos": ("last", "pos")},
+        _configs,
+    ),
     Part("hashes", ("config_hash",), {"declarations": ("count", None)}, _configs),
-    Part("datasets", ("dataset",), {"declarations": ("count", None)},
-         lambda e: rows(e, "dataset.declared", {"dataset": pl.String})),
+    Part(
+        "datasets",
+        ("dataset",),
+        {"declarations": ("count", None)},
+        lambda e: rows(e, "dataset.declared", {"dataset": pl.String}),
+    ),
     Part("dataset_obs", ("dataset",), {"observed_pos": ("last", "pos")}, _observed),
     Part("partition_obs", ("dataset", "partition"), {"observed_pos": ("last", "pos")}, _observed),
 )
@@ -50,7 +58,8 @@ def uris(state: State) -> list[str]:
 
 def present_artifacts(state: State) -> pl.DataFrame:
     return (
-        state["registered"].lazy()
+        state["registered"]
+        .lazy()
         .join(state["retired"].lazy(), on="name", how="left")
         .filter(pl.col("retired_pos").fill_null(-1) < pl.col("registered_pos"))
         .collect()
@@ -69,19 +78,34 @@ def _changed_inputs(live: pl.LazyFrame, state: State) -> pl.LazyFrame:
             _dataset=pl.col("_parts").struct.field("field_1"),
             _partition=pl.col("_parts").struct.field("field_2"),
             _artifact=pl.when(pl.col("input").str.starts_with("artifact/"))
-            .then(pl.col("input").str.slice(len("artifact/"))).otherwise("input"),
+            .then(pl.col("input").str.slice(len("artifact/")))
+            .otherwise("input"),
         )
     )
-    artifact_pos = state["registered"].lazy().select(pl.col("name").alias("_artifact"),
-                                                     pl.col("registered_pos").alias("_apos"))
-    dataset_pos = state["dataset_obs"].lazy().select(pl.col("dataset").alias("_dataset"),
-                                                     pl.col("observed_pos").alias("_dpos"))
-    partition_pos = state["partition_obs"].lazy().select(
-        pl.col("dataset").alias("_dataset"), pl.col("partition").alias("_partition"),
-        pl.col("observed_pos").alias("_ppos"))
+    artifact_pos = (
+        state["registered"]
+        .lazy()
+        .select(pl.col("name").alias("_artifact"), pl.col("registered_pos").alias("_apos"))
+    )
+    dataset_pos = (
+        state["dataset_obs"]
+        .lazy()
+        .select(pl.col("dataset").alias("_dataset"), pl.col("observed_pos").alias("_dpos"))
+    )
+    partition_pos = (
+        state["partition_obs"]
+        .lazy()
+        .select(
+            pl.col("dataset").alias("_dataset"),
+            pl.col("partition").alias("_partition"),
+            pl.col("observed_pos").alias("_ppos"),
+        )
+    )
     later = (
-        pl.when(~pl.col("_is_dataset")).then(pl.col("_apos"))
-        .when(pl.col("_partition").is_null()).then(pl.col("_dpos"))
+        pl.when(~pl.col("_is_dataset"))
+        .then(pl.col("_apos"))
+        .when(pl.col("_partition").is_null())
+        .then(pl.col("_dpos"))
         .otherwise(pl.col("_ppos"))
     )
     return (
@@ -89,15 +113,19 @@ def _changed_inputs(live: pl.LazyFrame, state: State) -> pl.LazyFrame:
         .join(dataset_pos, on="_dataset", how="left")
         .join(partition_pos, on=["_dataset", "_partition"], how="left")
         .filter(later.fill_null(-1) > pl.col("registered_pos"))
-        .group_by("name").agg(pl.col("input").first().alias("changed_input"))
+        .group_by("name")
+        .agg(pl.col("input").first().alias("changed_input"))
     )
 
 
 def present(state: State, ctx: Context) -> pl.DataFrame:
     live = present_artifacts(state).lazy()
     missing = pl.DataFrame({"uri": sorted(ctx.missing)}, schema={"uri": pl.String}).with_columns(
-        _missing=pl.lit(True))
-    datasets = state["datasets"].lazy().select(pl.col("dataset").alias("name"), _dataset=pl.lit(True))
+        _missing=pl.lit(True)
+    )
+    datasets = (
+        state["datasets"].lazy().select(pl.col("dataset").alias("name"), _dataset=pl.lit(True))
+    )
     hashes = state["hashes"].lazy().select("config_hash", _known_hash=pl.lit(True))
     short = pl.col("config_hash").str.slice(0, 12).fill_null("none")
     return (
@@ -109,22 +137,33 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         .with_columns(
             _config_moved=pl.col("latest_hash").is_not_null()
             & (pl.col("config_hash").is_null() | (pl.col("latest_hash") != pl.col("config_hash"))),
-            _owned=pl.col("latest_hash").is_not_null() | pl.col("_dataset").fill_null(False)
+            _owned=pl.col("latest_hash").is_not_null()
+            | pl.col("_dataset").fill_null(False)
             | pl.col("_known_hash").fill_null(False),
         )
         .with_columns(
-            status=pl.when(pl.col("_missing").fill_null(False)).then(pl.lit("missing"))
-            .when(pl.col("_config_moved") | pl.col("changed_input").is_not_null()).then(pl.lit("stale"))
-            .when(~pl.col("_owned")).then(pl.lit("orphaned"))
+            status=pl.when(pl.col("_missing").fill_null(False))
+            .then(pl.lit("missing"))
+            .when(pl.col("_config_moved") | pl.col("changed_input").is_not_null())
+            .then(pl.lit("stale"))
+            .when(~pl.col("_owned"))
+            .then(pl.lit("orphaned"))
             .otherwise(pl.lit("fresh")),
             reason=pl.when(pl.col("_missing").fill_null(False))
             .then(pl.format("file {} is gone from storage", "uri"))
             .when(pl.col("_config_moved"))
-            .then(pl.format("config {} is now {}, artifact built with {}", "name",
-                            pl.col("latest_hash").str.slice(0, 12), short))
+            .then(
+                pl.format(
+                    "config {} is now {}, artifact built with {}",
+                    "name",
+                    pl.col("latest_hash").str.slice(0, 12),
+                    short,
+                )
+            )
             .when(pl.col("changed_input").is_not_null())
             .then(pl.format("input {} changed after it was registered", "changed_input"))
-            .when(~pl.col("_owned")).then(pl.lit("no declared config or dataset owns it"))
+            .when(~pl.col("_owned"))
+            .then(pl.lit("no declared config or dataset owns it"))
             .otherwise(pl.lit("")),
         )
         .select(COLUMNS)

@@ -18,12 +18,10 @@ from datetime import datetime
 from typing import Literal
 
 import polars as pl
-
 from lakeledger.store.log import empty_frame
 
 Rule = Literal["first", "last", "min", "max", "sum", "count"]
 State = dict[str, pl.DataFrame]
-
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,14 @@ class Part:
         return states.group_by(list(self.keys), maintain_order=True).agg(exprs)
 
     def schema(self) -> pl.Schema:
-        return self.reduce(prepare(empty_frame())).collect_schema()
+        """The part's columns and types (computed once per part)."""
+        cached = _SCHEMAS.get(id(self))
+        if cached is None:
+            cached = _SCHEMAS[id(self)] = self.reduce(prepare(empty_frame())).collect_schema()
+        return cached
+
+
+_SCHEMAS: dict[int, pl.Schema] = {}  # parts are module-level constants: id() is stable
 
 
 def prepare(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -82,10 +87,12 @@ def reduce(parts: Sequence[Part], events: pl.LazyFrame) -> State:
 
 def combine(parts: Sequence[Part], older: State, newer: State) -> State:
     """Merge the state of an older slice of the log with that of the newer slice after it."""
-    frames = pl.collect_all([
-        p.merge(pl.concat([older[p.name].lazy(), newer[p.name].lazy()], how="vertical_relaxed"))
-        for p in parts
-    ])
+    frames = pl.collect_all(
+        [
+            p.merge(pl.concat([older[p.name].lazy(), newer[p.name].lazy()], how="vertical_relaxed"))
+            for p in parts
+        ]
+    )
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
 

@@ -8,7 +8,6 @@ import socket
 from collections import defaultdict
 
 import polars as pl
-
 from lakeledger.store import Ledger
 from lakeledger.store.location import is_uri
 from lakeledger.store.storage import filesystem
@@ -54,6 +53,7 @@ def gone_writers(started: pl.DataFrame, finished: pl.DataFrame) -> frozenset[tup
     """
     host = socket.gethostname()
     open_runs = started.join(finished.select("run_id"), on="run_id", how="anti").filter(
-        pl.col("writer_host") == host)
+        pl.col("writer_host") == host
+    )
     pids = {int(p) for p in open_runs["writer_pid"].drop_nulls().to_list()}
     return frozenset((host, p) for p in pids if not _alive(p))

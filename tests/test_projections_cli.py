@@ -42,9 +42,15 @@ def test_check_gate_exit_codes(tmp_path: Path, cli) -> None:  # type: ignore[no-
     bad = cli("--root", str(root), "check", "--json")
     assert bad.code == 1
     problems = {(p["problem"], p["subject"]) for p in json.loads(bad.out)["problems"]}
-    assert problems == {("missing", "features"), ("uncovered", "sales"), ("failing", "dataset/sales:rows")}
+    assert problems == {
+        ("missing", "features"),
+        ("uncovered", "sales"),
+        ("failing", "dataset/sales:rows"),
+    }
     text = cli("--root", str(root), "check")
-    assert text.code == 1 and "3 problem(s) found" in text.out and "first gap 2025-03-02" in text.out
+    assert (
+        text.code == 1 and "3 problem(s) found" in text.out and "first gap 2025-03-02" in text.out
+    )
     # as of before the damage, the gate was green for coverage and validations
     assert cli("--root", str(root), "check", "--as-of", "nonsense").code == 2
 
@@ -57,8 +63,15 @@ def test_show_rebuild_audit_diff_compare(tmp_path: Path, cli) -> None:  # type: 
     assert rebuilt.code == 0 and {r["view"] for r in json.loads(rebuilt.out)} >= {"runs", "models"}
     assert all(r["mode"] == "full" for r in json.loads(rebuilt.out))
     again = json.loads(cli(*base, "rebuild", "runs", "--json").out)
-    assert again == [{"view": "runs", "through": again[0]["through"], "events": 0, "mode": "incremental",
-                      "ms": again[0]["ms"]}]
+    assert again == [
+        {
+            "view": "runs",
+            "through": again[0]["through"],
+            "events": 0,
+            "mode": "incremental",
+            "ms": again[0]["ms"],
+        }
+    ]
 
     runs = json.loads(cli(*base, "show", "runs", "--json").out)
     assert {r["run_id"]: r["params"]["lr"] for r in runs} == {one: "0.1", two: "0.2"}
@@ -80,8 +93,10 @@ def test_show_rebuild_audit_diff_compare(tmp_path: Path, cli) -> None:  # type: 
 
     compare = cli(*base, "runs", "compare", one, two)
     assert compare.code == 0
-    assert any(line.startswith("param") and "*" in line and "0.1" in line and "0.2" in line
-               for line in compare.out.splitlines())
+    assert any(
+        line.startswith("param") and "*" in line and "0.1" in line and "0.2" in line
+        for line in compare.out.splitlines()
+    )
     assert cli(*base, "runs", "compare", "nope").code == 2
     history = json.loads(cli(*base, "show", "models", "--history", "--json").out)
     assert [h["stage"] for h in history] == ["Production"]

@@ -3,6 +3,7 @@ materialised Delta views, including duplicate event ids written by a foreign wri
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import polars as pl
 from deltalake import write_deltalake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from lakeledger.projections import api, materialise, registry
 from lakeledger.projections.state import Context, combine, reduce, sort_state
 from lakeledger.store import Ledger, codec
@@ -26,29 +26,68 @@ PARTS = st.sampled_from(["date=2025-03-01", "date=2025-03-02", "region=eu/date=2
 
 def _event() -> st.SearchStrategy[ev.Event]:
     return st.one_of(
-        st.builds(lambda n, h: ev.ArtifactRegistered(name=n, uri=f"x/{n}", config_hash=h,
-                                                     inputs=["dataset/d", f"artifact/{n}x"]),
-                  NAMES, st.sampled_from([None, "h1", "h2"])),
+        st.builds(
+            lambda n, h: ev.ArtifactRegistered(
+                name=n, uri=f"x/{n}", config_hash=h, inputs=["dataset/d", f"artifact/{n}x"]
+            ),
+            NAMES,
+            st.sampled_from([None, "h1", "h2"]),
+        ),
         st.builds(lambda n: ev.ArtifactRetired(name=n), NAMES),
-        st.builds(lambda n, h: ev.ConfigDeclared(name=n, config_hash=h), NAMES, st.sampled_from(["h1", "h2"])),
-        st.builds(lambda v, s: ev.ModelVersionRegistered(model="m", version=v, metrics={"auc": 0.5}),
-                  st.integers(1, 3), st.none()),
-        st.builds(lambda v, s: ev.ModelStageChanged(model="m", version=v, stage=s), st.integers(1, 3),
-                  st.sampled_from(["Staging", "Production", "Archived"])),
-        st.builds(lambda v, a: ev.ModelAliasSet(model="m", alias=a, version=v), st.integers(1, 3),
-                  st.sampled_from(["champ", "base"])),
+        st.builds(
+            lambda n, h: ev.ConfigDeclared(name=n, config_hash=h),
+            NAMES,
+            st.sampled_from(["h1", "h2"]),
+        ),
+        st.builds(
+            lambda v, s: ev.ModelVersionRegistered(model="m", version=v, metrics={"auc": 0.5}),
+            st.integers(1, 3),
+            st.none(),
+        ),
+        st.builds(
+            lambda v, s: ev.ModelStageChanged(model="m", version=v, stage=s),
+            st.integers(1, 3),
+            st.sampled_from(["Staging", "Production", "Archived"]),
+        ),
+        st.builds(
+            lambda v, a: ev.ModelAliasSet(model="m", alias=a, version=v),
+            st.integers(1, 3),
+            st.sampled_from(["champ", "base"]),
+        ),
         st.builds(lambda r: ev.RunStarted(run_id=r, job="j", params={"p": 1}), RUNS),
-        st.builds(lambda r, k, v: ev.MetricLogged(run_id=r, key=k, value=v, step=1), RUNS,
-                  st.sampled_from(["loss", "acc"]), st.floats(-5, 5)),
+        st.builds(
+            lambda r, k, v: ev.MetricLogged(run_id=r, key=k, value=v, step=1),
+            RUNS,
+            st.sampled_from(["loss", "acc"]),
+            st.floats(-5, 5),
+        ),
         st.builds(lambda r, v: ev.ParamLogged(run_id=r, key="p", value=v), RUNS, st.integers(0, 3)),
-        st.builds(lambda r, v: ev.TagSet(run_id=r, key="t", value=v), RUNS, st.sampled_from(["x", "y"])),
-        st.builds(lambda r, s: ev.RunFinished(run_id=r, status=s), RUNS, st.sampled_from(["success", "failed"])),
-        st.builds(lambda f: ev.DatasetDeclared(dataset="d", freq=f, start="2025-03-01", end="2025-03-04",
-                                               partition_key=["region", "date"]), st.sampled_from(["D", "W"])),
+        st.builds(
+            lambda r, v: ev.TagSet(run_id=r, key="t", value=v), RUNS, st.sampled_from(["x", "y"])
+        ),
+        st.builds(
+            lambda r, s: ev.RunFinished(run_id=r, status=s),
+            RUNS,
+            st.sampled_from(["success", "failed"]),
+        ),
+        st.builds(
+            lambda f: ev.DatasetDeclared(
+                dataset="d",
+                freq=f,
+                start="2025-03-01",
+                end="2025-03-04",
+                partition_key=["region", "date"],
+            ),
+            st.sampled_from(["D", "W"]),
+        ),
         st.builds(lambda p: ev.PartitionObserved(dataset="d", partition=p), PARTS),
         st.builds(lambda p: ev.PartitionRemoved(dataset="d", partition=p), PARTS),
-        st.builds(lambda c, p, s: ev.ValidationRecorded(target="d", check=c, passed=p, severity=s),
-                  st.sampled_from(["rows", "nulls"]), st.booleans(), st.sampled_from(["error", "warning"])),
+        st.builds(
+            lambda c, p, s: ev.ValidationRecorded(target="d", check=c, passed=p, severity=s),
+            st.sampled_from(["rows", "nulls"]),
+            st.booleans(),
+            st.sampled_from(["error", "warning"]),
+        ),
     )
 
 
@@ -58,13 +97,15 @@ CTX = Context(now=T0 + timedelta(days=3), missing=frozenset({"x/a"}))
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commits=COMMITS, cuts=st.lists(st.integers(0, 12), max_size=3))
-def test_incremental_merge_equals_full_rebuild(commits: list[list[ev.Event]], cuts: list[int]) -> None:
+def test_incremental_merge_equals_full_rebuild(
+    commits: list[list[ev.Event]], cuts: list[int]
+) -> None:
     log = log_frame(commits)
     bounds = sorted({0, *[min(c, len(commits)) for c in cuts], len(commits)})
     for view in registry.VIEWS.values():
         full = reduce(view.parts, log)
         state = reduce(view.parts, log.filter(pl.col("version") <= 0))
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             piece = log.filter((pl.col("version") > lo) & (pl.col("version") <= hi))
             state = combine(view.parts, state, reduce(view.parts, piece))
         merged, rebuilt = sort_state(state, view.parts), sort_state(full, view.parts)
@@ -76,8 +117,13 @@ def test_incremental_merge_equals_full_rebuild(commits: list[list[ev.Event]], cu
 def _raw_append(ledger: Ledger, events: list[ev.Event], user: str = "mallory") -> None:
     """Append rows as a foreign Delta writer could: no store invariants, ids not checked."""
     table = ledger.log.refresh()
-    data = codec.encode(events, version=table.version() + 1, recorded_at=datetime.now(UTC),
-                        writer=Writer(user, "elsewhere", 1, "0"), batch_id="foreign")
+    data = codec.encode(
+        events,
+        version=table.version() + 1,
+        recorded_at=datetime.now(UTC),
+        writer=Writer(user, "elsewhere", 1, "0"),
+        batch_id="foreign",
+    )
     write_deltalake(table, data, mode="append")
 
 
@@ -85,9 +131,13 @@ def _foreign_duplicate(ledger: Ledger, event: ev.Event) -> None:
     _raw_append(ledger, [event])
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(commits=st.lists(st.lists(_event(), min_size=1, max_size=3), min_size=2, max_size=6),
-       cut=st.integers(1, 5))
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    commits=st.lists(st.lists(_event(), min_size=1, max_size=3), min_size=2, max_size=6),
+    cut=st.integers(1, 5),
+)
 def test_materialised_refresh_equals_full_rebuild(tmp_path_factory, commits, cut) -> None:  # type: ignore[no-untyped-def]
     root: Path = tmp_path_factory.mktemp("ledger")
     ledger = Ledger.open(root)
@@ -105,8 +155,11 @@ def test_materialised_refresh_equals_full_rebuild(tmp_path_factory, commits, cut
         full, through, fragments = materialise.load(ledger, name)
         assert through == ledger.version and fragments == 1
         for part in view.parts:
-            assert incremental[name][part.name].sort(list(part.keys)).equals(full[part.name].sort(list(part.keys))), (
-                name, part.name)
+            assert (
+                incremental[name][part.name]
+                .sort(list(part.keys))
+                .equals(full[part.name].sort(list(part.keys)))
+            ), (name, part.name)
 
 
 def test_duplicate_event_ids_count_once(tmp_path: Path) -> None:

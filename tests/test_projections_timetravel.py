@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-
 from lakeledger.projections import api
 from lakeledger.store import Ledger, LogSettings
 
@@ -16,7 +15,9 @@ def _registry(frame: pl.DataFrame) -> dict[int, str]:
 
 
 def test_registry_as_of_each_moment(tmp_path: Path) -> None:
-    settings = LogSettings(checkpoint_interval=5, compact_every=4, keep_log_versions=3, vacuum_every=7)
+    settings = LogSettings(
+        checkpoint_interval=5, compact_every=4, keep_log_versions=3, vacuum_every=7
+    )
     ledger = Ledger.open(tmp_path / "l", settings=settings)
     script = [
         ("register v1", lambda: ledger.register_model_version("fraud")),
@@ -24,7 +25,10 @@ def test_registry_as_of_each_moment(tmp_path: Path) -> None:
         ("v1 to Production", lambda: ledger.set_stage("fraud", 1, "Production", expect="Staging")),
         ("register v2", lambda: ledger.register_model_version("fraud")),
         ("v2 to Production", lambda: ledger.set_stage("fraud", 2, "Production")),
-        ("v1 back to Staging", lambda: ledger.set_stage("fraud", 1, "Staging", expect="Production")),
+        (
+            "v1 back to Staging",
+            lambda: ledger.set_stage("fraud", 1, "Staging", expect="Production"),
+        ),
         ("features v1", lambda: ledger.register_artifact("features", "f/1")),
         ("features retired", lambda: ledger.retire_artifact("features", "leak")),
         ("features v2", lambda: ledger.register_artifact("features", "f/2")),
@@ -37,10 +41,18 @@ def test_registry_as_of_each_moment(tmp_path: Path) -> None:
         ledger.record_validation("model/fraud", "auc", True)
     ledger.log.refresh()
     log_files = sorted(p.name for p in (tmp_path / "l" / "events" / "_delta_log").glob("*.json"))
-    assert int(log_files[0].split(".")[0]) > moments[-1], "the early versions must be gone from the Delta log"
+    assert int(log_files[0].split(".")[0]) > moments[-1], (
+        "the early versions must be gone from the Delta log"
+    )
 
-    expected_models = [{1: "None"}, {1: "Staging"}, {1: "Production"}, {1: "Production", 2: "None"},
-                       {1: "Production", 2: "Production"}, {1: "Staging", 2: "Production"}]
+    expected_models = [
+        {1: "None"},
+        {1: "Staging"},
+        {1: "Production"},
+        {1: "Production", 2: "None"},
+        {1: "Production", 2: "Production"},
+        {1: "Staging", 2: "Production"},
+    ]
     times = dict(ledger.history().select("version", "recorded_at").iter_rows())
     for version, want in zip(moments, expected_models, strict=False):
         # maintenance (compaction) commits take versions too: the moment's time is that of
@@ -60,7 +72,9 @@ def test_registry_as_of_each_moment(tmp_path: Path) -> None:
     assert api.view(ledger, "artifacts", as_of=moments[5]).height == 0
     # now == the last moment; the materialised view agrees with the time-travelled one
     now = api.view(ledger, "models")
-    assert now.drop("stage_changed_at").equals(api.view(ledger, "models", as_of=ledger.version).drop("stage_changed_at"))
+    assert now.drop("stage_changed_at").equals(
+        api.view(ledger, "models", as_of=ledger.version).drop("stage_changed_at")
+    )
 
 
 def test_diff_between_two_moments(tmp_path: Path) -> None:
@@ -72,7 +86,9 @@ def test_diff_between_two_moments(tmp_path: Path) -> None:
     ledger.register_model_version("fraud")
     from lakeledger.projections.audit import diff
 
-    changes = diff(api.view(ledger, "models", as_of=t1), api.view(ledger, "models"), ("model", "version"))
+    changes = diff(
+        api.view(ledger, "models", as_of=t1), api.view(ledger, "models"), ("model", "version")
+    )
     got = {(r["change"], r["key"]): r for r in changes.iter_rows(named=True)}
     assert set(got) == {("changed", "fraud/1"), ("added", "fraud/3")}
     assert "stage" in got[("changed", "fraud/1")]["columns"]

@@ -29,15 +29,18 @@ from lakeledger.store import events as ev
 STAGES = ["Staging", "Production", "Archived"]
 
 
-def workload(rng: random.Random) -> Iterator[ev.Event]:
+def workload(rng: random.Random, prefix: str = "") -> Iterator[ev.Event]:
     """An endless, realistic mix: runs with params/metrics dominate, then partitions, artifacts,
     validations, configs and model registry traffic."""
     datasets = [f"ds{i}" for i in range(20)]
     day = {d: date(2023, 1, 1) for d in datasets}
     model_versions: dict[str, int] = {}
     while True:
-        run = ev.RunStarted(job=rng.choice(["train", "etl", "score"]), experiment=f"exp{rng.randrange(30)}",
-                            params={"lr": rng.choice([0.1, 0.01]), "depth": rng.randrange(3, 9)})
+        run = ev.RunStarted(
+            job=rng.choice(["train", "etl", "score"]),
+            experiment=f"exp{rng.randrange(30)}",
+            params={"lr": rng.choice([0.1, 0.01]), "depth": rng.randrange(3, 9)},
+        )
         yield run
         yield ev.ParamLogged(run_id=run.run_id, key="seed", value=rng.randrange(1000))
         for step in range(10):
@@ -47,32 +50,57 @@ def workload(rng: random.Random) -> Iterator[ev.Event]:
         name = f"art{rng.randrange(2000)}"
         if rng.random() < 0.3:
             yield ev.ConfigDeclared(name=name, config_hash=f"h{rng.randrange(3)}")
-        yield ev.ArtifactRegistered(name=name, uri=f"artifacts/{name}/{run.run_id}.parquet",
-                                    config_hash=f"h{rng.randrange(3)}", run_id=run.run_id,
-                                    inputs=[f"dataset/{rng.choice(datasets)}"])
+        yield ev.ArtifactRegistered(
+            name=name,
+            uri=f"artifacts/{name}/{run.run_id}.parquet",
+            config_hash=f"h{rng.randrange(3)}",
+            run_id=run.run_id,
+            inputs=[f"dataset/{rng.choice(datasets)}"],
+        )
         if rng.random() < 0.02:
             yield ev.ArtifactRetired(name=name, reason="superseded")
         d = rng.choice(datasets)
         for region in ("eu", "us"):
-            yield ev.PartitionObserved(dataset=d, partition=f"region={region}/date={day[d]}", rows=1000)
+            yield ev.PartitionObserved(
+                dataset=d, partition=f"region={region}/date={day[d]}", rows=1000
+            )
         day[d] += timedelta(days=1)
         if rng.random() < 0.02:
-            yield ev.PartitionRemoved(dataset=d, partition=f"region=eu/date={day[d] - timedelta(days=3)}")
-        yield ev.ValidationRecorded(target=f"dataset/{d}", check=rng.choice(["rows", "nulls", "schema"]),
-                                    passed=rng.random() > 0.05, failed_count=rng.randrange(5), run_id=run.run_id)
+            yield ev.PartitionRemoved(
+                dataset=d, partition=f"region=eu/date={day[d] - timedelta(days=3)}"
+            )
+        yield ev.ValidationRecorded(
+            target=f"dataset/{d}",
+            check=rng.choice(["rows", "nulls", "schema"]),
+            passed=rng.random() > 0.05,
+            failed_count=rng.randrange(5),
+            run_id=run.run_id,
+        )
         if rng.random() < 0.1:
-            model = f"model{rng.randrange(50)}"
+            model = f"{prefix}model{rng.randrange(50)}"
             model_versions[model] = model_versions.get(model, 0) + 1
             v = model_versions[model]
-            yield ev.ModelVersionRegistered(model=model, version=v, run_id=run.run_id, metrics={"auc": rng.random()})
+            yield ev.ModelVersionRegistered(
+                model=model, version=v, run_id=run.run_id, metrics={"auc": rng.random()}
+            )
             yield ev.ModelStageChanged(model=model, version=v, stage=rng.choice(STAGES))
-            yield ev.ModelAliasSet(model=model, alias=rng.choice(["champion", "challenger"]), version=v)
-        yield ev.RunFinished(run_id=run.run_id, status="success" if rng.random() > 0.1 else "failed")
+            yield ev.ModelAliasSet(
+                model=model, alias=rng.choice(["champion", "challenger"]), version=v
+            )
+        yield ev.RunFinished(
+            run_id=run.run_id, status="success" if rng.random() > 0.1 else "failed"
+        )
 
 
 def declare(ledger: Ledger) -> None:
-    ledger.append([ev.DatasetDeclared(dataset=f"ds{i}", freq="D", start=date(2023, 1, 1),
-                                      partition_key=["region", "date"]) for i in range(20)])
+    ledger.append(
+        [
+            ev.DatasetDeclared(
+                dataset=f"ds{i}", freq="D", start=date(2023, 1, 1), partition_key=["region", "date"]
+            )
+            for i in range(20)
+        ]
+    )
 
 
 def fill(ledger: Ledger, stream: Iterator[ev.Event], n: int, batch: int) -> None:
@@ -97,7 +125,10 @@ def incremental(ledger: Ledger, stream: Iterator[ev.Event], repeat: int) -> list
 
 
 def med(xs: list[float]) -> str:
-    return f"median {statistics.median(xs) * 1000:8.1f} ms  (min {min(xs) * 1000:.1f}, max {max(xs) * 1000:.1f}, n={len(xs)})"
+    lo, hi = min(xs) * 1000, max(xs) * 1000
+    return (
+        f"median {statistics.median(xs) * 1000:8.1f} ms  (min {lo:.1f}, max {hi:.1f}, n={len(xs)})"
+    )
 
 
 def main() -> None:
@@ -132,11 +163,13 @@ def main() -> None:
     cmd = [exe, "--root", str(root), "show", "models", "--as-of", str(old_version), "--json"]
     cli = [timed(lambda: subprocess.run(cmd, check=True, capture_output=True)) for _ in range(3)]
 
-    print(f"events in log                          {ledger.log.scan().select('event_id').collect().height:,}")
+    count = ledger.log.scan().select("event_id").collect().height
+    print(f"events in log                          {count:,}")
     print(f"full rebuild, all 6 views              {med(full)}   target <= 5000 ms")
     print(f"refresh after 1k new events, 1/4 log   {med(small)}")
     print(f"refresh after 1k new events, full log  {med(large)}   target <= 200 ms")
-    print(f"  ratio full log / quarter log         {statistics.median(large) / statistics.median(small):.2f}")
+    ratio = statistics.median(large) / statistics.median(small)
+    print(f"  ratio full log / quarter log         {ratio:.2f}")
     print(f"show models --as-of {old_version} (API)         {med(as_of)}   target <= 2000 ms")
     print(f"show models --as-of {old_version} (CLI process) {med(cli)}")
     if not args.root:
