@@ -10,7 +10,7 @@ import msgspec
 import polars as pl
 from lakeledger.projections import api, materialise, registry
 from lakeledger.projections.artifacts import artifact_history
-from lakeledger.projections.audit import audit, diff
+from lakeledger.projections.audit import audit, audit_streams, diff
 from lakeledger.projections.models import model_stage_history
 from lakeledger.projections.validations import validation_history
 from lakeledger.store.errors import InvalidInput
@@ -147,7 +147,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.history:
         if view.name not in _HISTORY:
             raise InvalidInput(f"--history is available for {', '.join(_HISTORY)}, not {view.name}")
-        frame = _HISTORY[view.name](ledger.events(as_of=args.as_of))
+        events = api.read_events(ledger, as_of=args.as_of, kinds=view.kinds)
+        frame = _HISTORY[view.name](events.lazy())
         _print(args, _where(frame, args.where))
         return 0
     frame = _where(api.view(ledger, view.name, args.as_of), args.where)
@@ -161,7 +162,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             f"stream {args.stream!r} must be KIND/NAME, e.g. model/fraud or dataset/sales"
         )
     Moment.parse(args.as_of)
-    frame = audit(open_ledger(args).events(as_of=args.as_of), args.stream)
+    ledger = open_ledger(args)
+    events = api.read_events(ledger, as_of=args.as_of, streams=audit_streams(args.stream))
+    frame = audit(events.lazy(), args.stream)
     if args.json:
         output.json_out(_json_rows(frame))
     elif frame.height == 0:

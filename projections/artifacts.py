@@ -11,6 +11,8 @@ import polars as pl
 from .payload import rows
 from .state import Context, Part, State, prepare, reduce
 
+KINDS = ("artifact.registered", "artifact.retired")
+
 REGISTERED = {
     "name": pl.String,
     "uri": pl.String,

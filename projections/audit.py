@@ -11,13 +11,17 @@ import polars as pl
 _ENVELOPE = {"kind", "event_id", "schema_version", "occurred_at"}
 
 
+def audit_streams(stream: str) -> list[str]:
+    """The streams an audit of ``stream`` covers: itself and validations targeting it."""
+    name = stream.split("/", 1)[1] if "/" in stream else stream
+    return [stream, f"validation/{stream}", f"validation/{name}"]
+
+
 def audit(events: pl.LazyFrame, stream: str) -> pl.DataFrame:
     """The timeline of ``stream`` (``model/fraud``, ``artifact/features``, ``dataset/sales``...):
     its own events, plus validations whose target is the stream or its name; oldest first."""
-    name = stream.split("/", 1)[1] if "/" in stream else stream
-    targets = [f"validation/{stream}", f"validation/{name}"]
     frame = (
-        events.filter(pl.col("stream").is_in([stream, *targets]))
+        events.filter(pl.col("stream").is_in(audit_streams(stream)))
         .sort("version", "seq")
         .select(
             "version",

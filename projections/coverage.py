@@ -18,6 +18,8 @@ from . import periods
 from .payload import rows
 from .state import Context, Part, State, prepare, reduce
 
+KINDS = ("dataset.declared", "partition.observed", "partition.removed")
+
 
 def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(

@@ -12,6 +12,8 @@ import polars as pl
 from .payload import rows
 from .state import Context, Part, State, prepare, reduce
 
+KINDS = ("model.version_registered", "model.stage_changed", "model.alias_set")
+
 _V = {"version": "model_version"}
 
 

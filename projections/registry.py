@@ -21,11 +21,25 @@ class View:
     doc: str
     columns: tuple[str, ...]  # shown in tables (``--json`` has every column)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The only event kinds the view reads (lets as-of reads skip everything else)."""
+        return _KINDS[self.name]
+
 
 # Columns holding JSON text; ``--json`` output turns them back into JSON values.
 JSON_COLUMNS = frozenset(
     {"params", "metrics", "tags", "observed", "expected", "details", "before", "after"}
 )
+
+_KINDS = {
+    "artifacts": artifacts.KINDS,
+    "models": models.KINDS,
+    "runs": runs.KINDS,
+    "coverage": coverage.KINDS,
+    "staleness": staleness.KINDS,
+    "validations": validations.KINDS,
+}
 
 VIEWS: dict[str, View] = {
     v.name: v

@@ -16,6 +16,8 @@ import polars as pl
 from .payload import explode_object, json_objects, rows
 from .state import Context, Part, State, prepare, reduce
 
+KINDS = ("run.started", "run.param_logged", "run.metric_logged", "run.tag_set", "run.finished")
+
 LOST_AFTER = timedelta(hours=24)
 
 _RUN = {"run_id": pl.String}
@@ -47,7 +49,7 @@ def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _activity(events: pl.LazyFrame) -> pl.LazyFrame:
-    return events.filter(pl.col("stream").str.starts_with("run/")).select(
+    return events.filter(pl.col("kind").is_in(KINDS)).select(
         pl.col("stream").str.slice(4).alias("run_id"), "recorded_at"
     )
 

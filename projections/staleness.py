@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from .artifacts import KINDS as ARTIFACT_KINDS
 from .artifacts import PARTS as ARTIFACT_PARTS
 from .payload import rows
 from .state import Context, Part, State, prepare, reduce
+
+KINDS = (*ARTIFACT_KINDS, "config.declared", "dataset.declared", "partition.observed")
 
 
 def _configs(events: pl.LazyFrame) -> pl.LazyFrame:

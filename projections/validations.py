@@ -7,6 +7,8 @@ import polars as pl
 from .payload import rows
 from .state import Context, Part, State, prepare, reduce
 
+KINDS = ("validation.recorded",)
+
 _SEVERITY = {"error": 0, "warning": 1, "info": 2}
 
 

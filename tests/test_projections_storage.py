@@ -33,7 +33,10 @@ def test_views_and_missing_files_on_every_backend(backend) -> None:  # type: ign
     assert refreshed["staleness"].through == ledger.version
     # as of the registrations the config was current (files are checked as they are now)
     then = api.view(ledger, "staleness", as_of=registered)
-    assert dict(then.select("name", "status").iter_rows()) == {"features": "missing", "report": "missing"}
+    assert dict(then.select("name", "status").iter_rows()) == {
+        "features": "missing",
+        "report": "missing",
+    }
     assert "is gone" in then.row(0, named=True)["reason"]
     now = dict(api.view(ledger, "staleness").select("name", "reason").iter_rows())
     assert now["features"] == "file out/features.parquet is gone from storage"
