@@ -34,6 +34,10 @@ from .state import State, empty, prepare, reduce
 log = logging.getLogger("lakeledger.projections")
 
 COMPACT_AFTER = 32
+VIEW_TABLE_CONFIG: dict[str, str | None] = {
+    "delta.checkpointInterval": "20",
+    "delta.logRetentionDuration": "interval 1 hours",
+}
 MARKER = "_marker"
 
 
@@ -158,6 +162,9 @@ def _write(
         schema_mode="overwrite" if overwrite else None,
         commit_properties=props,
         storage_options=None if table is not None else ledger.location.options,
+        # A view is rebuildable from events: its own Delta history is worth little, so the
+        # log is checkpointed often and ``compact`` cleans it up after an hour.
+        configuration=None if table is not None else VIEW_TABLE_CONFIG,
     )
 
 
