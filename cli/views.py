@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "check", help="integrity gate: exit 1 listing stale/missing/orphaned/uncovered/failing"
     )
     p.add_argument("--as-of", help="the gate as of a version or ISO time")
+    p.add_argument(
+        "--limit", type=int, default=20, help="problems listed in the table (default 20)"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
 
@@ -197,8 +200,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif report.ok:
         print("ok: nothing stale, missing, orphaned, uncovered or failing")
     else:
-        output.table(report.rows(), ["problem", "subject", "detail", "view"])
-        print(f"{len(report.problems)} problem(s) found")
+        rows = report.rows()
+        output.table(rows[: args.limit], ["problem", "subject", "detail", "view"])
+        more = len(rows) - args.limit
+        tail = f" (showing {args.limit}; --limit N or --json for the rest)" if more > 0 else ""
+        print(f"{len(rows)} problem(s) found{tail}")
     return 0 if report.ok else 1
 
 
