@@ -6,17 +6,21 @@ store -> projections, never back).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import polars as pl
 from lakeledger.store import Ledger
+from lakeledger.store.errors import StorageError
 from lakeledger.store.query import AsOf, Moment
 
 from . import materialise, registry, runs, staleness
 from .check import Report, problems
 from .state import Context, State, prepare, reduce
 from .world import gone_writers, missing_uris
+
+log = logging.getLogger("lakeledger.projections")
 
 
 def state_of(
@@ -31,9 +35,13 @@ def state_of(
     view = registry.get(name)
     moment = Moment.parse(as_of)
     if moment is None:
-        if refresh:
-            materialise.refresh(ledger, [name])
-        state, _, _ = materialise.load(ledger, name)
+        try:
+            if refresh:
+                materialise.refresh(ledger, [name])
+            state, _, _ = materialise.load(ledger, name)
+        except StorageError as exc:  # e.g. read-only access to the root: compute, don't store
+            log.warning("view %s not materialised (%s); computing it from the events", name, exc)
+            state = reduce(view.parts, read_events(ledger, kinds=view.kinds).lazy())
         now = datetime.now(UTC)
     else:
         events = read_events(ledger, as_of=as_of, kinds=view.kinds)

@@ -223,3 +223,12 @@ def test_concurrent_refreshers_do_not_double_count(tmp_path: Path) -> None:
 
 def _refresh_in_child(root: str) -> None:
     materialise.refresh(Ledger.open(root, create=False), ["artifacts"])
+
+
+def test_view_without_write_access_is_computed_from_events(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "l")
+    ledger.register_model_version("fraud")
+    (tmp_path / "l" / "views").write_text("not a directory: views cannot be stored here")
+    assert api.view(ledger, "models").select("model", "version", "stage").rows() == [
+        ("fraud", 1, "None")
+    ]
