@@ -110,9 +110,5 @@ def refresh(
 def check(ledger: Ledger, as_of: AsOf = None) -> Report:
     """The integrity gate: stale, missing or orphaned artifacts, uncovered periods of declared
     datasets, and failing ``error`` validations. ``Report.ok`` when there is nothing."""
-    if as_of is None:
-        materialise.refresh(ledger, ["staleness", "coverage", "validations"])
-    frames = {
-        n: view(ledger, n, as_of, refresh=False) for n in ("staleness", "coverage", "validations")
-    }
+    frames = {n: view(ledger, n, as_of) for n in ("staleness", "coverage", "validations")}
     return Report(problems(frames["staleness"], frames["coverage"], frames["validations"]))
