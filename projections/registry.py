@@ -29,7 +29,17 @@ class View:
 
 # Columns holding JSON text; ``--json`` output turns them back into JSON values.
 JSON_COLUMNS = frozenset(
-    {"params", "metrics", "tags", "observed", "expected", "details", "before", "after"}
+    {
+        "params",
+        "metrics",
+        "metric_stats",
+        "tags",
+        "observed",
+        "expected",
+        "details",
+        "before",
+        "after",
+    }
 )
 
 _KINDS = {

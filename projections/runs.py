@@ -121,6 +121,7 @@ COLUMNS = [
     "duration_s",
     "params",
     "metrics",
+    "metric_stats",
     "tags",
     "error",
     "started_by",
@@ -139,6 +140,13 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     silent = now - pl.col("last_event_at") > pl.lit(LOST_AFTER)
     hours = int(LOST_AFTER.total_seconds() // 3600)
     metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
+    stats = (
+        state["metrics"]
+        .lazy()
+        .select(
+            "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
+        )
+    )
     return (
         state["started"]
         .lazy()
@@ -148,6 +156,7 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         .join(json_objects(state["params"].lazy(), "run_id", "params"), on="run_id", how="left")
         .join(json_objects(state["tags"].lazy(), "run_id", "tags"), on="run_id", how="left")
         .join(json_objects(metrics, "run_id", "metrics"), on="run_id", how="left")
+        .join(json_objects(stats, "run_id", "metric_stats"), on="run_id", how="left")
         .with_columns(
             status=pl.when(pl.col("status").is_not_null())
             .then("status")
@@ -165,6 +174,7 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
             params=pl.col("params").fill_null("{}"),
             tags=pl.col("tags").fill_null("{}"),
             metrics=pl.col("metrics").fill_null("{}"),
+            metric_stats=pl.col("metric_stats").fill_null("{}"),
         )
         .select(COLUMNS)
         .sort("started_at", "run_id")

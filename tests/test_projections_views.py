@@ -253,6 +253,8 @@ def test_runs_status_params_metrics() -> None:
     assert rows["train"]["params"] == '{"lr":"0.2","opt":"adam"}'
     assert rows["train"]["tags"] == '{"team":"fraud"}'
     assert rows["train"]["metrics"] == '{"loss":2.0}'
+    stats = '{"loss":{"last":2.0,"min":1.0,"max":3.0,"count":3,"last_step":2}}'
+    assert rows["train"]["metric_stats"] == stats
     assert (
         rows["etl"]["status"] == "lost" and rows["etl"]["status_reason"] == "no event for over 24 h"
     )
