@@ -8,7 +8,6 @@ not committed is caught up on the next start, never lost and never doubled).
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
@@ -132,14 +131,10 @@ def _print_events(batch: Sequence[ev.Event], *, as_json: bool) -> None:
     sys.stdout.flush()
 
 
-def _views_refresher(ledger: Ledger) -> Callable[[], None] | None:
-    """``lakeledger.projections.refresh(ledger)`` when this build has it, else a warning."""
-    try:
-        refresh = importlib.import_module("lakeledger.projections").refresh
-    except (ImportError, AttributeError):
-        print("warning: --refresh-views: lakeledger.projections.refresh is not available in this "
-              "build; views are not refreshed by the watcher", file=sys.stderr)
-        return None
+def _views_refresher(ledger: Ledger) -> Callable[[], None]:
+    """Refresh the materialised views after each commit (views are derived: a failure to
+    refresh is logged, the events are recorded all the same)."""
+    from lakeledger.projections import refresh
 
     def run() -> None:
         try:
