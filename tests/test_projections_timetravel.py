@@ -16,7 +16,7 @@ def _registry(frame: pl.DataFrame) -> dict[int, str]:
 
 def test_registry_as_of_each_moment(tmp_path: Path) -> None:
     settings = LogSettings(
-        checkpoint_interval=5, compact_every=4, keep_log_versions=3, vacuum_every=7
+        checkpoint_interval=5, compact_every=4, keep_log_versions=5, vacuum_every=7
     )
     ledger = Ledger.open(tmp_path / "l", settings=settings)
     script = [
