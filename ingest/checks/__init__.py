@@ -18,6 +18,7 @@ from .boundary import (
     unique_key,
 )
 from .check import Check, Plan
+from .contract import Contract
 from .drift import KS, PSI
 from .frames import as_frame, as_lazy, as_polars
 from .metadata import read_schema_file, schema_of, stats_of, validate_schema_file, write_metadata
@@ -33,6 +34,7 @@ __all__ = [
     "CheckFailed",
     "CheckResult",
     "Completeness",
+    "Contract",
     "Freshness",
     "HasColumns",
     "Leak",

@@ -2,7 +2,8 @@
 
 A schema may name a dtype as a polars instance (exact: ``pl.Datetime("us", "UTC")``), a
 polars class (any parameters: ``pl.Datetime``), a Python type (a family: ``int`` is any
-integer width) or the string polars prints (``"Int64"``, as stored in ``.schema.json``).
+integer width), the string polars prints (``"Int64"``, as in ``.schema.json``) or ``object``
+(any dtype).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _FAMILIES: dict[type, Any] = {
 
 
 def dtype_matches(actual: pl.DataType, expected: DtypeLike) -> bool:
+    if expected is object:  # "any dtype": only the column's presence matters
+        return True
     if isinstance(expected, str):
         return str(actual) == expected
     if isinstance(expected, pl.DataType):
@@ -46,6 +49,8 @@ def dtype_name(expected: DtypeLike) -> str:
         return expected
     if isinstance(expected, pl.DataType):
         return str(expected)
+    if expected is object:
+        return "any"
     if isinstance(expected, type):
         return expected.__name__
     return repr(expected)
