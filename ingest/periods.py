@@ -105,7 +105,8 @@ def next_period(label: str, freq: str) -> str:
             return period_of(start.replace(year=start.year + 1), freq)
 
 
-def _moment(value: date | datetime | str, freq: str) -> datetime:
+def parse_moment(value: date | datetime | str, freq: str) -> datetime:
+    """A UTC datetime from a date, datetime, ISO string or ``freq`` period label."""
     if isinstance(value, date):
         return _utc(value)
     text = value.strip()
@@ -124,7 +125,10 @@ def expected_periods(
 ) -> list[str]:
     """Every period label from the one containing ``start`` to the one containing ``end``."""
     check_freq(freq)
-    first, last = period_of(_moment(start, freq), freq), period_of(_moment(end, freq), freq)
+    first, last = (
+        period_of(parse_moment(start, freq), freq),
+        period_of(parse_moment(end, freq), freq),
+    )
     if period_start(first, freq) > period_start(last, freq):
         raise InvalidInput(f"period range is reversed: {start} is after {end}")
     labels = [first]
