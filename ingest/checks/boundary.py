@@ -37,7 +37,12 @@ class HasColumns(Check):
 
 
 class UniqueKey(Check):
-    """Rows whose key (one or more columns; nulls compare equal) also occurs in another row."""
+    """A key (one or more columns; nulls compare equal) that identifies every row.
+
+    ``failed_count`` is the number of surplus rows: rows minus distinct keys (two rows sharing
+    a key count as one failure). It comes from a distinct count, which polars computes fast;
+    the rows holding duplicated keys are only located when the check fails.
+    """
 
     def __init__(self, on: str | Sequence[str], severity: Severity = "error") -> None:
         super().__init__(severity)
@@ -49,19 +54,20 @@ class UniqueKey(Check):
             return absent
         key = pl.col(self.on[0]) if len(self.on) == 1 else pl.struct(self.on)
 
-        def finish(values: dict[str, Any], rows: int, failed: int | None) -> CheckResult:
+        def finish(values: dict[str, Any], rows: int, _failed: int | None) -> CheckResult:
+            surplus = rows - values["distinct"]
             return self.result(
-                failed == 0,
-                failed_count=failed,
+                surplus == 0,
+                failed_count=surplus,
                 expected={"duplicate_rows": 0},
                 observed={
-                    "duplicate_rows": failed,
+                    "duplicate_rows": surplus,
                     "distinct_keys": values["distinct"],
                     "rows": rows,
                 },
             )
 
-        return Plan(finish, {"distinct": key.n_unique()}, key.is_duplicated())
+        return Plan(finish, {"distinct": key.n_unique()}, key.is_duplicated(), count_failing=False)
 
 
 class NoNulls(Check):

@@ -26,11 +26,19 @@ Finish = Callable[[dict[str, Any], int, int | None], CheckResult]
 
 @dataclass
 class Plan:
-    """What a check needs from the data; ``finish(values, rows, failed_count)`` decides."""
+    """What a check needs from the data; ``finish(values, rows, failed_count)`` decides.
+
+    ``failing`` marks failing rows: its sum is the failed count (unless ``count_failing`` is
+    False because ``finish`` derives the count more cheaply from ``aggregates``), and it
+    locates sample rows. ``on_failure`` are aggregates worth computing only for a failed
+    check (the unexpected categories...); they are merged into ``observed``.
+    """
 
     finish: Finish
     aggregates: dict[str, pl.Expr] = field(default_factory=dict)
     failing: pl.Expr | None = None
+    count_failing: bool = True
+    on_failure: dict[str, pl.Expr] = field(default_factory=dict)
 
 
 class Check:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+import polars as pl
 from lakeledger.store.errors import LedgerError
 
 if TYPE_CHECKING:
@@ -86,6 +87,8 @@ class CheckResult(msgspec.Struct, kw_only=True):
 
 def jsonable(value: Any) -> Any:
     """Plain JSON values (times as ISO strings, decimals as floats) for events and reports."""
+    if isinstance(value, pl.Series):
+        value = value.to_list()
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -75,6 +75,11 @@ def validation_event(
     )
 
 
+def first_row(frame: pl.DataFrame) -> dict[str, Any]:
+    """The aggregate row; list cells stay polars Series (a sorted column can be 10M long)."""
+    return {name: frame.get_column(name)[0] for name in frame.columns}
+
+
 class Suite:
     """Checks to run together. ``sample`` failing rows are kept per failed check."""
 
@@ -100,50 +105,48 @@ class Suite:
                 continue
             plans[i] = outcome
             exprs += [e.alias(f"{i}:{k}") for k, e in outcome.aggregates.items()]
-            if outcome.failing is not None:
-                mask = outcome.failing.fill_null(False)
-                exprs.append(mask.sum().alias(f"{i}:__failed"))
-                if self.sample:
-                    exprs.append(mask.arg_true().head(self.sample).implode().alias(f"{i}:__at"))
-        values = frame.lazy().select(exprs).collect().row(0, named=True)
-        passes = 1
+            if outcome.failing is not None and outcome.count_failing:
+                exprs.append(outcome.failing.fill_null(False).sum().alias(f"{i}:__failed"))
+        values = first_row(frame.lazy().select(exprs).collect())
         rows = int(values[ROWS])
         results: list[CheckResult] = []
-        wanted: dict[int, list[int]] = {}
         for i in range(len(self.checks)):
             if i in decided:
                 results.append(decided[i])
                 continue
             mine = {k.split(":", 1)[1]: v for k, v in values.items() if k.startswith(f"{i}:")}
             failed = mine.pop("__failed", None)
-            at = mine.pop("__at", None) or []
-            result = plans[i].finish(mine, rows, None if failed is None else int(failed))
-            if not result.passed and at:
-                wanted[len(results)] = list(at)
-            results.append(result)
-        if wanted:
-            passes += self._attach_samples(frame, results, wanted)
+            results.append(plans[i].finish(mine, rows, None if failed is None else int(failed)))
+        passes = 1 + self._explain_failures(frame, plans, results)
         return Report(
             results=results, rows=rows, passes=passes, seconds=time.perf_counter() - started
         )
 
-    def _attach_samples(
-        self,
-        frame: pl.DataFrame | pl.LazyFrame,
-        results: list[CheckResult],
-        wanted: dict[int, list[int]],
+    def _explain_failures(
+        self, frame: pl.DataFrame | pl.LazyFrame, plans: dict[int, Plan], results: list[CheckResult]
     ) -> int:
-        """Fetch failing rows by index; returns the number of extra scans it took (0 or 1)."""
-        indices = sorted({i for at in wanted.values() for i in at})
-        if isinstance(frame, pl.DataFrame):
-            picked = frame.with_row_index("__row__")[indices]
-            scans = 0
-        else:
-            picked = (
-                frame.with_row_index("__row__").filter(pl.col("__row__").is_in(indices)).collect()
-            )
-            scans = 1
-        by_row = {r.pop("__row__"): jsonable(r) for r in picked.to_dicts()}
-        for position, at in wanted.items():
-            results[position].sample = [by_row[i] for i in at if i in by_row]
-        return scans
+        """One more pass, only if checks failed: their sample rows and ``on_failure`` values.
+
+        Returns the number of passes it made (0 or 1).
+        """
+        exprs: list[pl.Expr] = []
+        for i, plan in plans.items():
+            if results[i].passed:
+                continue
+            exprs += [e.alias(f"{i}:{k}") for k, e in plan.on_failure.items()]
+            if plan.failing is not None and self.sample:
+                at = plan.failing.fill_null(False).arg_true().head(self.sample)
+                exprs.append(pl.struct(pl.all()).gather(at).implode().alias(f"{i}:__sample"))
+        if not exprs:
+            return 0
+        values = first_row(frame.lazy().select(exprs).collect())
+        for key, value in values.items():
+            i, name = key.split(":", 1)
+            result = results[int(i)]
+            if name == "__sample":
+                result.sample = [jsonable(row) for row in value.to_list()]
+            elif isinstance(result.observed, dict):
+                result.observed[name] = jsonable(value)
+            else:
+                result.details[name] = jsonable(value)
+        return 1
