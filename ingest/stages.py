@@ -19,7 +19,6 @@ import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -28,52 +27,19 @@ from lakeledger.store import events as ev
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.hashing import config_dict, config_hash
 
-from . import stage_io
+from . import stage_coverage, stage_io
 from .checks import Check, CheckFailed, Contract, Report, Suite, as_frame, schema_of, stats_of
 from .checks.quality import Schema
-from .periods import (
-    HIVE_KEYS,
-    check_freq,
-    coverage,
-    expected_periods,
-    hive_path,
-    parse_moment,
-    period_of,
-    period_start,
-)
-from .stage_io import Format, Source, Written
+from .freshness import Freshness, declared_hash, freshness
+from .periods import check_freq
+from .stage_coverage import Partitioning
+from .stage_io import Format, Source
 
 if TYPE_CHECKING:
     from lakeledger.store import Ledger, Run
 
 log = logging.getLogger(__name__)
 NO_CONFIG_HASH = config_hash({})
-
-
-@dataclass(frozen=True)
-class Partitioning:
-    """Write one hive partition per ``freq`` period of ``column``; coverage spans start..end
-    (default: the data's first to last period)."""
-
-    column: str
-    freq: str
-    start: date | datetime | str | None = None
-    end: date | datetime | str | None = None
-
-
-@dataclass
-class Freshness:
-    fresh: bool
-    reasons: list[str]
-    config_hash: str
-    inputs: list[str]
-    artifact: ev.ArtifactRegistered | None = None
-    upstream_stale: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        """``fresh``, or ``stale`` when this stage or anything upstream of it must re-run."""
-        return "fresh" if self.fresh and not self.upstream_stale else "stale"
 
 
 @dataclass
@@ -177,44 +143,16 @@ class Stage:
         """Record ``cfg`` as this stage's current config (only when it changed); its hash."""
         cfg = self.config(cfg)
         digest = self.config_hash(cfg)
-        declared = self.ledger.read(kind="config.declared", stream=f"config/{self.name}")
-        if not declared or declared[-1].config_hash != digest:  # type: ignore[union-attr]
+        if declared_hash(self.ledger, self.name) != digest:
             self.ledger.declare_config(self.name, cfg if cfg is not None else {})
         return digest
 
     # -- freshness ---------------------------------------------------------------------------
     def freshness(self, cfg: Any = None, sources: list[Source] | None = None) -> Freshness:
-        """Would a call compute? Compares the artifact's config hash and inputs with now."""
-        digest = self.config_hash(cfg)
-        sources = (
-            sources
-            if sources is not None
-            else [stage_io.resolve(self.ledger, n) for n in self.inputs]
-        )
-        versions = [s.version for s in sources]
-        art = stage_io.latest_artifact(self.ledger, self.name)
-        reasons: list[str] = []
-        if art is None:
-            reasons.append("never built")
-        else:
-            if art.config_hash != digest:
-                reasons.append(f"config changed ({(art.config_hash or '-')[:12]} -> {digest[:12]})")
-            for before, now in zip(art.inputs, versions, strict=False):
-                if before != now:
-                    reasons.append(f"input changed ({before} -> {now})")
-            if len(art.inputs) != len(versions):
-                reasons.append("inputs changed")
-            if not self._present(art):
-                reasons.append(f"artifact missing at {art.uri}")
-        upstream = stale_upstream(self.ledger, [s.name for s in sources])
-        return Freshness(not reasons, reasons, digest, versions, art, upstream)
-
-    def _present(self, art: ev.ArtifactRegistered) -> bool:
-        path = stage_io.artifact_path(self.ledger, art.uri)
-        options = self.ledger.location.options
-        if self.format == "delta":
-            return stage_io.is_delta(path, options)
-        return bool(stage_io.parquet_files(self.ledger, path))
+        """Would a call compute, and why? (See ``lakeledger.ingest.freshness``.)"""
+        if sources is None:
+            sources = [stage_io.resolve(self.ledger, n) for n in self.inputs]
+        return freshness(self.ledger, self.name, self.format, self.config_hash(cfg), sources)
 
     # -- running -----------------------------------------------------------------------------
     def __call__(self, cfg: Any = None, *, force: bool = False) -> StageResult:
@@ -294,7 +232,11 @@ class Stage:
             schema=meta,
         )
         run.log_metric("rows", output.height)
-        missing = self._observe_partitions(run, written, output) if part else []
+        missing = (
+            stage_coverage.observe(self.ledger, self.name, part, written, output, run.run_id)
+            if part
+            else []
+        )
         message = f"{self.name}: computed {output.height} rows ({why})"
         log.info(message)
         return StageResult(
@@ -323,75 +265,6 @@ class Stage:
             checks.append(Schema({self.partition_by.column: object}))
         return Suite([*checks, *self.checks])
 
-    def _observe_partitions(self, run: Run, written: Written, output: pl.DataFrame) -> list[str]:
-        """Declare the dataset, observe every written period, record coverage; the gaps."""
-        part = self.partition_by
-        assert part is not None
-        labels = sorted(written.partitions)
-        if not labels:
-            return []
-        col = output.get_column(part.column)
-        start = part.start or col.min()
-        end = part.end or col.max()
-        self.ledger.declare_dataset(
-            self.name,
-            freq=part.freq,
-            start=_day(start, part.freq),  # type: ignore[arg-type]
-            end=_day(end, part.freq),
-            partition_key=HIVE_KEYS[part.freq],
-        )
-        self.ledger.append(
-            [
-                ev.PartitionObserved(
-                    dataset=self.name,
-                    partition=label,
-                    rows=rows,
-                    uri=f"{written.uri}/{hive_path(label, part.freq)}",
-                )
-                for label, rows in written.partitions.items()
-            ]
-        )
-        cov = coverage(expected_periods(start, end, part.freq), labels)  # type: ignore[arg-type]
-        self.ledger.record_validation(
-            self.name,
-            f"coverage:{part.freq}",
-            cov.complete,
-            severity="warning",
-            run_id=run.run_id,
-            observed={"present": len(cov.present), "share": cov.share},
-            expected={"periods": len(cov.expected)},
-            failed_count=len(cov.missing),
-            details={"missing": cov.missing[:100], "unexpected": cov.unexpected[:100]},
-        )
-        return cov.missing
-
-
-def stale_upstream(ledger: Ledger, names: list[str], seen: set[str] | None = None) -> list[str]:
-    """Artifacts upstream (through recorded lineage) whose config moved on since they were built.
-
-    A downstream stage is not re-run for this (its inputs did not change yet), but it will be
-    once the upstream one is, so it reports as stale.
-    """
-    seen = seen if seen is not None else set()
-    stale: list[str] = []
-    for name in names:
-        if name in seen:
-            continue
-        seen.add(name)
-        art = stage_io.latest_artifact(ledger, name)
-        if art is None:
-            continue
-        declared = ledger.read(kind="config.declared", stream=f"config/{name}")
-        if art.config_hash and declared and declared[-1].config_hash != art.config_hash:  # type: ignore[union-attr]
-            stale.append(name)
-        stale += stale_upstream(ledger, [i.rsplit("@", 1)[0] for i in art.inputs], seen)
-    return stale
-
-
-def _day(value: date | datetime | str, freq: str) -> str:
-    """A date for ``dataset.declared``: the first day of the period containing ``value``."""
-    return period_start(period_of(parse_moment(value, freq), freq), freq).date().isoformat()
-
 
 def stage(ledger: Ledger, name: str, **options: Any) -> Callable[[Callable[..., Any]], Stage]:
     """Decorator: make ``fn`` the stage ``name`` of ``ledger`` (see module docstring)."""
@@ -400,3 +273,6 @@ def stage(ledger: Ledger, name: str, **options: Any) -> Callable[[Callable[..., 
         return Stage(ledger, name, fn, **options)
 
     return wrap
+
+
+__all__ = ["Freshness", "Partitioning", "Stage", "StageResult", "stage"]
