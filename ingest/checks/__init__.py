@@ -20,7 +20,7 @@ from .boundary import (
 from .check import Check, Plan
 from .contract import Contract
 from .drift import KS, PSI
-from .frames import as_frame, as_lazy, as_polars
+from .frames import as_frame, as_lazy, as_polars, scan_path
 from .metadata import read_schema_file, schema_of, stats_of, validate_schema_file, write_metadata
 from .quality import Categories, Completeness, Freshness, Range, RowCount, Schema, Uniqueness
 from .result import CheckFailed, CheckResult
@@ -57,6 +57,7 @@ __all__ = [
     "no_nulls",
     "read_schema_file",
     "safe_merge",
+    "scan_path",
     "schema_of",
     "stats_of",
     "unique_key",

@@ -54,3 +54,39 @@ def _from_arrow(table: pa.Table | pa.RecordBatch, what: str) -> pl.DataFrame:
     if not isinstance(frame, pl.DataFrame):  # a single column comes back as a Series
         frame = frame.to_frame()
     return frame
+
+
+_SCANNERS = {
+    ".parquet": pl.scan_parquet,
+    ".csv": pl.scan_csv,
+    ".jsonl": pl.scan_ndjson,
+    ".ndjson": pl.scan_ndjson,
+}
+
+
+def scan_path(path: str, storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
+    """A lazy scan of a Delta table, a Parquet/CSV/JSON Lines file, or a Parquet directory."""
+    from deltalake import DeltaTable
+    from lakeledger.store.location import Location
+    from lakeledger.store.storage import filesystem
+
+    fs, target = filesystem(Location.of(path, storage_options), path)
+    if not fs.exists(target):
+        raise InvalidInput(f"{path} does not exist; give a data file or a Delta table directory")
+    if fs.isdir(target):
+        if DeltaTable.is_deltatable(path, storage_options=storage_options):
+            return pl.scan_delta(path, storage_options=storage_options)
+        if any(p.endswith(".parquet") for p in fs.find(target)):
+            return pl.scan_parquet(
+                f"{path.rstrip('/')}/**/*.parquet",
+                hive_partitioning=True,
+                storage_options=storage_options,
+            )
+        raise InvalidInput(f"{path} is a directory without a Delta log or Parquet files")
+    suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    if suffix not in _SCANNERS:
+        raise InvalidInput(
+            f"{path}: unsupported file type {suffix or '(none)'}; "
+            f"give {', '.join(_SCANNERS)} or a Delta table directory"
+        )
+    return _SCANNERS[suffix](path, storage_options=storage_options)  # type: ignore[operator]
