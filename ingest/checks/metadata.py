@@ -20,6 +20,7 @@ from lakeledger.store.storage import filesystem
 from .frames import as_polars
 from .quality import Schema
 from .result import CheckResult, Severity, jsonable
+from .suite import aggregate
 
 
 def schema_of(data: Any) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def stats_of(data: Any) -> dict[str, Any]:
             exprs += [col.min().alias(f"{name}\0min"), col.max().alias(f"{name}\0max")]
         if not isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object):
             exprs += [col.n_unique().alias(f"{name}\0distinct")]
-    row = frame.lazy().select(exprs).collect().row(0, named=True)
+    row = aggregate(frame, exprs, None).row(0, named=True)
     columns: dict[str, dict[str, Any]] = {name: {"dtype": str(t)} for name, t in schema.items()}
     for key, value in row.items():
         if key != "__rows__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import polars as pl
@@ -75,6 +75,22 @@ def validation_event(
     )
 
 
+Engine = Literal["auto", "in-memory", "streaming"]
+
+
+def aggregate(
+    frame: pl.DataFrame | pl.LazyFrame, exprs: list[pl.Expr], engine: Engine | None
+) -> pl.DataFrame:
+    """One pass: the aggregates as a one-row frame.
+
+    Measured on 10M rows x 20 columns, 2 cores (scripts/bench/checks.py): a DataFrame is
+    fastest on polars' in-memory engine (~5x the default), a file scan on the streaming
+    engine (~2.5x the in-memory one, and it also bounds memory). ``engine`` overrides.
+    """
+    chosen = engine or ("in-memory" if isinstance(frame, pl.DataFrame) else "streaming")
+    return frame.lazy().select(exprs).collect(engine=chosen)
+
+
 def first_row(frame: pl.DataFrame) -> dict[str, Any]:
     """The aggregate row; list cells stay polars Series (a sorted column can be 10M long)."""
     return {name: frame.get_column(name)[0] for name in frame.columns}
@@ -83,13 +99,16 @@ def first_row(frame: pl.DataFrame) -> dict[str, Any]:
 class Suite:
     """Checks to run together. ``sample`` failing rows are kept per failed check."""
 
-    def __init__(self, checks: Iterable[Check], *, sample: int = 5) -> None:
+    def __init__(
+        self, checks: Iterable[Check], *, sample: int = 5, engine: Engine | None = None
+    ) -> None:
         self.checks = list(checks)
         self.sample = sample
+        self.engine = engine
 
     def __add__(self, other: Suite | Sequence[Check]) -> Suite:
         more = other.checks if isinstance(other, Suite) else list(other)
-        return Suite([*self.checks, *more], sample=self.sample)
+        return Suite([*self.checks, *more], sample=self.sample, engine=self.engine)
 
     def run(self, data: Any) -> Report:
         started = time.perf_counter()
@@ -107,7 +126,7 @@ class Suite:
             exprs += [e.alias(f"{i}:{k}") for k, e in outcome.aggregates.items()]
             if outcome.failing is not None and outcome.count_failing:
                 exprs.append(outcome.failing.fill_null(False).sum().alias(f"{i}:__failed"))
-        values = first_row(frame.lazy().select(exprs).collect())
+        values = first_row(aggregate(frame, exprs, self.engine))
         rows = int(values[ROWS])
         results: list[CheckResult] = []
         for i in range(len(self.checks)):
@@ -139,7 +158,7 @@ class Suite:
                 exprs.append(pl.struct(pl.all()).gather(at).implode().alias(f"{i}:__sample"))
         if not exprs:
             return 0
-        values = first_row(frame.lazy().select(exprs).collect())
+        values = first_row(aggregate(frame, exprs, self.engine))
         for key, value in values.items():
             i, name = key.split(":", 1)
             result = results[int(i)]
