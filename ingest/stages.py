@@ -6,7 +6,8 @@
     features(FeatureConfig(window=7))   # computes, or skips if nothing changed
 
 Calling a stage validates its inputs and output against their contracts, writes the output
-as a Delta (or Parquet) artifact under ``<root>/stages/<name>``, registers it with its config
+as a Delta (or Parquet) artifact under ``<root>/stages/<name>`` (with ``metadata=True`` also
+``<root>/_meta/stages/<name>.schema.json`` and ``.stats.json``), registers it with its config
 hash and input versions (lineage), records a run with every check, and returns a
 ``StageResult``. When the config hash and input versions equal the artifact's and the
 artifact is present, the work is skipped and the result says so. A stage is an ordinary
@@ -28,7 +29,17 @@ from lakeledger.store.errors import InvalidInput
 from lakeledger.store.hashing import config_dict, config_hash
 
 from . import stage_coverage, stage_io
-from .checks import Check, CheckFailed, Contract, Report, Suite, as_frame, schema_of, stats_of
+from .checks import (
+    Check,
+    CheckFailed,
+    Contract,
+    Report,
+    Suite,
+    as_frame,
+    schema_of,
+    stats_of,
+    write_metadata,
+)
 from .checks.quality import Schema
 from .freshness import Freshness, declared_hash, freshness
 from .periods import check_freq
@@ -91,6 +102,7 @@ class Stage:
         format: Format = "delta",
         uri: str | None = None,
         strict_output: bool = True,
+        metadata: bool = False,
     ) -> None:
         self.ledger, self.name, self.fn = ledger, name, fn
         self.inputs = dict(inputs) if isinstance(inputs, Mapping) else dict.fromkeys(inputs)
@@ -98,6 +110,7 @@ class Stage:
         self.partition_by, self.format = partition_by, format
         self.uri = uri or f"stages/{name}"
         self.strict_output = strict_output
+        self.metadata = metadata
         if format not in ("delta", "parquet"):
             raise InvalidInput(f"stage {name}: format must be 'delta' or 'parquet', not {format!r}")
         if partition_by is not None:
@@ -222,6 +235,14 @@ class Stage:
             (part.column, part.freq) if part else None,
         )
         meta = {**schema_of(output), "format": self.format, "stats": stats_of(output)}
+        if self.metadata:  # beside the artifact, outside its directory (vacuum-safe)
+            folder, _, base = f"_meta/{self.uri}".rpartition("/")
+            write_metadata(
+                output,
+                self.ledger.location.join(folder),
+                base,
+                storage_options=self.ledger.location.options,
+            )
         run.register_artifact(
             self.name,
             written.uri,

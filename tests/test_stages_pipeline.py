@@ -129,6 +129,29 @@ def test_reruns_on_config_input_or_missing_artifact(ledger: Ledger, tmp_path: Pa
     assert totals({"min_amount": 2}, force=True).status == "computed"
 
 
+def test_metadata_files_when_asked(ledger: Ledger) -> None:
+    seed(ledger, orders())
+    totals_stage(ledger, metadata=True)()
+    meta = Path(ledger.location.join("_meta", "stages"))
+    stats = json.loads((meta / "totals.stats.json").read_text())
+    assert stats["rows"] == 2 and stats["columns"]["kind"]["distinct"] == 2
+    schema = json.loads((meta / "totals.schema.json").read_text())
+    assert [c["name"] for c in schema["columns"]] == ["kind", "total"]
+
+
+def test_ledger_stage_method_when_wired(ledger: Ledger) -> None:
+    """``@ledger.stage(...)`` is ``stage(ledger, ...)``; the store gains the method at merge."""
+    if not hasattr(Ledger, "stage"):
+        pytest.skip("Ledger.stage is added in store/ledger.py by the lead")
+    seed(ledger, orders())
+
+    @ledger.stage("totals", inputs=["bronze/orders"])  # type: ignore[attr-defined]
+    def totals(src: pl.LazyFrame) -> pl.LazyFrame:
+        return src.select(pl.len())
+
+    assert totals().status == "computed" and totals().skipped
+
+
 def test_bad_output_writes_nothing(ledger: Ledger) -> None:
     seed(ledger, orders())
 
