@@ -170,8 +170,8 @@ class Stage:
     # -- running -----------------------------------------------------------------------------
     def __call__(self, cfg: Any = None, *, force: bool = False) -> StageResult:
         cfg = self.config(cfg)
+        sources = [stage_io.resolve(self.ledger, n) for n in self.inputs]  # bad input: no events
         digest = self.declare(cfg)
-        sources = [stage_io.resolve(self.ledger, n) for n in self.inputs]
         state = self.freshness(cfg, sources)
         if state.fresh and not force and state.artifact is not None:
             current = stage_io.resolve(self.ledger, self.name)

@@ -193,6 +193,7 @@ def test_declaration_errors(ledger: Ledger) -> None:
         @stage(ledger, "x", inputs=["a"], config=TotalsConfig)
         def x(a: pl.LazyFrame) -> pl.DataFrame: ...
 
+    before = ledger.version
     with pytest.raises(InvalidInput, match="input 'bronze/none': no Delta table or Parquet files"):
 
         @stage(ledger, "y", inputs=["bronze/none"])
@@ -200,6 +201,7 @@ def test_declaration_errors(ledger: Ledger) -> None:
             return a.collect()
 
         y()
+    assert ledger.version == before  # nothing was written
     seed(ledger, orders())
     with pytest.raises(InvalidInput, match="invalid TotalsConfig"):
         totals_stage(ledger)({"min_amount": "lots"})

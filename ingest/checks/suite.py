@@ -1,10 +1,10 @@
 """A suite: many checks, one pass over the data, one JSON report.
 
 All aggregate expressions of all checks go into a single ``select``; polars evaluates them
-in parallel over one scan (and shares common sub-expressions). Failing rows are located in
-that same pass as row indices; fetching them afterwards is a gather on an in-memory frame
-and a second, filtered pass only for a lazy source with failures. ``passes`` in the report
-counts the scans actually made.
+in parallel over one scan (and shares common sub-expressions). Only when a check failed is
+there a second pass, for everything worth computing about failures alone: a few failing
+rows per check and details such as the unexpected categories. Clean data costs one pass,
+data with problems two. ``passes`` in the report counts the scans actually made.
 """
 
 from __future__ import annotations
