@@ -80,13 +80,14 @@ def parquet_files(ledger: Ledger, path: str) -> list[str]:
     return sorted(p for p in fs.find(base) if p.endswith(".parquet"))
 
 
-def files_hash(ledger: Ledger, files: list[str]) -> tuple[str, int]:
-    """SHA-256 over the files' relative names and bytes, and their total size."""
-    fs, _ = filesystem(ledger.location, files[0] if files else None)
+def files_hash(ledger: Ledger, path: str) -> tuple[str, int]:
+    """SHA-256 over the relative names and bytes of the Parquet files under ``path``, and
+    their total size: the content identity of a Parquet artifact."""
+    fs, base = filesystem(ledger.location, path)
     digest, size = hashlib.sha256(), 0
-    for f in files:
+    for f in sorted(p for p in fs.find(base) if p.endswith(".parquet")):
         data = fs.cat_file(f)
-        digest.update(f.rsplit("/", 1)[-1].encode() + b"\0" + data)
+        digest.update(f[len(base) :].encode() + b"\0" + data)
         size += len(data)
     return digest.hexdigest(), size
 
@@ -100,7 +101,7 @@ def resolve(ledger: Ledger, name: str) -> Source:
         return Source(name, path, "delta", f"{name}@v{v}", v)
     files = parquet_files(ledger, path)
     if files:
-        content = art.content_hash if art and art.content_hash else files_hash(ledger, files)[0]
+        content = art.content_hash if art and art.content_hash else files_hash(ledger, path)[0]
         return Source(name, path, "parquet", f"{name}@sha256:{content}")
     where = f"registered at {art.uri}" if art else f"expected at {ledger.location.redact(path)}"
     raise InvalidInput(
@@ -170,7 +171,7 @@ def write(
     for target, part in targets:
         fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
         part.write_parquet(target, storage_options=options)
-    content, size = files_hash(ledger, parquet_files(ledger, path))
+    content, size = files_hash(ledger, path)
     return Written(uri, path, "parquet", f"{name}@sha256:{content}", content, size, partitions)
 
 

@@ -262,13 +262,39 @@ def test_partitioned_stage_observes_periods_and_coverage(ledger: Ledger) -> None
     assert daily().skipped
 
 
-def test_stage_on_every_backend(backend: Backend) -> None:
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+def test_stage_on_every_backend(backend: Backend, fmt: str) -> None:
     with backend.open() as ledger:
         seed(ledger, orders())
-        totals = totals_stage(ledger)
+        totals = totals_stage(ledger, format=fmt, metadata=True)
         assert totals().status == "computed"
         assert totals().skipped
         assert totals().scan().collect().height == 2
+
+        @stage(
+            ledger,
+            "monthly",
+            inputs=["bronze/orders"],
+            format=fmt,
+            partition_by=Partitioning("at", "M"),
+        )
+        def monthly(src: pl.LazyFrame) -> pl.LazyFrame:
+            return src
+
+        result = monthly()
+        assert result.partitions == {"2025-01": 16, "2025-02": 14, "2025-03": 10}
+        assert result.scan().collect().height == 40
+        assert monthly().skipped
+
+
+def test_stage_output_may_be_arrow(ledger: Ledger) -> None:
+    seed(ledger, orders())
+
+    @stage(ledger, "arrowy", inputs=["bronze/orders"], output=Total)
+    def arrowy(src: pl.LazyFrame) -> Any:
+        return pl.DataFrame({"kind": ["web"], "total": [1.0]}).to_arrow()
+
+    assert arrowy().scan().collect().to_dicts() == [{"kind": "web", "total": 1.0}]
 
 
 def run_demo(root: Path, *args: str) -> list[dict[str, Any]]:
