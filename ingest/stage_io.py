@@ -35,6 +35,7 @@ class Source:
     format: Format
     version: str  # "name@v3" or "name@sha256:..."
     delta_version: int | None = None
+    hive_keys: tuple[str, ...] = ()  # Parquet: partition keys, read back as strings like Delta
 
     def scan(self, storage_options: dict[str, str] | None) -> pl.LazyFrame:
         if self.format == "delta":
@@ -45,13 +46,14 @@ class Source:
             f"{self.path.rstrip('/')}/**/*.parquet",
             hive_partitioning=True,
             storage_options=storage_options,
-            hive_schema=_hive_schema(self.path),
+            hive_schema=dict.fromkeys(self.hive_keys, pl.String()) or None,
         )
 
 
-def _hive_schema(path: str) -> dict[str, pl.DataType] | None:
-    keys = {k for keys in HIVE_KEYS.values() for k in keys}
-    return {k: pl.String() for k in keys if f"/{k}=" in path} or None
+def hive_keys_of(files: list[str]) -> tuple[str, ...]:
+    """The ``key=value`` directory names of the first file: its hive partition keys."""
+    parts = files[0].split("/")[:-1] if files else []
+    return tuple(p.split("=", 1)[0] for p in parts if "=" in p)
 
 
 def latest_artifact(ledger: Ledger, name: str) -> ev.ArtifactRegistered | None:
@@ -102,7 +104,9 @@ def resolve(ledger: Ledger, name: str) -> Source:
     files = parquet_files(ledger, path)
     if files:
         content = art.content_hash if art and art.content_hash else files_hash(ledger, path)[0]
-        return Source(name, path, "parquet", f"{name}@sha256:{content}")
+        return Source(
+            name, path, "parquet", f"{name}@sha256:{content}", hive_keys=hive_keys_of(files)
+        )
     where = f"registered at {art.uri}" if art else f"expected at {ledger.location.redact(path)}"
     raise InvalidInput(
         f"input {name!r}: no Delta table or Parquet files found ({where}); "
@@ -119,6 +123,14 @@ class Written:
     content_hash: str | None
     size_bytes: int | None
     partitions: dict[str, int]  # period label -> rows
+    delta_version: int | None = None
+    hive_keys: tuple[str, ...] = ()
+
+    def source(self, name: str) -> Source:
+        """How to read what was written (a downstream stage resolves to the same)."""
+        return Source(
+            name, self.path, self.format, self.version, self.delta_version, self.hive_keys
+        )
 
 
 def write(
@@ -151,7 +163,7 @@ def write(
             path, mode="overwrite", storage_options=options, delta_write_options=write_options
         )
         v = delta_version(path, options)
-        return Written(uri, path, "delta", f"{name}@v{v}", None, None, partitions)
+        return Written(uri, path, "delta", f"{name}@v{v}", None, None, partitions, v)
     fs, base = filesystem(ledger.location, path)
     if fs.exists(base):
         fs.rm(base, recursive=True)
@@ -172,7 +184,16 @@ def write(
         fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
         part.write_parquet(target, storage_options=options)
     content, size = files_hash(ledger, path)
-    return Written(uri, path, "parquet", f"{name}@sha256:{content}", content, size, partitions)
+    return Written(
+        uri,
+        path,
+        "parquet",
+        f"{name}@sha256:{content}",
+        content,
+        size,
+        partitions,
+        hive_keys=tuple(keys),
+    )
 
 
 def _partition_rows(frame: pl.DataFrame, keys: list[str], freq: str) -> dict[str, int]:

@@ -70,6 +70,7 @@ class StageResult:
     partitions: dict[str, int] = field(default_factory=dict)
     missing_periods: list[str] = field(default_factory=list)
     storage_options: dict[str, str] | None = field(default=None, repr=False)
+    source: Source | None = field(default=None, repr=False)
 
     @property
     def skipped(self) -> bool:
@@ -77,14 +78,8 @@ class StageResult:
 
     def scan(self) -> pl.LazyFrame:
         """The artifact's data (the version this result refers to)."""
-        source = Source(
-            self.name,
-            self.path,
-            self.format,
-            self.version,
-            int(self.version.rsplit("@v", 1)[1]) if self.format == "delta" else None,
-        )
-        return source.scan(self.storage_options)
+        assert self.source is not None
+        return self.source.scan(self.storage_options)
 
 
 class Stage:
@@ -190,6 +185,7 @@ class Stage:
                 current.version,
                 run_id=state.artifact.run_id,
                 storage_options=self.ledger.location.options,
+                source=current,
             )
         why = "forced" if state.fresh else "; ".join(state.reasons)
         params: dict[str, ev.Scalar] = {"config_hash": digest, "inputs": ",".join(state.inputs)}
@@ -276,6 +272,7 @@ class Stage:
             written.partitions,
             missing,
             options,
+            written.source(self.name),
         )
 
     def output_suite(self) -> Suite:

@@ -283,8 +283,11 @@ def test_stage_on_every_backend(backend: Backend, fmt: str) -> None:
 
         result = monthly()
         assert result.partitions == {"2025-01": 16, "2025-02": 14, "2025-03": 10}
-        assert result.scan().collect().height == 40
+        got = result.scan().collect()
+        assert got.height == 40
+        assert got.schema["year"] == got.schema["month"] == pl.String  # same for both formats
         assert monthly().skipped
+        assert monthly().scan().collect().schema == got.schema
 
 
 def test_stage_output_may_be_arrow(ledger: Ledger) -> None:
