@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from lakeledger.store import events as ev
 
+from .checks import schema_of
 from .periods import (
     HIVE_KEYS,
     coverage,
@@ -55,12 +56,14 @@ def observe(
         return []
     col = output.get_column(part.column)
     start, end = part.start or col.min(), part.end or col.max()
+    schema = schema_of(output)
     ledger.declare_dataset(
         name,
         freq=part.freq,
         start=_day(start, part.freq),  # type: ignore[arg-type]
         end=_day(end, part.freq),
         partition_key=HIVE_KEYS[part.freq],
+        schema=schema,
     )  # type: ignore[arg-type]
     ledger.append(
         [
@@ -69,6 +72,7 @@ def observe(
                 partition=label,
                 rows=rows,
                 uri=f"{written.uri}/{hive_path(label, part.freq)}",
+                schema_hash=schema["schema_hash"],
             )
             for label, rows in written.partitions.items()
         ]

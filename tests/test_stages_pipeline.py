@@ -250,7 +250,9 @@ def test_partitioned_stage_observes_periods_and_coverage(ledger: Ledger) -> None
         ("2025-02", 12, "stages/daily/year=2025/month=02"),
         ("2025-03", 9, "stages/daily/year=2025/month=03"),
     }
+    assert len({e.schema_hash for e in seen}) == 1  # type: ignore[union-attr]
     declared = ledger.read(kind="dataset.declared", stream="dataset/daily")[-1]
+    assert declared.schema["schema_hash"] == seen[0].schema_hash  # type: ignore[union-attr,index]
     assert (declared.freq, str(declared.start), declared.partition_key) == (  # type: ignore[union-attr]
         "M",
         "2024-12-01",
