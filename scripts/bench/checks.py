@@ -2,7 +2,9 @@
 
 Prints the median wall time of several runs (and of the first pass alone) and the number
 of passes over the data the suite made (target on 2 cores: <= 3 s and <= 2 passes). Data
-is generated deterministically with polars hashes (no numpy needed).
+is generated deterministically with polars hashes (no numpy needed). ``--parquet`` also
+runs the suite on lazy Parquet scans of the same data (there, failures cost a pass over the
+failing checks' columns and a fetch of sample rows by index: 3 queries).
 
     python scripts/bench/checks.py [--rows 10000000] [--repeat 5] [--parquet]
 """
