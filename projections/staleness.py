@@ -4,9 +4,12 @@ In order of precedence:
 - ``missing``: its file is gone from storage. Checking storage is not pure, so the caller passes
   the uris found missing in ``Context.missing`` (``api.py`` checks them through fsspec).
 - ``stale``: the latest declared config of the artifact's name has another ``config_hash``, or
-  one of its ``inputs`` changed after it was registered. An input is ``artifact/NAME`` (or a bare
-  artifact name: registered again later), ``dataset/NAME`` (any partition observed later) or
-  ``dataset/NAME/PARTITION`` (that partition observed again later).
+  one of its ``inputs`` changed after it was registered. An input is ``artifact/NAME`` (registered
+  again later), ``dataset/NAME`` (any partition observed later), ``dataset/NAME/PARTITION`` (that
+  partition observed again later) or a bare name, as stages and ingestion write them
+  (``bronze/sales``: an artifact of that name registered, or a dataset of that name observed,
+  later). A version pin after ``@`` (``features@v3``, ``bronze/sales@sha256:...``) is ignored:
+  what counts is whether the named thing changed after the artifact.
 - ``orphaned``: nothing owns it: no config or dataset of its name is declared and its
   ``config_hash`` is no declared config's hash.
 - ``fresh`` otherwise. A config declared after its artifact with the same hash makes it fresh.
@@ -75,14 +78,16 @@ def _changed_inputs(live: pl.LazyFrame, state: State) -> pl.LazyFrame:
         live.select("name", "registered_pos", pl.col("inputs").alias("input"))
         .explode("input")
         .filter(pl.col("input").is_not_null())
-        .with_columns(_parts=pl.col("input").str.splitn("/", 3))
+        .with_columns(_ref=pl.col("input").str.replace(r"@[^/]*$", ""))
+        .with_columns(_parts=pl.col("_ref").str.splitn("/", 3))
         .with_columns(
             _is_dataset=pl.col("_parts").struct.field("field_0") == "dataset",
             _dataset=pl.col("_parts").struct.field("field_1"),
             _partition=pl.col("_parts").struct.field("field_2"),
-            _artifact=pl.when(pl.col("input").str.starts_with("artifact/"))
-            .then(pl.col("input").str.slice(len("artifact/")))
-            .otherwise("input"),
+            _artifact=pl.when(pl.col("_ref").str.starts_with("artifact/"))
+            .then(pl.col("_ref").str.slice(len("artifact/")))
+            .otherwise(pl.col("_ref")),
+            _bare=pl.when(~pl.col("_ref").str.starts_with("artifact/")).then(pl.col("_ref")),
         )
     )
     artifact_pos = (
@@ -104,9 +109,10 @@ def _changed_inputs(live: pl.LazyFrame, state: State) -> pl.LazyFrame:
             pl.col("observed_pos").alias("_ppos"),
         )
     )
+    bare_dataset_pos = dataset_pos.rename({"_dataset": "_bare", "_dpos": "_bpos"})
     later = (
         pl.when(~pl.col("_is_dataset"))
-        .then(pl.col("_apos"))
+        .then(pl.max_horizontal("_apos", "_bpos"))
         .when(pl.col("_partition").is_null())
         .then(pl.col("_dpos"))
         .otherwise(pl.col("_ppos"))
@@ -115,6 +121,7 @@ def _changed_inputs(live: pl.LazyFrame, state: State) -> pl.LazyFrame:
         inputs.join(artifact_pos, on="_artifact", how="left")
         .join(dataset_pos, on="_dataset", how="left")
         .join(partition_pos, on=["_dataset", "_partition"], how="left")
+        .join(bare_dataset_pos, on="_bare", how="left")
         .filter(later.fill_null(-1) > pl.col("registered_pos"))
         .group_by("name")
         .agg(pl.col("input").first().alias("changed_input"))

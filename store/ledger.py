@@ -7,7 +7,7 @@ is durable after ``flush``/``close``. Every typed helper below is a thin builder
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -302,6 +302,14 @@ class Ledger:
         return [
             decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
         ]
+
+    # -- declarative stages: lakeledger.ingest.stages, imported lazily ------------------------
+    def stage(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Declare a pipeline stage: ``@ledger.stage("features", inputs=[...], output=Schema,
+        config=Config)``; see ``lakeledger.ingest.stages``."""
+        from lakeledger.ingest.stages import stage
+
+        return stage(self, name, **options)
 
     # -- views: lakeledger.projections, imported lazily (data flows store -> projections) ------
     def view(self, name: str, as_of: AsOf = None) -> pl.DataFrame:

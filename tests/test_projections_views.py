@@ -79,6 +79,10 @@ def test_staleness_statuses_and_reasons() -> None:
                     config_hash="h1",
                     inputs=["dataset/sales/date=2025-03-02"],
                 ),
+                # as stages write inputs: a bare table name and a pinned artifact version
+                ev.ArtifactRegistered(name="stage_a", uri="sa", config_hash="h1", inputs=["sales@v3"]),
+                ev.ArtifactRegistered(name="stage_b", uri="sb", config_hash="h1", inputs=["early@sha256:ab"]),
+                ev.ArtifactRegistered(name="stage_c", uri="sc", config_hash="h1", inputs=["model_cfg@v1"]),
             ],
             [
                 ev.PartitionObserved(dataset="sales", partition="date=2025-03-01"),
@@ -98,6 +102,9 @@ def test_staleness_statuses_and_reasons() -> None:
         "agg": "stale",
         "agg2": "stale",
         "agg3": "fresh",
+        "stage_a": "stale",  # dataset sales observed after it
+        "stage_b": "stale",  # artifact early registered again after it
+        "stage_c": "fresh",  # model_cfg unchanged since
     }
     assert "retired" not in rows
     assert rows["model_cfg"]["reason"] == "config model_cfg is now m2, artifact built with m1"
