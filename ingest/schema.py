@@ -246,4 +246,4 @@ def _json(value: Any) -> str:
 
 def _reason(message: str) -> str:
     text, sep, at = message.rpartition(" - at ")
-    return f"{at.replace('$.', '', 1)}: {text}" if sep else message
+    return f"{at.strip('`').replace('$.', '', 1)}: {text}" if sep else message
