@@ -124,38 +124,31 @@ class RecordSchema:
         text_cols = [c for c in frame.columns if c not in keep]
         frame = frame.with_columns(pl.col(c).cast(pl.String) for c in text_cols)
         typed: list[pl.Expr] = []
-        reasons: list[pl.Expr] = []
+        problems: list[tuple[pl.Expr, pl.Expr]] = []  # (row is bad, why) per check
         for col in self.columns:
             if col.name in frame.columns:
                 raw = pl.col(col.name)
-                value = cast_text(raw, col.kind)
+                typed.append(cast_text(raw, col.kind).alias(_typed(col.name)))
+                why = pl.concat_str(pl.lit(f"{col.name}: expected {col.kind}, got '"),
+                                    raw.str.slice(0, 60), pl.lit("'"))
+                problems.append((raw.is_not_null() & pl.col(_typed(col.name)).is_null(), why))
                 missing = raw.is_null()
-                failed = raw.is_not_null() & pl.col(_typed(col.name)).is_null()
-                reasons.append(
-                    pl.when(failed).then(
-                        pl.concat_str(
-                            pl.lit(f"{col.name}: expected {col.kind}, got '"),
-                            raw.str.slice(0, 60),
-                            pl.lit("'"),
-                        )
-                    )
-                )
             else:
-                value = pl.lit(None, DTYPES[col.kind])
+                typed.append(pl.lit(None, DTYPES[col.kind]).alias(_typed(col.name)))
                 missing = pl.lit(True)
             if not col.nullable:
-                reasons.append(
-                    pl.when(missing).then(pl.lit(f"{col.name}: required value is missing"))
-                )
-            typed.append(value.alias(_typed(col.name)))
-        reason = pl.coalesce(reasons) if reasons else pl.lit(None, pl.String)
-        checked = frame.with_columns(typed).with_columns(reason.alias(REASON))
-        valid = checked.filter(pl.col(REASON).is_null()).select(
+                problems.append((missing, pl.lit(f"{col.name}: required value is missing")))
+        bad_row = pl.any_horizontal(p for p, _ in problems) if problems else pl.lit(False)
+        checked = frame.with_columns(typed).with_columns(bad_row.alias("__bad"))
+        valid = checked.filter(~pl.col("__bad")).select(
             *(pl.col(_typed(n)).alias(n) for n in self.names), *keep
         )
+        # reasons are built for the bad rows only: building them for every row costs more
+        # than the whole check
+        reason = pl.coalesce(pl.when(p).then(w) for p, w in problems) if problems else pl.lit("")
         raw_json = pl.struct(text_cols).struct.json_encode() if text_cols else pl.lit("{}")
-        bad = checked.filter(pl.col(REASON).is_not_null()).select(
-            raw_json.alias(RAW), REASON, *keep
+        bad = checked.filter(pl.col("__bad")).select(
+            raw_json.alias(RAW), reason.alias(REASON), *keep
         )
         return Checked(valid, bad)
 
@@ -207,14 +200,13 @@ def cast_text(expr: pl.Expr, kind: str) -> pl.Expr:
     if kind == "date":
         return text.str.to_date("%Y-%m-%d", strict=False)
     # datetime: RFC 3339 / ISO 8601, 'T' or space, with an offset ('Z' too) or naive = UTC
-    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(r"[zZ]$", "+00:00")
-    aware = norm.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC"
-    )
-    naive = norm.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"
-    ).dt.replace_time_zone("UTC")
-    return pl.coalesce(aware, naive)
+    # One parse per value: naive text gets "+00:00" appended, "Z" becomes "+00:00".
+    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace("Z", "+00:00",
+                                                                          literal=True)
+    has_zone = norm.str.contains(r"[+-]\d\d:?\d\d$")
+    norm = pl.when(has_zone).then(norm).otherwise(pl.concat_str(norm, pl.lit("+00:00")))
+    return norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us",
+                                time_zone="UTC")
 
 
 def _kind_of(annotation: Any) -> tuple[Kind, bool]:
