@@ -24,17 +24,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     commands.required = True
 
     p = commands.add_parser("run", help="ingest new records from the sources in a config")
-    p.add_argument("config", nargs="?", default=os.environ.get("LAKELEDGER_SOURCES", DEFAULT_CONFIG),
-                   help="sources.toml (or .yaml); default $LAKELEDGER_SOURCES or ./sources.toml")
-    p.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
-    p.add_argument("--full-refresh", action="store_true",
-                   help="ignore the cursor: read everything again and replace the bronze table")
+    p.add_argument(
+        "config",
+        nargs="?",
+        default=os.environ.get("LAKELEDGER_SOURCES", DEFAULT_CONFIG),
+        help="sources.toml (or .yaml); default $LAKELEDGER_SOURCES or ./sources.toml",
+    )
+    p.add_argument(
+        "--source", action="append", metavar="NAME", help="only this source (repeatable)"
+    )
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="ignore the cursor: read everything again and replace the bronze table",
+    )
     p.add_argument("--samples", metavar="DIR", help="keep raw HTTP pages in DIR (debugging)")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_run)
 
-    p = commands.add_parser("status", help="per source: cursor, last run, rows, quarantined, errors")
+    p = commands.add_parser(
+        "status", help="per source: cursor, last run, rows, quarantined, errors"
+    )
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
@@ -56,8 +67,10 @@ class Progress:
             return
         self.last = now
         rate = r.read / r.duration_s if r.duration_s > 0 else 0.0
-        line = (f"{r.source}: batch {r.last_batch}  read {r.read:,}  written {r.written:,}  "
-                f"quarantined {r.quarantined:,}  {_size(r.bytes)}  {rate:,.0f} rows/s")
+        line = (
+            f"{r.source}: batch {r.last_batch}  read {r.read:,}  written {r.written:,}  "
+            f"quarantined {r.quarantined:,}  {_size(r.bytes)}  {rate:,.0f} rows/s"
+        )
         if self.tty:
             sys.stderr.write("\r\033[K" + line)
         else:
@@ -74,8 +87,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     ledger = open_ledger(args, create=True)
     progress = Progress(not args.no_progress)
     try:
-        results = run_sources(ledger, loaded, only=args.source, full_refresh=args.full_refresh,
-                              progress=progress, samples_dir=args.samples)
+        results = run_sources(
+            ledger,
+            loaded,
+            only=args.source,
+            full_refresh=args.full_refresh,
+            progress=progress,
+            samples_dir=args.samples,
+        )
     finally:
         progress.done()
         ledger.close()
@@ -83,8 +102,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         output.json_out([r.as_dict() for r in results])
     else:
-        output.table(rows, ["source", "status", "batches", "read", "written", "quarantined",
-                            "skipped", "seconds", "rows_per_s", "note"])
+        output.table(
+            rows,
+            [
+                "source",
+                "status",
+                "batches",
+                "read",
+                "written",
+                "quarantined",
+                "skipped",
+                "seconds",
+                "rows_per_s",
+                "note",
+            ],
+        )
     for r in results:
         if r.error:
             print(f"error: {r.source}: {r.error}", file=sys.stderr)
@@ -93,11 +125,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _row(r: SourceResult) -> dict[str, Any]:
     note = r.stop_reason or ("resumed after an interrupted run" if r.repaired else "")
-    return {"source": r.source, "status": r.status, "batches": r.batches, "read": r.read,
-            "written": r.written, "quarantined": r.quarantined, "skipped": r.skipped,
-            "seconds": round(r.duration_s, 2),
-            "rows_per_s": round(r.read / r.duration_s) if r.duration_s > 0 else None,
-            "note": note or r.error}
+    return {
+        "source": r.source,
+        "status": r.status,
+        "batches": r.batches,
+        "read": r.read,
+        "written": r.written,
+        "quarantined": r.quarantined,
+        "skipped": r.skipped,
+        "seconds": round(r.duration_s, 2),
+        "rows_per_s": round(r.read / r.duration_s) if r.duration_s > 0 else None,
+        "note": note or r.error,
+    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -105,9 +144,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     view = ingest_status(ledger.events(kind=["ingest.checkpoint", "run.*"]))
     if args.source:
         view = view.filter(view["source"].is_in(args.source))
-    output.emit(args, view, ["source", "batch", "cursor", "last_run", "started_at", "status",
-                             "written", "quarantined", "total_written", "failed_runs",
-                             "last_error"], empty="(no sources ingested yet)")
+    output.emit(
+        args,
+        view,
+        [
+            "source",
+            "batch",
+            "cursor",
+            "last_run",
+            "started_at",
+            "status",
+            "written",
+            "quarantined",
+            "total_written",
+            "failed_runs",
+            "last_error",
+        ],
+        empty="(no sources ingested yet)",
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ writes the missing checkpoint from the commit itself instead of ingesting the ba
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,11 +16,12 @@ from typing import Any
 import msgspec
 import polars as pl
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
-from lakeledger.store.errors import InvalidInput, StorageError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from lakeledger.store.errors import ConcurrencyError, InvalidInput, StorageError
 from lakeledger.store.location import Location
 
 APP_PREFIX = "lakeledger.ingest/"
+COMMIT_ATTEMPTS = 20
 META = {"run_id": "_run_id", "batch": "_batch", "ingested_at": "_ingested_at"}
 
 
@@ -79,8 +81,15 @@ class Bronze:
     def write(
         self, frame: pl.DataFrame, *, batch: int, cursor: Any, run_id: str, overwrite: bool = False
     ) -> Written:
+        """Commit ``frame`` as batch ``batch``, unless that batch is already in the table.
+
+        The commit is made exactly on the snapshot checked (no rebase), so two processes
+        ingesting the same source cannot both commit one batch: the loser gets
+        ``ConcurrencyError``.
+        """
         partitions = self.labels(frame)
         properties = CommitProperties(
+            max_commit_retries=0,
             app_transactions=[Transaction(self.app_id, batch)],
             custom_metadata={
                 "lakeledger.source": self.source,
@@ -90,28 +99,46 @@ class Bronze:
                 "lakeledger.partitions": msgspec.json.encode(partitions).decode(),
             },
         )
-        try:
-            write_deltalake(
-                self.uri,
-                frame.to_arrow(),
-                mode="overwrite" if overwrite else "append",
-                partition_by=self.partition_by,
-                schema_mode="overwrite" if overwrite else None,
-                commit_properties=properties,
-                storage_options=self.location.options,
+        data = frame.to_arrow()
+        for attempt in range(COMMIT_ATTEMPTS):
+            table = self.table()
+            if table is not None and (table.transaction_version(self.app_id) or 0) >= batch:
+                raise ConcurrencyError(
+                    f"{self.dataset} already holds batch {batch}: another `ingest run` of source "
+                    f"{self.source!r} is running or just ran; let it finish, then run again"
+                )
+            try:
+                write_deltalake(
+                    table if table is not None else self.uri,
+                    data,
+                    mode="overwrite" if overwrite else "append",
+                    partition_by=self.partition_by,
+                    schema_mode="overwrite" if overwrite else None,
+                    commit_properties=properties,
+                    storage_options=self.location.options,
+                )
+                break
+            except CommitFailedError:
+                time.sleep(min(0.5, 0.01 * 2**attempt))  # someone else committed: check again
+            except Exception as exc:
+                raise self._error(exc) from None
+        else:
+            raise StorageError(
+                f"cannot commit to {self.dataset}: {COMMIT_ATTEMPTS} attempts "
+                "lost to concurrent writers"
             )
-        except Exception as exc:
-            text = self.location.redact(str(exc))
-            if "schema" in text.lower():
-                raise InvalidInput(
-                    f"{self.dataset}: the records no longer match the table's schema ({text}); "
-                    "run `lakeledger ingest run --full-refresh --source "
-                    f"{self.source}` to rebuild it"
-                ) from None
-            raise StorageError(f"cannot write {self.dataset}: {text}") from None
         table = self.table()
         assert table is not None
         return Written(table.version(), frame.height, partitions)
+
+    def _error(self, exc: Exception) -> Exception:
+        text = self.location.redact(str(exc))
+        if "schema" in text.lower():
+            return InvalidInput(
+                f"{self.dataset}: the records no longer match the table's schema ({text}); "
+                f"run `lakeledger ingest run --full-refresh --source {self.source}` to rebuild it"
+            )
+        return StorageError(f"cannot write {self.dataset}: {text}")
 
     def labels(self, frame: pl.DataFrame) -> list[str]:
         keys = frame.select(self.partition_by).unique().sort(self.partition_by).rows()

@@ -160,8 +160,10 @@ def _ingest(
                 "info can be found; re-ingest it with --full-refresh"
             )
         ledger.append(
-            _observations(bronze, info["partitions"])
-            + [IngestCheckpoint(source=name, cursor=info["cursor"], batch=committed)]
+            [
+                *_observations(bronze, info["partitions"]),
+                IngestCheckpoint(source=name, cursor=info["cursor"], batch=committed),
+            ]
         )
         batch_no, cursor, result.repaired = committed, info["cursor"], True
     if full_refresh:
@@ -283,18 +285,20 @@ def _metrics(run: Any, result: SourceResult) -> None:
 
 
 def _pause(point: str, batch: int) -> None:
-    """Crash-test hook: with ``LAKELEDGER_INGEST_PAUSE=<point>:<batch>`` the process announces
-    itself in ``LAKELEDGER_INGEST_PAUSE_FILE`` and waits there to be killed."""
+    """Crash-test hook: with ``LAKELEDGER_INGEST_PAUSE=<point>:<batch>`` the process writes its
+    pid to ``LAKELEDGER_INGEST_PAUSE_FILE`` and waits there until that file is removed (or it
+    is killed)."""
     wanted = os.environ.get(PAUSE_ENV)
     if not wanted or wanted != f"{point}:{batch}":
         return
     marker = os.environ.get(PAUSE_FILE_ENV)
-    if marker:
-        with open(marker + ".tmp", "w") as f:
-            f.write(str(os.getpid()))
-        os.replace(marker + ".tmp", marker)
-    while True:
-        time.sleep(1)
+    if not marker:
+        raise StorageError(f"{PAUSE_ENV} is set but {PAUSE_FILE_ENV} is not")
+    with open(marker + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(marker + ".tmp", marker)
+    while os.path.exists(marker):
+        time.sleep(0.02)
 
 
 __all__ = ["LedgerError", "SourceResult", "ingest_source", "last_checkpoint", "run_sources"]

@@ -129,8 +129,11 @@ class RecordSchema:
             if col.name in frame.columns:
                 raw = pl.col(col.name)
                 typed.append(cast_text(raw, col.kind).alias(_typed(col.name)))
-                why = pl.concat_str(pl.lit(f"{col.name}: expected {col.kind}, got '"),
-                                    raw.str.slice(0, 60), pl.lit("'"))
+                why = pl.concat_str(
+                    pl.lit(f"{col.name}: expected {col.kind}, got '"),
+                    raw.str.slice(0, 60),
+                    pl.lit("'"),
+                )
                 problems.append((raw.is_not_null() & pl.col(_typed(col.name)).is_null(), why))
                 missing = raw.is_null()
             else:
@@ -201,12 +204,14 @@ def cast_text(expr: pl.Expr, kind: str) -> pl.Expr:
         return text.str.to_date("%Y-%m-%d", strict=False)
     # datetime: RFC 3339 / ISO 8601, 'T' or space, with an offset ('Z' too) or naive = UTC
     # One parse per value: naive text gets "+00:00" appended, "Z" becomes "+00:00".
-    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace("Z", "+00:00",
-                                                                          literal=True)
+    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(
+        "Z", "+00:00", literal=True
+    )
     has_zone = norm.str.contains(r"[+-]\d\d:?\d\d$")
     norm = pl.when(has_zone).then(norm).otherwise(pl.concat_str(norm, pl.lit("+00:00")))
-    return norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us",
-                                time_zone="UTC")
+    return norm.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC"
+    )
 
 
 def _kind_of(annotation: Any) -> tuple[Kind, bool]:

@@ -9,46 +9,93 @@ from __future__ import annotations
 
 import polars as pl
 
-COLUMNS = ["source", "batch", "cursor", "last_run", "started_at", "status", "written",
-           "quarantined", "total_written", "total_quarantined", "runs", "failed_runs", "last_error"]
+COLUMNS = [
+    "source",
+    "batch",
+    "cursor",
+    "last_run",
+    "started_at",
+    "status",
+    "written",
+    "quarantined",
+    "total_written",
+    "total_quarantined",
+    "runs",
+    "failed_runs",
+    "last_error",
+]
 
 
 def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
-    """``events``: rows of the log (``kind``, ``version``, ``seq``, ``occurred_at``, ``payload``)."""
+    """``events``: log rows (``kind``, ``version``, ``seq``, ``occurred_at``, ``payload``)."""
     ordered = events.sort("version", "seq")
     checkpoints = (
         ordered.filter(pl.col("kind") == "ingest.checkpoint")
         .select(
-            pl.col("payload").str.json_decode(pl.Struct({"source": pl.String, "batch": pl.Int64}))
+            pl.col("payload")
+            .str.json_decode(pl.Struct({"source": pl.String, "batch": pl.Int64}))
             .struct.unnest(),
             pl.col("payload").str.json_path_match("$.cursor").alias("cursor"),
         )
-        .group_by("source").agg(pl.col("batch").last(), pl.col("cursor").last())
+        .group_by("source")
+        .agg(pl.col("batch").last(), pl.col("cursor").last())
     )
     started = (
         ordered.filter(pl.col("kind") == "run.started")
         .select(
-            pl.col("payload").str.json_decode(pl.Struct({
-                "run_id": pl.String, "job": pl.String, "params": pl.Struct({"source": pl.String}),
-            })).struct.unnest(),
+            pl.col("payload")
+            .str.json_decode(
+                pl.Struct(
+                    {
+                        "run_id": pl.String,
+                        "job": pl.String,
+                        "params": pl.Struct({"source": pl.String}),
+                    }
+                )
+            )
+            .struct.unnest(),
             pl.col("occurred_at").alias("started_at"),
         )
         .filter(pl.col("job").str.starts_with("ingest/"))
         .select("run_id", pl.col("params").struct.field("source").alias("source"), "started_at")
     )
-    finished = ordered.filter(pl.col("kind") == "run.finished").select(
-        pl.col("payload").str.json_decode(pl.Struct({
-            "run_id": pl.String, "status": pl.String, "error": pl.String,
-        })).struct.unnest()
-    ).unique("run_id", keep="last")
-    metric = ordered.filter(pl.col("kind") == "run.metric_logged").select(
-        pl.col("payload").str.json_decode(pl.Struct({
-            "run_id": pl.String, "key": pl.String, "value": pl.Float64,
-        })).struct.unnest()
+    finished = (
+        ordered.filter(pl.col("kind") == "run.finished")
+        .select(
+            pl.col("payload")
+            .str.json_decode(
+                pl.Struct(
+                    {
+                        "run_id": pl.String,
+                        "status": pl.String,
+                        "error": pl.String,
+                    }
+                )
+            )
+            .struct.unnest()
+        )
+        .unique("run_id", keep="last")
     )
+    metric = ordered.filter(pl.col("kind") == "run.metric_logged").select(
+        pl.col("payload")
+        .str.json_decode(
+            pl.Struct(
+                {
+                    "run_id": pl.String,
+                    "key": pl.String,
+                    "value": pl.Float64,
+                }
+            )
+        )
+        .struct.unnest()
+    )
+
     def total(key: str) -> pl.LazyFrame:
-        return (metric.filter(pl.col("key") == key)
-                .group_by("run_id").agg(pl.col("value").last().cast(pl.Int64).alias(key)))
+        return (
+            metric.filter(pl.col("key") == key)
+            .group_by("run_id")
+            .agg(pl.col("value").last().cast(pl.Int64).alias(key))
+        )
 
     runs = (
         started.join(finished, on="run_id", how="left")

@@ -16,8 +16,13 @@ def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{msgspec.json.encode(k).decode()} = {toml_value(v)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{msgspec.json.encode(k).decode()} = {toml_value(v)}" for k, v in value.items()
+            )
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return msgspec.json.encode(value).decode()
@@ -25,8 +30,9 @@ def toml_value(value: Any) -> str:
 
 def write_config(path: Path, sources: list[dict[str, Any]]) -> Path:
     """Write ``sources.toml`` by hand (msgspec's TOML encoder needs tomli_w)."""
-    blocks = ["[[sources]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in s.items())
-              for s in sources]
+    blocks = [
+        "[[sources]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in s.items()) for s in sources
+    ]
     path.write_text("\n".join(blocks))
     return path
 

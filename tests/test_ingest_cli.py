@@ -15,7 +15,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 from ingest_fixtures import write_config
-
 from lakeledger.ingest.runner import PAUSE_ENV, PAUSE_FILE_ENV
 
 SCHEMA = {"id": "int", "amount": "float"}
@@ -28,8 +27,13 @@ def setup_csv(tmp_path: Path, batch_rows: int = 4) -> Path:
     for f in range(3):
         lines = [f"{f * 100 + i},{'x' if i % 3 == 2 else i}" for i in range(6)]
         (data / f"part-{f}.csv").write_text("id,amount\n" + "\n".join(lines) + "\n")
-    source = {"name": "orders", "kind": "csv", "options": {"path": "data/*.csv"},
-              "schema": SCHEMA, "batch_rows": batch_rows}
+    source = {
+        "name": "orders",
+        "kind": "csv",
+        "options": {"path": "data/*.csv"},
+        "schema": SCHEMA,
+        "batch_rows": batch_rows,
+    }
     return write_config(tmp_path / "sources.toml", [source])
 
 
@@ -45,8 +49,13 @@ def test_run_and_status(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
     status = cli("--root", root, "ingest", "status", "--json")
     assert status.code == 0, status.err
     [row] = json.loads(status.out)
-    assert (row["source"], row["batch"], row["status"], row["written"], row["quarantined"]) == \
-        ("orders", 6, "success", 12, 6)
+    assert (row["source"], row["batch"], row["status"], row["written"], row["quarantined"]) == (
+        "orders",
+        6,
+        "success",
+        12,
+        6,
+    )
     table = cli("--root", root, "ingest", "status")
     assert table.out.splitlines()[0].startswith("SOURCE") and "orders" in table.out
 
@@ -56,8 +65,9 @@ def test_run_and_status(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
 
 
 def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    path = write_config(tmp_path / "s.toml", [{"name": "x", "kind": "csv", "options": {},
-                                              "schema": SCHEMA}])
+    path = write_config(
+        tmp_path / "s.toml", [{"name": "x", "kind": "csv", "options": {}, "schema": SCHEMA}]
+    )
     root = tmp_path / "ledger"
     result = cli("--root", str(root), "ingest", "run", str(path))
     assert result.code == 2
@@ -68,8 +78,10 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, cli) -> None:  # 
 
 
 def test_failed_source_exits_1(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    path = write_config(tmp_path / "s.toml", [{"name": "x", "kind": "csv", "schema": SCHEMA,
-                                              "options": {"path": "missing.csv"}}])
+    path = write_config(
+        tmp_path / "s.toml",
+        [{"name": "x", "kind": "csv", "schema": SCHEMA, "options": {"path": "missing.csv"}}],
+    )
     result = cli("--root", str(tmp_path / "ledger"), "ingest", "run", str(path))
     assert result.code == 1 and "missing.csv does not exist" in result.err
 
@@ -81,8 +93,12 @@ def test_sigkill_then_rerun_gives_exact_rows(tmp_path: Path, cli, point: str) ->
     marker = tmp_path / "paused"
     exe = shutil.which("lakeledger") or str(Path(sys.executable).with_name("lakeledger"))
     env = {**os.environ, PAUSE_ENV: f"{point}:3", PAUSE_FILE_ENV: str(marker)}
-    proc = subprocess.Popen([exe, "--root", root, "ingest", "run", str(config), "--no-progress"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "--root", root, "ingest", "run", str(config), "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert proc.poll() is None, "the ingest process ended before reaching the pause point"
@@ -105,3 +121,32 @@ def test_sigkill_then_rerun_gives_exact_rows(tmp_path: Path, cli, point: str) ->
     assert resumed["repaired"] == (point == "after-bronze")
     # the killed run stays visible as started-but-never-finished
     assert status["status"] == "success" and status["runs"] == 2
+
+
+def test_two_processes_ingesting_one_source_never_duplicate(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A pauses before its first bronze commit; B ingests everything; A resumes and must not
+    commit its stale batch: it fails with a concurrency error and bronze stays exact."""
+    config = setup_csv(tmp_path)
+    root = str(tmp_path / "ledger")
+    marker = tmp_path / "paused"
+    exe = shutil.which("lakeledger") or str(Path(sys.executable).with_name("lakeledger"))
+    env = {**os.environ, PAUSE_ENV: "after-quarantine:1", PAUSE_FILE_ENV: str(marker)}
+    first = subprocess.Popen(
+        [exe, "--root", root, "ingest", "run", str(config), "--no-progress"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    second = cli("--root", root, "ingest", "run", str(config), "--no-progress")
+    assert second.code == 0, second.err
+    marker.unlink()  # let the first one go on
+    _out, err = first.communicate(timeout=60)
+    assert first.returncode == 1
+    assert "already holds batch 1: another `ingest run` of source 'orders'" in err
+    bronze = pl.scan_delta(f"{root}/bronze/orders").collect()
+    assert bronze.height == 12 and bronze["id"].n_unique() == 12

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 from ingest_fixtures import write_config
-
 from lakeledger.ingest.config import ConfigError, load
 
 CSV = {"name": "a", "kind": "csv", "options": {"path": "x.csv"}, "schema": {"id": "int"}}
 
 
-def error_of(tmp_path: Path, sources: list[dict[str, object]], only: list[str] | None = None) -> str:
+def error_of(
+    tmp_path: Path, sources: list[dict[str, object]], only: list[str] | None = None
+) -> str:
     with pytest.raises(ConfigError) as info:
         load(write_config(tmp_path / "sources.toml", sources), only)
     return str(info.value)
@@ -26,17 +27,23 @@ def test_wrong_type_is_reported_with_its_path(tmp_path: Path) -> None:
 
 def test_unknown_and_missing_keys(tmp_path: Path) -> None:
     assert "`sources[0]`: Object contains unknown field `cursr`" in error_of(
-        tmp_path, [{**CSV, "cursr": "x"}])
+        tmp_path, [{**CSV, "cursr": "x"}]
+    )
     assert "`sources[0]`: Object missing required field `kind`" in error_of(
-        tmp_path, [{"name": "a"}])
+        tmp_path, [{"name": "a"}]
+    )
     assert "`sources[0].options.path`: Expected `str | array`, got `int`" in error_of(
-        tmp_path, [{**CSV, "options": {"path": 3}}])
+        tmp_path, [{**CSV, "options": {"path": 3}}]
+    )
     assert "`sources[0].options`: Object contains unknown field `delimter`" in error_of(
-        tmp_path, [{**CSV, "options": {"path": "x", "delimter": ";"}}])
+        tmp_path, [{**CSV, "options": {"path": "x", "delimter": ";"}}]
+    )
 
 
 def test_bad_kind_schema_and_columns(tmp_path: Path) -> None:
-    assert "`sources[0].kind`: unknown source kind 'excel'" in error_of(tmp_path, [{**CSV, "kind": "excel"}])
+    assert "`sources[0].kind`: unknown source kind 'excel'" in error_of(
+        tmp_path, [{**CSV, "kind": "excel"}]
+    )
     assert "unknown type 'integer'" in error_of(tmp_path, [{**CSV, "schema": {"id": "integer"}}])
     assert "column 'ts'" in error_of(tmp_path, [{**CSV, "cursor": "ts"}])
     assert "defined twice" in error_of(tmp_path, [CSV, CSV])
@@ -53,8 +60,10 @@ def error_of_text(tmp_path: Path, text: str) -> str:
 def test_env_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATA_DIR", "/data")
     monkeypatch.setenv("API_TOKEN", "s3cr3t-value")
-    sources = [{**CSV, "options": {"path": "${DATA_DIR}/x.csv"}},
-               {"name": "gh", "kind": "github", "options": {"repo": "o/r", "token": "${API_TOKEN}"}}]
+    sources = [
+        {**CSV, "options": {"path": "${DATA_DIR}/x.csv"}},
+        {"name": "gh", "kind": "github", "options": {"repo": "o/r", "token": "${API_TOKEN}"}},
+    ]
     loaded = load(write_config(tmp_path / "s.toml", sources))
     assert loaded.source("a").options["path"] == "/data/x.csv"
     assert loaded.source("gh").options["token"] == "s3cr3t-value"
@@ -62,20 +71,27 @@ def test_env_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert loaded.redact("failed with s3cr3t-value") == "failed with ***"
 
 
-def test_missing_env_only_matters_for_sources_being_run(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_env_only_matters_for_sources_being_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NOPE_TOKEN", raising=False)
-    sources = [CSV, {"name": "gh", "kind": "github", "options": {"repo": "o/r", "token": "${NOPE_TOKEN}"}}]
+    sources = [
+        CSV,
+        {"name": "gh", "kind": "github", "options": {"repo": "o/r", "token": "${NOPE_TOKEN}"}},
+    ]
     path = write_config(tmp_path / "s.toml", sources)
     assert load(path, ["a"]).source("a").name == "a"
-    with pytest.raises(ConfigError, match=r"`sources\[1\].options.token` references \$\{NOPE_TOKEN\}"):
+    with pytest.raises(
+        ConfigError, match=r"`sources\[1\].options.token` references \$\{NOPE_TOKEN\}"
+    ):
         load(path)
 
 
 def test_yaml_config(tmp_path: Path) -> None:
     pytest.importorskip("yaml")
     (tmp_path / "s.yaml").write_text(
-        "sources:\n  - name: a\n    kind: csv\n    options: {path: x.csv}\n    schema: {id: int}\n")
+        "sources:\n  - name: a\n    kind: csv\n    options: {path: x.csv}\n    schema: {id: int}\n"
+    )
     assert load(tmp_path / "s.yaml").source("a").kind == "csv"
 
 

@@ -13,8 +13,13 @@ SCHEMA = {"id": "int", "amount": "float", "paid": "bool?", "day": "date", "at": 
 
 
 def orders_config(tmp_path: Path, **extra: object) -> Path:
-    source = {"name": "orders", "kind": "csv", "options": {"path": "data/*.csv"}, "schema": SCHEMA,
-              **extra}
+    source = {
+        "name": "orders",
+        "kind": "csv",
+        "options": {"path": "data/*.csv"},
+        "schema": SCHEMA,
+        **extra,
+    }
     return write_config(tmp_path / "sources.toml", [source])
 
 
@@ -24,13 +29,16 @@ def write_csv(path: Path, rows: list[str]) -> None:
 
 
 def test_csv_good_and_bad_rows(tmp_path: Path, ledger: Ledger) -> None:
-    write_csv(tmp_path / "data/a.csv", [
-        "1,10.5,true,2024-01-01,2024-01-01T10:00:00Z",
-        "2,abc,false,2024-01-01,2024-01-01 11:00:00",
-        "3,7,,2024-01-02,2024-01-02T00:00:00+02:00",
-        ",8,true,2024-01-02,2024-01-02T00:00:00",
-        "5,9,maybe,2024-13-01,2024-01-02T00:00:00",
-    ])
+    write_csv(
+        tmp_path / "data/a.csv",
+        [
+            "1,10.5,true,2024-01-01,2024-01-01T10:00:00Z",
+            "2,abc,false,2024-01-01,2024-01-01 11:00:00",
+            "3,7,,2024-01-02,2024-01-02T00:00:00+02:00",
+            ",8,true,2024-01-02,2024-01-02T00:00:00",
+            "5,9,maybe,2024-13-01,2024-01-02T00:00:00",
+        ],
+    )
     [result] = run_sources(ledger, load(orders_config(tmp_path)))
     assert result.status == "success", result.error
     assert (result.read, result.written, result.quarantined) == (5, 2, 3)
@@ -69,12 +77,16 @@ def test_csv_good_and_bad_rows(tmp_path: Path, ledger: Ledger) -> None:
 
 def test_second_run_reads_only_new_files_and_appended_rows(tmp_path: Path, ledger: Ledger) -> None:
     config = load(orders_config(tmp_path))
-    write_csv(tmp_path / "data/a.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3)])
+    write_csv(
+        tmp_path / "data/a.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3)]
+    )
     assert run_sources(ledger, config)[0].written == 3
     again = run_sources(ledger, config)[0]
     assert (again.read, again.written, again.batches) == (0, 0, 0)
 
-    write_csv(tmp_path / "data/b.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3, 5)])
+    write_csv(
+        tmp_path / "data/b.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3, 5)]
+    )
     with (tmp_path / "data/a.csv").open("a") as f:  # a grows: only its new row is read
         f.write("99,1,true,2024-01-01,2024-01-01T00:00:00\n")
     third = run_sources(ledger, config)[0]
@@ -84,12 +96,16 @@ def test_second_run_reads_only_new_files_and_appended_rows(tmp_path: Path, ledge
 
 def test_cursor_column_skips_rows_already_ingested(tmp_path: Path, ledger: Ledger) -> None:
     config = load(orders_config(tmp_path, cursor="at"))
-    write_csv(tmp_path / "data/a.csv", ["1,1,true,2024-01-01,2024-01-01T00:00:00",
-                                        "2,1,true,2024-01-01,2024-01-03T00:00:00"])
+    write_csv(
+        tmp_path / "data/a.csv",
+        ["1,1,true,2024-01-01,2024-01-01T00:00:00", "2,1,true,2024-01-01,2024-01-03T00:00:00"],
+    )
     run_sources(ledger, config)
     # a re-export holding old and new rows: only rows past the cursor are new
-    write_csv(tmp_path / "data/b.csv", ["1,1,true,2024-01-01,2024-01-01T00:00:00",
-                                        "3,1,true,2024-01-01,2024-01-04T00:00:00"])
+    write_csv(
+        tmp_path / "data/b.csv",
+        ["1,1,true,2024-01-01,2024-01-01T00:00:00", "3,1,true,2024-01-01,2024-01-04T00:00:00"],
+    )
     second = run_sources(ledger, config)[0]
     assert (second.read, second.skipped, second.written) == (2, 1, 1)
     assert sorted(bronze(ledger, "orders")["id"]) == [1, 2, 3]
@@ -99,8 +115,10 @@ def test_cursor_column_skips_rows_already_ingested(tmp_path: Path, ledger: Ledge
 
 def test_batches_and_dedupe(tmp_path: Path, ledger: Ledger) -> None:
     config = load(orders_config(tmp_path, batch_rows=4, dedupe_key=["id"]))
-    write_csv(tmp_path / "data/a.csv", [f"{i % 7},1,true,2024-01-01,2024-01-01T00:00:00"
-                                        for i in range(10)])
+    write_csv(
+        tmp_path / "data/a.csv",
+        [f"{i % 7},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(10)],
+    )
     [result] = run_sources(ledger, config)
     assert result.batches == 3
     assert (result.written, result.duplicates, result.quarantined) == (7, 3, 3)
@@ -114,8 +132,12 @@ def test_latin1_and_semicolons(tmp_path: Path, ledger: Ledger) -> None:
     path = tmp_path / "data/a.csv"
     path.parent.mkdir()
     path.write_bytes("id;name\n1;Zoë\n2;Ångström\n".encode("latin-1"))
-    source = {"name": "people", "kind": "csv", "schema": {"id": "int", "name": "str"},
-              "options": {"path": "data/a.csv", "delimiter": ";", "encoding": "latin-1"}}
+    source = {
+        "name": "people",
+        "kind": "csv",
+        "schema": {"id": "int", "name": "str"},
+        "options": {"path": "data/a.csv", "delimiter": ";", "encoding": "latin-1"},
+    }
     run_sources(ledger, load(write_config(tmp_path / "s.toml", [source])))
     assert bronze(ledger, "people").sort("id")["name"].to_list() == ["Zoë", "Ångström"]
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
-
 from lakeledger.ingest.runner import run_sources
 from lakeledger.store import Ledger
 
@@ -25,9 +24,19 @@ TOKEN = "ghp_test_token_value_123"
 
 def issue(n: int, minutes: int) -> dict[str, Any]:
     at = (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"id": 1000 + n, "number": n, "title": f"issue {n}", "state": "open",
-            "created_at": at, "updated_at": at, "closed_at": None, "comments": 0,
-            "user": {"login": "octo"}, "labels": [{"name": "bug"}], "body": "text"}
+    return {
+        "id": 1000 + n,
+        "number": n,
+        "title": f"issue {n}",
+        "state": "open",
+        "created_at": at,
+        "updated_at": at,
+        "closed_at": None,
+        "comments": 0,
+        "user": {"login": "octo"},
+        "labels": [{"name": "bug"}],
+        "body": "text",
+    }
 
 
 @dataclass
@@ -41,10 +50,12 @@ class FakeGithub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     base: str = ""
 
-    def answer(self, path: str, query: dict[str, str], headers: dict[str, str]
-               ) -> tuple[int, dict[str, str], bytes]:
-        self.requests.append({"path": path, "query": query, "at": time.time(),
-                              "auth": headers.get("Authorization")})
+    def answer(
+        self, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        self.requests.append(
+            {"path": path, "query": query, "at": time.time(), "auth": headers.get("Authorization")}
+        )
         if self.faults:
             status, extra = self.faults.pop(0)
             return status, extra, json.dumps({"message": "fault"}).encode()
@@ -52,12 +63,18 @@ class FakeGithub:
             return 404, {}, b'{"message": "Not Found"}'
         per_page, page = int(query.get("per_page", 30)), int(query.get("page", 1))
         if page * per_page > self.window:
-            return 422, {}, b'{"message": "In order to keep the API fast for everyone, ' \
-                            b'pagination is limited for this resource."}'
+            return (
+                422,
+                {},
+                b'{"message": "In order to keep the API fast for everyone, '
+                b'pagination is limited for this resource."}',
+            )
         since = query.get("since")
-        found = sorted((i for i in self.issues if not since or i["updated_at"] >= since),
-                       key=lambda i: (i["updated_at"], i["number"]))
-        chunk = found[(page - 1) * per_page: page * per_page]
+        found = sorted(
+            (i for i in self.issues if not since or i["updated_at"] >= since),
+            key=lambda i: (i["updated_at"], i["number"]),
+        )
+        chunk = found[(page - 1) * per_page : page * per_page]
         links = []
         if page * per_page < len(found):
             nxt = urllib.parse.urlencode({**query, "page": page + 1})
@@ -70,10 +87,11 @@ def github() -> Iterator[FakeGithub]:
     fake = FakeGithub()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             parts = urllib.parse.urlsplit(self.path)
-            status, headers, body = fake.answer(parts.path, dict(urllib.parse.parse_qsl(parts.query)),
-                                                dict(self.headers))
+            status, headers, body = fake.answer(
+                parts.path, dict(urllib.parse.parse_qsl(parts.query)), dict(self.headers)
+            )
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -95,9 +113,18 @@ def github() -> Iterator[FakeGithub]:
 
 
 def github_config(tmp_path: Path, fake: FakeGithub, **options: Any) -> Path:
-    source = {"name": "issues", "kind": "github",
-              "options": {"repo": "o/r", "api_url": fake.base, "per_page": 5,
-                          "token": "${LL_TEST_GH_TOKEN}", "backoff_s": 0.01, **options}}
+    source = {
+        "name": "issues",
+        "kind": "github",
+        "options": {
+            "repo": "o/r",
+            "api_url": fake.base,
+            "per_page": 5,
+            "token": "${LL_TEST_GH_TOKEN}",
+            "backoff_s": 0.01,
+            **options,
+        },
+    }
     return write_config(tmp_path / "sources.toml", [source])
 
 
@@ -138,15 +165,20 @@ def test_pages_cursor_and_second_run(tmp_path: Path, ledger: Ledger, github: Fak
     assert (third.written, third.skipped) == (0, 1)
 
 
-def test_result_window_422_stops_cleanly_and_resumes(tmp_path: Path, ledger: Ledger,
-                                                      github: FakeGithub) -> None:
+def test_result_window_422_stops_cleanly_and_resumes(
+    tmp_path: Path, ledger: Ledger, github: FakeGithub
+) -> None:
     github.issues = [issue(n, n) for n in range(1, 21)]
     github.window = 10  # 2 pages of 5, then 422
     loaded = load(github_config(tmp_path, github))
     [first] = run_sources(ledger, loaded)
     assert first.status == "success" and first.written == 10
     assert first.stop_reason and "HTTP 422 at page 3" in first.stop_reason
-    [tag] = [p for p in payloads(ledger, "run.tag_set", f"run/{first.run_id}") if p["key"] == "stop_reason"]
+    [tag] = [
+        p
+        for p in payloads(ledger, "run.tag_set", f"run/{first.run_id}")
+        if p["key"] == "stop_reason"
+    ]
     assert "422" in tag["value"]
     # the next runs go on from `since` and get past the window
     second = run_sources(ledger, loaded)[0]
@@ -155,7 +187,9 @@ def test_result_window_422_stops_cleanly_and_resumes(tmp_path: Path, ledger: Led
     assert sorted(bronze(ledger, "issues")["number"]) == list(range(1, 21))
 
 
-def test_rate_limits_and_5xx_are_waited_out(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
+def test_rate_limits_and_5xx_are_waited_out(
+    tmp_path: Path, ledger: Ledger, github: FakeGithub
+) -> None:
     github.issues = [issue(n, n) for n in range(1, 8)]
     reset = int(time.time()) + 1
     github.faults = [
@@ -170,7 +204,9 @@ def test_rate_limits_and_5xx_are_waited_out(tmp_path: Path, ledger: Ledger, gith
     assert github.requests[2]["at"] >= reset  # the request after the 403 waited for the reset
 
 
-def test_long_rate_limit_stops_the_run_cleanly(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
+def test_long_rate_limit_stops_the_run_cleanly(
+    tmp_path: Path, ledger: Ledger, github: FakeGithub
+) -> None:
     github.issues = [issue(1, 1)]
     github.faults = [(429, {"Retry-After": "3600"})]
     [result] = run_sources(ledger, load(github_config(tmp_path, github, max_wait_s=5)))
@@ -178,15 +214,18 @@ def test_long_rate_limit_stops_the_run_cleanly(tmp_path: Path, ledger: Ledger, g
     assert "rate limited for 3600s" in (result.stop_reason or "")
 
 
-def test_persistent_5xx_fails_after_retries(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
+def test_persistent_5xx_fails_after_retries(
+    tmp_path: Path, ledger: Ledger, github: FakeGithub
+) -> None:
     github.faults = [(503, {})] * 3
     [result] = run_sources(ledger, load(github_config(tmp_path, github, max_retries=2)))
     assert result.status == "failed"
     assert "failed 3 times, last: HTTP 503" in (result.error or "")
 
 
-def test_bad_records_quarantined_token_never_stored(tmp_path: Path, ledger: Ledger,
-                                                     github: FakeGithub) -> None:
+def test_bad_records_quarantined_token_never_stored(
+    tmp_path: Path, ledger: Ledger, github: FakeGithub
+) -> None:
     bad = {**issue(2, 2), "number": "two"}
     github.issues = [issue(1, 1), bad, {**issue(3, 3), "updated_at": "yesterday"}]
     samples = tmp_path / "samples"
@@ -205,11 +244,22 @@ def test_bad_records_quarantined_token_never_stored(tmp_path: Path, ledger: Ledg
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def test_generic_http_page_parameter_pagination(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
+def test_generic_http_page_parameter_pagination(
+    tmp_path: Path, ledger: Ledger, github: FakeGithub
+) -> None:
     github.issues = [issue(n, n) for n in range(1, 8)]
-    source = {"name": "plain", "kind": "http", "schema": {"number": "int", "title": "str"},
-              "options": {"url": f"{github.base}/repos/o/r/issues", "pagination": "page",
-                          "per_page_param": "per_page", "per_page": 3, "backoff_s": 0.01}}
+    source = {
+        "name": "plain",
+        "kind": "http",
+        "schema": {"number": "int", "title": "str"},
+        "options": {
+            "url": f"{github.base}/repos/o/r/issues",
+            "pagination": "page",
+            "per_page_param": "per_page",
+            "per_page": 3,
+            "backoff_s": 0.01,
+        },
+    }
     [result] = run_sources(ledger, load(write_config(tmp_path / "s.toml", [source])))
     assert result.written == 7 and result.batches == 4  # 3 + 3 + 1 + an empty last page
     assert sorted(bronze(ledger, "plain")["number"]) == list(range(1, 8))

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 from ingest_fixtures import bronze, load, payloads, quarantine, write_config
-
 from lakeledger.ingest.runner import run_sources
 from lakeledger.store import Ledger
 
@@ -20,14 +19,22 @@ def make_db(path: Path, rows: list[tuple[object, ...]]) -> None:
 
 
 def config(tmp_path: Path, **extra: object) -> Path:
-    source = {"name": "users", "kind": "sql", "cursor": "updated", "schema": SCHEMA,
-              "options": {"url": "sqlite:///users.db", "table": "users"}, **extra}
+    source = {
+        "name": "users",
+        "kind": "sql",
+        "cursor": "updated",
+        "schema": SCHEMA,
+        "options": {"url": "sqlite:///users.db", "table": "users"},
+        **extra,
+    }
     return write_config(tmp_path / "sources.toml", [source])
 
 
 def test_sqlite_incremental_with_bad_rows(tmp_path: Path, ledger: Ledger) -> None:
-    make_db(tmp_path / "users.db", [(1, "ann", 1.5, 10), ("two", "bob", None, 11),
-                                    (3, "cy", 2.0, 12), (4, None, 3.0, 12)])
+    make_db(
+        tmp_path / "users.db",
+        [(1, "ann", 1.5, 10), ("two", "bob", None, 11), (3, "cy", 2.0, 12), (4, None, 3.0, 12)],
+    )
     loaded = load(config(tmp_path))
     [first] = run_sources(ledger, loaded)
     assert first.status == "success", first.error
@@ -57,9 +64,15 @@ def test_batches_never_split_equal_cursor_values(tmp_path: Path, ledger: Ledger)
 
 def test_query_without_cursor_is_a_snapshot(tmp_path: Path, ledger: Ledger) -> None:
     make_db(tmp_path / "users.db", [(1, "ann", 1.5, 10), (2, "bob", 2.5, 11)])
-    source = {"name": "top", "kind": "sql", "schema": {"id": "int", "name": "str"},
-              "options": {"url": str(tmp_path / "users.db"),
-                          "query": "SELECT id, name FROM users WHERE score > 2"}}
+    source = {
+        "name": "top",
+        "kind": "sql",
+        "schema": {"id": "int", "name": "str"},
+        "options": {
+            "url": str(tmp_path / "users.db"),
+            "query": "SELECT id, name FROM users WHERE score > 2",
+        },
+    }
     loaded = load(write_config(tmp_path / "s.toml", [source]))
     assert run_sources(ledger, loaded)[0].written == 1
     assert run_sources(ledger, loaded)[0].written == 1
@@ -68,7 +81,8 @@ def test_query_without_cursor_is_a_snapshot(tmp_path: Path, ledger: Ledger) -> N
 
 def test_bad_query_fails_the_run_clearly(tmp_path: Path, ledger: Ledger) -> None:
     make_db(tmp_path / "users.db", [])
-    [result] = run_sources(ledger, load(config(tmp_path, options={"url": "sqlite:///users.db",
-                                                                   "table": "nope"})))
+    [result] = run_sources(
+        ledger, load(config(tmp_path, options={"url": "sqlite:///users.db", "table": "nope"}))
+    )
     assert result.status == "failed"
     assert "query of source 'users' failed: no such table: nope" in (result.error or "")

@@ -51,15 +51,23 @@ class GithubIssuesSource(HttpSource):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         o = self.options
-        params: dict[str, Any] = {"state": o.state, "sort": "updated", "direction": "asc", **o.params}
+        params: dict[str, Any] = {
+            "state": o.state,
+            "sort": "updated",
+            "direction": "asc",
+            **o.params,
+        }
         if o.labels:
             params["labels"] = o.labels
         self.options = msgspec.structs.replace(
             o,
             url=o.url or f"{o.api_url.rstrip('/')}/repos/{o.repo}/issues",
             params=params,
-            headers={"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-                     **o.headers},
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                **o.headers,
+            },
             per_page_param=o.per_page_param or "per_page",
             cursor_param=o.cursor_param or "since",
             pagination="link",

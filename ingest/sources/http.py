@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -80,8 +79,11 @@ class HttpSource(Source):
         return value or None
 
     def headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": self.options.user_agent,
-                   **self.options.headers}
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": self.options.user_agent,
+            **self.options.headers,
+        }
         token = self.token()
         if token:
             headers["Authorization"] = f"{self.options.auth_scheme} {token}".strip()
@@ -104,21 +106,25 @@ class HttpSource(Source):
                 wait = _rate_limit_wait(status, headers)
                 if wait is not None:
                     if wait > o.max_wait_s:
-                        raise _Stop(f"rate limited for {wait:.0f}s (more than options.max_wait_s)") \
-                            from None
+                        raise _Stop(
+                            f"rate limited for {wait:.0f}s (more than options.max_wait_s)"
+                        ) from None
                     time.sleep(wait)
                     continue
                 if status < 500 and status != 408:
-                    raise SourceError(f"GET {_safe(url)} answered {status}: "
-                                      f"{self.context.redact(body[:300].decode(errors='replace'))}"
-                                      ) from None
+                    raise SourceError(
+                        f"GET {_safe(url)} answered {status}: "
+                        f"{self.context.redact(body[:300].decode(errors='replace'))}"
+                    ) from None
                 problem = f"HTTP {status}"
-            except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 problem = str(getattr(exc, "reason", exc))
             failures += 1
             if failures > o.max_retries:
-                raise SourceError(f"GET {_safe(url)} failed {failures} times, last: {problem}; "
-                                  "the API may be down, try again later")
+                raise SourceError(
+                    f"GET {_safe(url)} failed {failures} times, last: {problem}; "
+                    "the API may be down, try again later"
+                )
             delay = min(o.max_backoff_s, o.backoff_s * 2 ** (failures - 1))
             time.sleep(delay * random.uniform(0.5, 1.0))
 
@@ -147,8 +153,10 @@ class HttpSource(Source):
                 self.stop_reason = f"{stop} at page {pages + 1}"
                 return
             if status in self.options.stop_statuses:
-                self.stop_reason = (f"HTTP {status} at page {pages + 1} (API result window?); "
-                                    "stopped cleanly, the next run resumes from the cursor")
+                self.stop_reason = (
+                    f"HTTP {status} at page {pages + 1} (API result window?); "
+                    "stopped cleanly, the next run resumes from the cursor"
+                )
                 return
             pages += 1
             self.capture(pages, url, body)
@@ -157,8 +165,13 @@ class HttpSource(Source):
             next_url = self.next_url(url, headers, records or skipped)
             if not self.cursor_field:
                 state = {"next": next_url} if next_url else {}
-            yield Batch(cursor=dict(state), origin=_safe(url), records=records, bytes=len(body),
-                        skipped=skipped)
+            yield Batch(
+                cursor=dict(state),
+                origin=_safe(url),
+                records=records,
+                bytes=len(body),
+                skipped=skipped,
+            )
             if self.options.max_pages and pages >= self.options.max_pages:
                 return
             url = next_url
@@ -174,8 +187,10 @@ class HttpSource(Source):
         for part in filter(None, self.options.records_path.split(".")):
             data = data.get(part, []) if isinstance(data, dict) else []
         if not isinstance(data, list):
-            raise SourceError(f"GET {_safe(url)}: options.records_path "
-                              f"{self.options.records_path!r} is not a list in the response")
+            raise SourceError(
+                f"GET {_safe(url)}: options.records_path "
+                f"{self.options.records_path!r} is not a list in the response"
+            )
         return data
 
     def unseen(self, records: list[Any], state: dict[str, Any]) -> tuple[list[Any], int]:
@@ -188,8 +203,10 @@ class HttpSource(Source):
         for record in records:
             value = record.get(field) if isinstance(record, dict) else None
             key = str(record.get(self.options.key_field)) if isinstance(record, dict) else ""
-            if value is not None and since is not None and (
-                str(value) < str(since) or (str(value) == str(since) and key in keys)
+            if (
+                value is not None
+                and since is not None
+                and (str(value) < str(since) or (str(value) == str(since) and key in keys))
             ):
                 continue
             fresh.append(record)
@@ -257,7 +274,11 @@ def _with_params(url: str, params: dict[str, Any]) -> str:
 def _safe(url: str) -> str:
     """The URL without credentials that APIs sometimes accept in the query string."""
     parts = urllib.parse.urlsplit(url)
-    query = [(k, "***" if re.search(r"token|key|secret|password|sig", k, re.I) else v)
-             for k, v in urllib.parse.parse_qsl(parts.query)]
+    query = [
+        (k, "***" if re.search(r"token|key|secret|password|sig", k, re.I) else v)
+        for k, v in urllib.parse.parse_qsl(parts.query)
+    ]
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=urllib.parse.urlencode(query)))
+    return urllib.parse.urlunsplit(
+        parts._replace(netloc=netloc, query=urllib.parse.urlencode(query))
+    )

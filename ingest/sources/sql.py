@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 import polars as pl
-
 from lakeledger.store.errors import InvalidInput
 
 from ..schema import ORIGIN, ROW
@@ -38,8 +37,9 @@ class SqlSource(Source):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         if bool(self.options.table) == bool(self.options.query):
-            raise InvalidInput(f"source {self.config.name!r}: give exactly one of options.table "
-                               "or options.query")
+            raise InvalidInput(
+                f"source {self.config.name!r}: give exactly one of options.table or options.query"
+            )
 
     def connection(self) -> tuple[Any, str]:
         """An open DB-API connection and the driver's ``paramstyle``."""
@@ -62,10 +62,15 @@ class SqlSource(Source):
                 target = path if uri or path == ":memory:" else self.context.path(path)
                 return sqlite3.connect(target, uri=uri, **o.connect_args), sqlite3.paramstyle
         except Exception as exc:
-            raise SourceError(self.context.redact(
-                f"cannot connect to the database of source {self.config.name!r}: {exc}")) from None
-        raise InvalidInput(f"source {self.config.name!r}: set options.url (sqlite), "
-                           "options.driver (+ dsn) or options.connect")
+            raise SourceError(
+                self.context.redact(
+                    f"cannot connect to the database of source {self.config.name!r}: {exc}"
+                )
+            ) from None
+        raise InvalidInput(
+            f"source {self.config.name!r}: set options.url (sqlite), "
+            "options.driver (+ dsn) or options.connect"
+        )
 
     def statement(self, after: Any, paramstyle: str) -> tuple[str, Any]:
         select = self.options.query or f"SELECT * FROM {self.options.table}"
@@ -76,8 +81,13 @@ class SqlSource(Source):
         order = f" ORDER BY {column}"
         if after is None:
             return sql + f" WHERE {column} IS NOT NULL" + order, ()
-        marker = {"qmark": "?", "format": "%s", "pyformat": "%(c)s", "named": ":c",
-                  "numeric": ":1"}[paramstyle]
+        marker = {
+            "qmark": "?",
+            "format": "%s",
+            "pyformat": "%(c)s",
+            "named": ":c",
+            "numeric": ":1",
+        }[paramstyle]
         params: Any = {"c": after} if paramstyle in ("named", "pyformat") else (after,)
         return sql + f" WHERE {column} > {marker}" + order, params
 
@@ -113,19 +123,21 @@ class SqlSource(Source):
                         rows.append(extra)
                 frame = _frame(names, rows, label, row_no)
                 row_no += len(rows)
-                if at is not None:
-                    state = {"value": _jsonable(rows[-1][at])}
-                else:
-                    state = {"skip": row_no}
-                yield Batch(cursor=dict(state), origin=label, frame=frame,
-                            bytes=sum(len(str(v)) for r in rows for v in r if v is not None))
+                state = {"value": _jsonable(rows[-1][at])} if at is not None else {"skip": row_no}
+                yield Batch(
+                    cursor=dict(state),
+                    origin=label,
+                    frame=frame,
+                    bytes=sum(len(str(v)) for r in rows for v in r if v is not None),
+                )
         except SourceError:
             raise
         except Exception as exc:
             if type(exc).__module__.split(".")[0] in ("polars", "lakeledger", "deltalake"):
                 raise
-            raise SourceError(self.context.redact(
-                f"query of source {self.config.name!r} failed: {exc}")) from None
+            raise SourceError(
+                self.context.redact(f"query of source {self.config.name!r} failed: {exc}")
+            ) from None
         finally:
             conn.close()
 
@@ -152,5 +164,7 @@ def _jsonable(value: Any) -> Any:
 def _frame(names: list[str], rows: list[Any], label: str, first: int) -> pl.DataFrame:
     columns = {n: [_text(r[i]) for r in rows] for i, n in enumerate(names)}
     frame = pl.DataFrame(columns, schema=dict.fromkeys(names, pl.String))
-    return frame.with_columns(pl.lit(label).alias(ORIGIN),
-                              pl.int_range(first + 1, first + 1 + len(rows), dtype=pl.Int64).alias(ROW))
+    return frame.with_columns(
+        pl.lit(label).alias(ORIGIN),
+        pl.int_range(first + 1, first + 1 + len(rows), dtype=pl.Int64).alias(ROW),
+    )

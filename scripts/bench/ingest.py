@@ -27,7 +27,8 @@ def make_csv(path: Path, rows: int) -> None:
     frame = pl.select(
         id=pl.int_range(rows, dtype=pl.Int64),
         customer=pl.format("c{}", pl.int_range(rows) % 5000),
-        amount=pl.when(pl.int_range(rows) % 1000 == 7).then(pl.lit("n/a"))
+        amount=pl.when(pl.int_range(rows) % 1000 == 7)
+        .then(pl.lit("n/a"))
         .otherwise((pl.int_range(rows) % 10_000 / 100).cast(pl.String)),
         paid=(pl.int_range(rows) % 3 == 0),
         at=pl.datetime(2024, 1, 1, time_zone="UTC") + pl.duration(seconds=pl.int_range(rows)),
@@ -41,10 +42,23 @@ def child(csv: str, batch_rows: int, queue: mp.Queue) -> None:  # type: ignore[t
     from lakeledger.store import Ledger
 
     root = tempfile.mkdtemp(prefix="ll-bench-")
-    raw = {"sources": [{"name": "orders", "kind": "csv", "options": {"path": csv},
-                        "batch_rows": batch_rows,
-                        "schema": {"id": "int", "customer": "str", "amount": "float",
-                                   "paid": "bool", "at": "datetime"}}]}
+    raw = {
+        "sources": [
+            {
+                "name": "orders",
+                "kind": "csv",
+                "options": {"path": csv},
+                "batch_rows": batch_rows,
+                "schema": {
+                    "id": "int",
+                    "customer": "str",
+                    "amount": "float",
+                    "paid": "bool",
+                    "at": "datetime",
+                },
+            }
+        ]
+    }
     ledger = Ledger.open(root)
     loaded = decode(raw, "<bench>")
     start = time.perf_counter()
@@ -52,9 +66,16 @@ def child(csv: str, batch_rows: int, queue: mp.Queue) -> None:  # type: ignore[t
     seconds = time.perf_counter() - start
     ledger.close()
     assert result.status == "success", result.error
-    queue.put({"rows": result.read, "written": result.written, "quarantined": result.quarantined,
-               "seconds": seconds, "batches": result.batches,
-               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    queue.put(
+        {
+            "rows": result.read,
+            "written": result.written,
+            "quarantined": result.quarantined,
+            "seconds": seconds,
+            "batches": result.batches,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
 
 
 def measure(csv: Path, batch_rows: int) -> dict[str, float]:
@@ -82,11 +103,13 @@ def main() -> None:
         make_csv(csv, rows)
         runs = [measure(csv, args.batch_rows) for _ in range(args.repeat)]
         report[label] = {
-            "rows": rows, "file_mb": round(os.path.getsize(csv) / 2**20, 1),
+            "rows": rows,
+            "file_mb": round(os.path.getsize(csv) / 2**20, 1),
             "median_s": round(statistics.median(r["seconds"] for r in runs), 3),
             "rows_per_s": round(statistics.median(r["rows"] / r["seconds"] for r in runs)),
             "peak_mb": round(statistics.median(r["peak_mb"] for r in runs), 1),
-            "quarantined": runs[0]["quarantined"], "batches": runs[0]["batches"],
+            "quarantined": runs[0]["quarantined"],
+            "batches": runs[0]["batches"],
         }
     ratio = report["big"]["peak_mb"] / report["small"]["peak_mb"]
     if args.json:
@@ -94,14 +117,20 @@ def main() -> None:
         return
     print(f"CSV -> bronze, batch_rows={args.batch_rows:,}, median of {args.repeat}")
     for label, r in report.items():
-        print(f"  {label:5} {r['rows']:>10,} rows ({r['file_mb']} MB): {r['rows_per_s']:>10,} rows/s "
-              f"({r['median_s']} s, {r['batches']} batches, {r['quarantined']:,} quarantined), "
-              f"peak RSS {r['peak_mb']} MB")
+        print(
+            f"  {label:5} {r['rows']:>10,} rows ({r['file_mb']} MB): {r['rows_per_s']:>10,} rows/s "
+            f"({r['median_s']} s, {r['batches']} batches, {r['quarantined']:,} quarantined), "
+            f"peak RSS {r['peak_mb']} MB"
+        )
     size_ratio = sizes["big"] / sizes["small"]
-    print(f"  input size ratio big/small: {size_ratio:.1f}x; peak memory ratio: {ratio:.2f}x "
-          f"(target: close to 1)")
-    print(f"  target >= 300,000 rows/s on the big file: "
-          f"{'met' if report['big']['rows_per_s'] >= 300_000 else 'NOT met'}")
+    print(
+        f"  input size ratio big/small: {size_ratio:.1f}x; peak memory ratio: {ratio:.2f}x "
+        f"(target: close to 1)"
+    )
+    print(
+        f"  target >= 300,000 rows/s on the big file: "
+        f"{'met' if report['big']['rows_per_s'] >= 300_000 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":
