@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import polars as pl
 from lakeledger.ingest import config as ingest_config
+from lakeledger.ingest.sources import Batch, Source
 from lakeledger.store import Ledger
 
 
@@ -59,3 +61,22 @@ def payloads(ledger: Ledger, kind: str, stream: str | None = None) -> list[dict[
 
 def metrics(ledger: Ledger, run_id: str) -> dict[str, float]:
     return {p["key"]: p["value"] for p in payloads(ledger, "run.metric_logged", f"run/{run_id}")}
+
+
+class CountingOptions(msgspec.Struct, forbid_unknown_fields=True):
+    count: int
+
+
+class CountingSource(Source):
+    """A third-party source kind, named in configs as ``ingest_fixtures:CountingSource``."""
+
+    kind = "counting"
+    Options = CountingOptions
+
+    def batches(self, cursor: Any) -> Iterator[Batch]:
+        start = (cursor or {}).get("next", 0)
+        step = self.config.batch_rows
+        for first in range(start, self.options.count, step):
+            last = min(first + step, self.options.count)
+            records = [{"n": i, "square": i * i} for i in range(first, last)]
+            yield Batch(cursor={"next": last}, origin="counting", records=records)

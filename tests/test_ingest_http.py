@@ -58,7 +58,10 @@ class FakeGithub:
         )
         if self.faults:
             status, extra = self.faults.pop(0)
-            return status, extra, json.dumps({"message": "fault"}).encode()
+            if status == 0:  # a stalled server: answer only after the client gave up
+                time.sleep(float(extra["sleep"]))
+            else:
+                return status, extra, json.dumps({"message": "fault"}).encode()
         if path != "/repos/o/r/issues":
             return 404, {}, b'{"message": "Not Found"}'
         per_page, page = int(query.get("per_page", 30)), int(query.get("page", 1))
@@ -92,13 +95,16 @@ def github() -> Iterator[FakeGithub]:
             status, headers, body = fake.answer(
                 parts.path, dict(urllib.parse.parse_qsl(parts.query)), dict(self.headers)
             )
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out meanwhile
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -263,3 +269,11 @@ def test_generic_http_page_parameter_pagination(
     [result] = run_sources(ledger, load(write_config(tmp_path / "s.toml", [source])))
     assert result.written == 7 and result.batches == 4  # 3 + 3 + 1 + an empty last page
     assert sorted(bronze(ledger, "plain")["number"]) == list(range(1, 8))
+
+
+def test_timeout_is_retried(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
+    github.issues = [issue(1, 1), issue(2, 2)]
+    github.faults = [(0, {"sleep": "0.6"})]
+    [result] = run_sources(ledger, load(github_config(tmp_path, github, timeout_s=0.2)))
+    assert result.status == "success", result.error
+    assert result.written == 2 and len(github.requests) == 2
