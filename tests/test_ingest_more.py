@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest_fixtures import bronze, load, payloads, write_config
-
 from lakeledger.ingest.config import decode
 from lakeledger.ingest.runner import run_sources
 from lakeledger.ingest.schema import RecordSchema
