@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
+from lakeledger.ingest.config import decode
 from lakeledger.ingest.runner import run_sources
+from lakeledger.ingest.sources import Context, build
 from lakeledger.store import Ledger
 
 SCHEMA = {"id": "int", "amount": "float", "paid": "bool?", "day": "date", "at": "datetime"}
@@ -167,3 +172,47 @@ def test_empty_or_tiny_file(tmp_path: Path, ledger: Ledger, rows: int) -> None:
     assert result.status == "success", result.error
     assert result.written == rows
     assert len(payloads(ledger, "ingest.checkpoint")) == 1
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.text(alphabet='ab,"\n é', max_size=12), min_size=0, max_size=30),
+    st.integers(1, 7),
+)
+def test_resuming_from_any_cursor_reads_exactly_the_rest(
+    tmp_path: Path, notes: list[str], batch_rows: int
+) -> None:
+    """Quoted fields with delimiters, quotes and newlines; any batch size; restarting from
+    any cursor a batch produced yields exactly the rows after it."""
+    path = tmp_path / "notes.csv"
+    pl.DataFrame({"id": range(len(notes)), "note": notes}).write_csv(path)
+    raw = {
+        "sources": [
+            {
+                "name": "n",
+                "kind": "csv",
+                "options": {"path": str(path)},
+                "schema": {"id": "int", "note": "str?"},
+                "batch_rows": batch_rows,
+            }
+        ]
+    }
+    source = build(decode(raw).source("n"), Context())
+    batches = list(source.batches(None))
+    ids = [
+        b.frame["id"].to_list() if b.frame is not None and b.frame.height else [] for b in batches
+    ]
+    assert [int(i) for chunk in ids for i in chunk] == list(range(len(notes)))
+    assert all(len(chunk) == batch_rows for chunk in ids[:-1])
+    texts = [t for b in batches if b.frame is not None and b.frame.height for t in b.frame["note"]]
+    assert [t or "" for t in texts] == notes
+    for k, batch in enumerate(batches):
+        rest = [
+            int(i)
+            for b in source.batches(batch.cursor)
+            if b.frame is not None and b.frame.height
+            for i in b.frame["id"]
+        ]
+        assert rest == [int(i) for chunk in ids[k + 1 :] for i in chunk]

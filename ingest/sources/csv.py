@@ -58,11 +58,11 @@ class CsvSource(Source):
             if seen and seen[0] == digest:
                 continue
             # resume inside this very file, or after the part of it read before it grew
-            skip = 0
+            skip = (0, 0, 0)  # rows read, where to restart in the UTF-8 text, rows to drop there
             if state.partial and state.partial[:2] == [path, digest]:
-                skip = int(state.partial[2])
+                skip = (int(state.partial[2]), int(state.partial[3]), int(state.partial[4]))
             elif seen and prefix == seen[0]:
-                skip = int(seen[1])
+                skip = (int(seen[1]), int(seen[3]), 0)
             yield from self._file(path, digest, size, skip, state)
 
     def finish(self, cursor: Any) -> Any:
@@ -71,36 +71,73 @@ class CsvSource(Source):
         state.base = state.top
         return state.encode()
 
-    def _file(self, path: str, digest: str, size: int, skip: int, state: _State) -> Iterator[Batch]:
+    def _file(
+        self, path: str, digest: str, size: int, skip: tuple[int, int, int], state: _State
+    ) -> Iterator[Batch]:
+        """Batches of exactly ``batch_rows`` rows (the last may be shorter). ``skip`` is
+        (rows already read, byte offset of the piece to restart from, rows to drop there)."""
         source = self._utf8(path)
+        rows, start, drop = skip
+        want = self.config.batch_rows
         try:
-            frame = pl.scan_csv(
-                source,
-                separator=self.options.delimiter,
-                has_header=self.options.has_header,
-                infer_schema=False,
-                null_values=self.options.null_values or None,
-                quote_char=self.options.quote_char,
-                skip_rows_after_header=skip,
-                row_index_name=ROW,
-                row_index_offset=skip + 1,
-                raise_if_empty=False,
-                encoding="utf8-lossy" if self.options.encoding.lower() == "utf8-lossy" else "utf8",
-            ).with_columns(pl.col(ROW).cast(pl.Int64), pl.lit(path).alias(ORIGIN))
-            rows = skip
-            pending: pl.DataFrame | None = None
-            for chunk in frame.collect_batches(chunk_size=self.config.batch_rows):
+            held: list[pl.DataFrame] = []
+            held_rows = 0
+            pending: tuple[pl.DataFrame, tuple[int, int]] | None = None
+            for header, body, begin, end in _chunks(source, start, self.options, want):
+                frame = self._parse(header + body, path)
+                pos, drop = drop, 0
+                while pos < frame.height:
+                    take = min(want - held_rows, frame.height - pos)
+                    held.append(frame.slice(pos, take))
+                    held_rows, pos = held_rows + take, pos + take
+                    if held_rows < want:
+                        break
+                    if pending is not None:
+                        rows = yield from self._emit(pending, rows, path, digest, state, None)
+                    resume = (end, 0) if pos == frame.height else (begin, pos)
+                    pending, held, held_rows = (pl.concat(held), resume), [], 0
+            if held_rows or pending is None:
                 if pending is not None:
-                    rows += pending.height
-                    yield self._batch(pending, path, digest, rows, state, last=False, size=0)
-                pending = chunk
-            rows += pending.height if pending is not None else 0
-            yield self._batch(pending, path, digest, rows, state, last=True, size=size)
+                    rows = yield from self._emit(pending, rows, path, digest, state, None)
+                tail = pl.concat(held) if held else None
+                pending = (tail, (os.path.getsize(source), 0))  # type: ignore[assignment]
+            yield from self._emit(pending, rows, path, digest, state, size)
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"cannot read CSV {path}: {exc}") from None
         finally:
             if source != path:
                 os.unlink(source)
+
+    def _emit(
+        self,
+        pending: tuple[pl.DataFrame | None, tuple[int, int]],
+        rows: int,
+        path: str,
+        digest: str,
+        state: _State,
+        size: int | None,
+    ) -> Iterator[Batch]:
+        frame, resume = pending
+        if frame is not None:
+            index = pl.int_range(rows + 1, rows + 1 + frame.height, dtype=pl.Int64)
+            frame = frame.with_columns(index.alias(ROW))
+            rows += frame.height
+        yield self._batch(frame, path, digest, rows, state, size, resume)
+        return rows
+
+    def _parse(self, data: bytes, path: str) -> pl.DataFrame:
+        o = self.options
+        frame = pl.read_csv(
+            data,
+            separator=o.delimiter,
+            has_header=o.has_header,
+            infer_schema=False,
+            null_values=o.null_values or None,
+            quote_char=o.quote_char,
+            raise_if_empty=False,
+            encoding="utf8-lossy" if o.encoding.lower() == "utf8-lossy" else "utf8",
+        )
+        return frame.with_columns(pl.lit(path).alias(ORIGIN))
 
     def _batch(
         self,
@@ -109,10 +146,10 @@ class CsvSource(Source):
         digest: str,
         rows: int,
         state: _State,
-        *,
-        last: bool,
-        size: int,
+        size: int | None,
+        resume: tuple[int, int],
     ) -> Batch:
+        """``size`` is given for the file's last batch; ``resume``: where the next one starts."""
         chunk = (
             chunk if chunk is not None else pl.DataFrame(schema={ROW: pl.Int64, ORIGIN: pl.String})
         )
@@ -134,12 +171,14 @@ class CsvSource(Source):
                 top_text = top.isoformat() if hasattr(top, "isoformat") else top
                 if state.top is None or _greater(top_text, state.top, kind):
                     state.top = top_text
-        if last:
-            state.files[path] = [digest, rows, size]
+        if size is not None:
+            state.files[path] = [digest, rows, size, resume[0]]
             state.partial = None
         else:
-            state.partial = [path, digest, rows]
-        return Batch(cursor=state.encode(), origin=path, frame=chunk, bytes=size, skipped=skipped)
+            state.partial = [path, digest, rows, *resume]
+        return Batch(
+            cursor=state.encode(), origin=path, frame=chunk, bytes=size or 0, skipped=skipped
+        )
 
     def _utf8(self, path: str) -> str:
         """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file."""
@@ -166,8 +205,9 @@ class CsvSource(Source):
 
 
 class _State(msgspec.Struct, kw_only=True):
-    files: dict[str, list[Any]] = {}  # path -> [sha256, rows, bytes]
-    partial: list[Any] | None = None  # [path, sha256, rows read] while inside a file
+    files: dict[str, list[Any]] = {}  # path -> [sha256, rows, bytes, bytes of UTF-8 text]
+    # inside a file: [path, sha256, rows read, UTF-8 offset of a piece, rows to drop there]
+    partial: list[Any] | None = None
     base: Any = None  # highest cursor value of completed runs (filters rows)
     top: Any = None  # highest cursor value read so far
 
@@ -177,6 +217,48 @@ class _State(msgspec.Struct, kw_only=True):
 
     def encode(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)
+
+
+def _chunks(
+    path: str, start: int, options: CsvOptions, rows: int
+) -> Iterator[tuple[bytes, bytes, int]]:
+    """(header, complete rows, end offset) pieces of about ``rows`` rows from byte ``start``.
+
+    Reading by byte ranges keeps memory to one batch whatever the file size (polars' own
+    batched reader reads ahead without bound when its consumer is slower). A piece ends at a
+    newline outside quotes: an even number of quote characters before it.
+    """
+    quote = options.quote_char.encode() if options.quote_char else None
+    with open(path, "rb") as f:
+        header = f.readline() if options.has_header else b""
+        offset = max(start, f.tell())
+        f.seek(offset)
+        per_row = 100.0
+        carry = b""
+        while True:
+            block = f.read(max(1 << 16, int(rows * per_row) - len(carry)))
+            data = carry + block
+            if not block:
+                if data.strip():
+                    yield header, data, offset, offset + len(data)
+                return
+            cut = _row_end(data, quote)
+            if cut is None:  # not one complete row yet
+                carry = data
+                continue
+            body, carry = data[:cut], data[cut:]
+            per_row = max(1.0, len(body) / max(1, body.count(b"\n")))
+            yield header, body, offset, offset + cut
+            offset += cut
+
+
+def _row_end(data: bytes, quote: bytes | None) -> int | None:
+    pos = data.rfind(b"\n")
+    while pos >= 0:
+        if quote is None or data.count(quote, 0, pos) % 2 == 0:
+            return pos + 1
+        pos = data.rfind(b"\n", 0, pos)
+    return None
 
 
 def _greater(a: Any, b: Any, kind: str) -> bool:
