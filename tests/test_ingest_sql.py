@@ -86,3 +86,30 @@ def test_bad_query_fails_the_run_clearly(tmp_path: Path, ledger: Ledger) -> None
     )
     assert result.status == "failed"
     assert "query of source 'users' failed: no such table: nope" in (result.error or "")
+
+
+def test_any_dbapi_driver_by_module_name_or_connect_function(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    db = tmp_path / "users.db"
+    make_db(db, [(1, "ann", 1.5, 10)])
+    by_driver = {
+        "name": "a",
+        "kind": "sql",
+        "cursor": "updated",
+        "schema": SCHEMA,
+        "options": {"driver": "sqlite3", "dsn": str(db), "table": "users"},
+    }
+    by_function = {
+        "name": "b",
+        "kind": "sql",
+        "cursor": "updated",
+        "schema": SCHEMA,
+        "options": {
+            "connect": "sqlite3:connect",
+            "connect_args": {"database": str(db)},
+            "query": "SELECT * FROM users",
+        },
+    }
+    results = run_sources(ledger, load(write_config(tmp_path / "s.toml", [by_driver, by_function])))
+    assert [(r.status, r.written) for r in results] == [("success", 1), ("success", 1)]
