@@ -277,3 +277,11 @@ def test_timeout_is_retried(tmp_path: Path, ledger: Ledger, github: FakeGithub) 
     [result] = run_sources(ledger, load(github_config(tmp_path, github, timeout_s=0.2)))
     assert result.status == "success", result.error
     assert result.written == 2 and len(github.requests) == 2
+
+
+def test_pull_requests_can_be_left_out(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
+    github.issues = [issue(1, 1), {**issue(2, 2), "pull_request": {"url": "x"}}, issue(3, 3)]
+    config = github_config(tmp_path, github, include_pulls=False)
+    [result] = run_sources(ledger, load(config))
+    assert (result.written, result.skipped) == (2, 1)
+    assert sorted(bronze(ledger, "issues")["number"]) == [1, 3]

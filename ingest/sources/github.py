@@ -74,8 +74,11 @@ class GithubIssuesSource(HttpSource):
         )
         self.cursor_field = self.config.cursor or "updated_at"
 
-    def records(self, body: bytes, url: str) -> list[Any]:
-        records = super().records(body, url)
-        if not self.options.include_pulls:
-            records = [r for r in records if not (isinstance(r, dict) and "pull_request" in r)]
-        return records
+    def unseen(self, records: list[Any], state: dict[str, Any]) -> tuple[list[Any], int]:
+        """Pull requests advance the cursor like issues; with ``include_pulls = false`` they are
+        then counted as skipped instead of landing in bronze."""
+        fresh, skipped = super().unseen(records, state)
+        if self.options.include_pulls:
+            return fresh, skipped
+        issues = [r for r in fresh if not (isinstance(r, dict) and "pull_request" in r)]
+        return issues, skipped + len(fresh) - len(issues)
