@@ -4,7 +4,7 @@ Each measurement runs in a fresh child process, so its peak RSS (``ru_maxrss``) 
 own. Two file sizes show whether peak memory depends on the input size (it should not: batches
 are streamed). Targets on 2 cores: >= 300k rows/s; memory ratio big/small close to 1.
 
-    python scripts/bench/ingest.py [--rows 1000000] [--repeat 3] [--batch-rows 250000]
+    python scripts/bench/ingest.py [--rows 1000000] [--factor 4] [--repeat 3] [--batch-rows 250000]
 """
 
 from __future__ import annotations
@@ -93,10 +93,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-rows", type=int, default=250_000)
+    parser.add_argument("--factor", type=int, default=4, help="big file = FACTOR x --rows")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ll-bench-csv-"))
-    sizes = {"small": max(args.batch_rows * 2, args.rows // 4), "big": args.rows}
+    sizes = {"small": args.rows, "big": args.rows * args.factor}
     report: dict[str, dict[str, float]] = {}
     for label, rows in sizes.items():
         csv = work / f"{label}.csv"
@@ -127,10 +128,8 @@ def main() -> None:
         f"  input size ratio big/small: {size_ratio:.1f}x; peak memory ratio: {ratio:.2f}x "
         f"(target: close to 1)"
     )
-    print(
-        f"  target >= 300,000 rows/s on the big file: "
-        f"{'met' if report['big']['rows_per_s'] >= 300_000 else 'NOT met'}"
-    )
+    verdict = "met" if report["small"]["rows_per_s"] >= 300_000 else "NOT met"
+    print(f"  target >= 300,000 rows/s on the {sizes['small']:,}-row file: {verdict}")
 
 
 if __name__ == "__main__":
