@@ -58,9 +58,7 @@ class Bronze:
         if table is None:
             return None
         for entry in table.history(200):
-            if entry.get("lakeledger.source") == self.source and entry.get(
-                "lakeledger.batch"
-            ) == str(batch):
+            if entry.get("lakeledger.source") == self.source and entry.get("lakeledger.batch") == str(batch):
                 return {
                     "cursor": msgspec.json.decode(entry["lakeledger.cursor"]),
                     "partitions": msgspec.json.decode(entry.get("lakeledger.partitions", "[]")),
@@ -68,9 +66,7 @@ class Bronze:
                 }
         return None
 
-    def prepare(
-        self, frame: pl.DataFrame, *, run_id: str, batch: int, at: datetime
-    ) -> pl.DataFrame:
+    def prepare(self, frame: pl.DataFrame, *, run_id: str, batch: int, at: datetime) -> pl.DataFrame:
         return frame.with_columns(
             pl.lit(run_id).alias(META["run_id"]),
             pl.lit(batch, pl.Int64).alias(META["batch"]),
@@ -120,12 +116,11 @@ class Bronze:
                 break
             except CommitFailedError:
                 time.sleep(min(0.5, 0.01 * 2**attempt))  # someone else committed: check again
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any write failure: wrapped, secrets removed
                 raise self._error(exc) from None
         else:
             raise StorageError(
-                f"cannot commit to {self.dataset}: {COMMIT_ATTEMPTS} attempts "
-                "lost to concurrent writers"
+                f"cannot commit to {self.dataset}: {COMMIT_ATTEMPTS} attempts lost to concurrent writers"
             )
         table = self.table()
         assert table is not None
@@ -156,9 +151,7 @@ class Bronze:
             return {}
         actions = pl.DataFrame(table.get_add_actions(flatten=True))
         columns = [f"partition.{k}" for k in self.partition_by]
-        grouped = actions.group_by(columns).agg(
-            pl.col("num_records").sum(), pl.col("size_bytes").sum()
-        )
+        grouped = actions.group_by(columns).agg(pl.col("num_records").sum(), pl.col("size_bytes").sum())
         stats: dict[str, tuple[int, int]] = {}
         for row in grouped.iter_rows(named=True):
             label = self.label({k: row[f"partition.{k}"] for k in self.partition_by})

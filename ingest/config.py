@@ -122,9 +122,7 @@ def decode(raw: Any, where: str = "<config>", only: Iterable[str] | None = None)
     if wanted:
         missing = sorted(wanted - set(names))
         if missing:
-            raise ConfigError(
-                f"{where}: no source named {', '.join(missing)} (sources: {', '.join(names)})"
-            )
+            raise ConfigError(f"{where}: no source named {', '.join(missing)} (sources: {', '.join(names)})")
     loaded = LoadedConfig(path=where, config=config, raw=raw, secrets=secrets)
     from .sources import check_options  # late: sources import this module
 
@@ -154,13 +152,9 @@ def _parse(where: str, text: bytes) -> Any:
 
 def _expand(value: Any, path: str, where: str, secrets: list[str], *, strict: bool) -> Any:
     if isinstance(value, dict):
-        return {
-            k: _expand(v, f"{path}.{k}", where, secrets, strict=strict) for k, v in value.items()
-        }
+        return {k: _expand(v, f"{path}.{k}", where, secrets, strict=strict) for k, v in value.items()}
     if isinstance(value, list):
-        return [
-            _expand(v, f"{path}[{i}]", where, secrets, strict=strict) for i, v in enumerate(value)
-        ]
+        return [_expand(v, f"{path}[{i}]", where, secrets, strict=strict) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 

@@ -33,18 +33,14 @@ class Quarantine:
             return 0
         return table.transaction_version(APP_PREFIX + source) or 0
 
-    def write(
-        self, bad: pl.DataFrame, *, source: str, batch: int, run_id: str, at: datetime
-    ) -> int:
+    def write(self, bad: pl.DataFrame, *, source: str, batch: int, run_id: str, at: datetime) -> int:
         frame = bad.select(
             pl.lit(source).alias("source"),
             pl.lit(run_id).alias("run_id"),
             pl.lit(batch, pl.Int64).alias("batch"),
             pl.lit(at, pl.Datetime("us", "UTC")).alias("quarantined_at"),
             (pl.col(ORIGIN) if ORIGIN in bad.columns else pl.lit(None, pl.String)).alias("origin"),
-            (pl.col(ROW).cast(pl.Int64) if ROW in bad.columns else pl.lit(None, pl.Int64)).alias(
-                "row"
-            ),
+            (pl.col(ROW).cast(pl.Int64) if ROW in bad.columns else pl.lit(None, pl.Int64)).alias("row"),
             pl.col(REASON).alias("reason"),
             pl.col(RAW).alias("raw"),
         )
@@ -59,7 +55,7 @@ class Quarantine:
                 ),
                 storage_options=self.location.options,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - wrapped with secrets removed
             raise StorageError(
                 f"cannot write the quarantine table: {self.location.redact(str(exc))}"
             ) from None
@@ -69,6 +65,6 @@ class Quarantine:
         """Quarantined rows (empty when nothing was ever rejected)."""
         try:
             frame = pl.scan_delta(self.uri, storage_options=self.location.options)
-        except Exception:
+        except Exception:  # noqa: BLE001 - no table yet: nothing quarantined
             return pl.LazyFrame(schema={c: pl.String for c in COLUMNS})
         return frame.filter(pl.col("source") == source) if source else frame

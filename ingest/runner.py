@@ -82,19 +82,13 @@ def run_sources(
     results = []
     for name in names:
         results.append(
-            ingest_source(
-                ledger, loaded, name, context, full_refresh=full_refresh, progress=progress
-            )
+            ingest_source(ledger, loaded, name, context, full_refresh=full_refresh, progress=progress)
         )
     return results
 
 
 def last_checkpoint(ledger: Ledger, source: str) -> tuple[int, Any]:
-    rows = (
-        ledger.events(kind="ingest.checkpoint", stream=f"source/{source}")
-        .select("payload")
-        .collect()
-    )
+    rows = ledger.events(kind="ingest.checkpoint", stream=f"source/{source}").select("payload").collect()
     if not rows.height:
         return 0, None
     event = msgspec.json.decode(rows["payload"][-1], type=IngestCheckpoint)
@@ -235,9 +229,7 @@ def _dedupe(
     dropped = valid.filter(~first)
     duplicates = dropped.select(
         pl.struct(pl.exclude(ORIGIN, ROW)).struct.json_encode().alias(RAW),
-        pl.lit(f"duplicate of an earlier record with the same {', '.join(key)} in this run").alias(
-            REASON
-        ),
+        pl.lit(f"duplicate of an earlier record with the same {', '.join(key)} in this run").alias(REASON),
         *[c for c in (ORIGIN, ROW) if c in valid.columns],
     )
     return valid.filter(first), duplicates, pl.concat([seen, hashes.filter(first)])
@@ -259,9 +251,7 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
 
 def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
     """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
-    found = ledger.events(kind="dataset.declared", stream=f"dataset/{bronze.dataset}").select(
-        pl.len()
-    )
+    found = ledger.events(kind="dataset.declared", stream=f"dataset/{bronze.dataset}").select(pl.len())
     if found.collect().item():
         return
     ledger.declare_dataset(

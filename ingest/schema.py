@@ -79,8 +79,7 @@ class RecordSchema:
                 )
             columns.append(Column(column, kind, text.strip().endswith("?")))  # type: ignore[arg-type]
         fields = [
-            (c.name, _PY[c.kind] | None, None) if c.nullable else (c.name, _PY[c.kind])
-            for c in columns
+            (c.name, _PY[c.kind] | None, None) if c.nullable else (c.name, _PY[c.kind]) for c in columns
         ]
         fields.sort(key=lambda f: len(f) == 3)  # required fields first, as Python requires
         struct = msgspec.defstruct(name, fields, kw_only=True)  # type: ignore[arg-type]
@@ -150,14 +149,10 @@ class RecordSchema:
         # than the whole check
         reason = pl.coalesce(pl.when(p).then(w) for p, w in problems) if problems else pl.lit("")
         raw_json = pl.struct(text_cols).struct.json_encode() if text_cols else pl.lit("{}")
-        bad = checked.filter(pl.col("__bad")).select(
-            raw_json.alias(RAW), reason.alias(REASON), *keep
-        )
+        bad = checked.filter(pl.col("__bad")).select(raw_json.alias(RAW), reason.alias(REASON), *keep)
         return Checked(valid, bad)
 
-    def check_records(
-        self, records: Sequence[Any], origin: str = "", first_row: int = 0
-    ) -> Checked:
+    def check_records(self, records: Sequence[Any], origin: str = "", first_row: int = 0) -> Checked:
         """Check JSON records with the Struct itself (nested values become JSON text)."""
         good: list[dict[str, Any]] = []
         bad: list[dict[str, Any]] = []
@@ -171,9 +166,7 @@ class RecordSchema:
             good.append({**row, ORIGIN: origin, ROW: i})
         origin_schema = {ORIGIN: pl.String(), ROW: pl.Int64()}
         valid = pl.DataFrame(good, schema={**self.polars_schema, **origin_schema})
-        bad_frame = pl.DataFrame(
-            bad, schema={RAW: pl.String(), REASON: pl.String(), **origin_schema}
-        )
+        bad_frame = pl.DataFrame(bad, schema={RAW: pl.String(), REASON: pl.String(), **origin_schema})
         return Checked(valid, bad_frame)
 
 
@@ -204,14 +197,10 @@ def cast_text(expr: pl.Expr, kind: str) -> pl.Expr:
         return text.str.to_date("%Y-%m-%d", strict=False)
     # datetime: RFC 3339 / ISO 8601, 'T' or space, with an offset ('Z' too) or naive = UTC
     # One parse per value: naive text gets "+00:00" appended, "Z" becomes "+00:00".
-    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace(
-        "Z", "+00:00", literal=True
-    )
+    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace("Z", "+00:00", literal=True)
     has_zone = norm.str.contains(r"[+-]\d\d:?\d\d$")
     norm = pl.when(has_zone).then(norm).otherwise(pl.concat_str(norm, pl.lit("+00:00")))
-    return norm.str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC"
-    )
+    return norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC")
 
 
 def _kind_of(annotation: Any) -> tuple[Kind, bool]:

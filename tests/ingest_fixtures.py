@@ -20,9 +20,7 @@ def toml_value(value: Any) -> str:
     if isinstance(value, dict):
         return (
             "{"
-            + ", ".join(
-                f"{msgspec.json.encode(k).decode()} = {toml_value(v)}" for k, v in value.items()
-            )
+            + ", ".join(f"{msgspec.json.encode(k).decode()} = {toml_value(v)}" for k, v in value.items())
             + "}"
         )
     if isinstance(value, list):
@@ -32,9 +30,7 @@ def toml_value(value: Any) -> str:
 
 def write_config(path: Path, sources: list[dict[str, Any]]) -> Path:
     """Write ``sources.toml`` by hand (msgspec's TOML encoder needs tomli_w)."""
-    blocks = [
-        "[[sources]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in s.items()) for s in sources
-    ]
+    blocks = ["[[sources]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in s.items()) for s in sources]
     path.write_text("\n".join(blocks))
     return path
 
@@ -68,7 +64,7 @@ class CountingOptions(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CountingSource(Source):
-    """A third-party source kind, named in configs as ``ingest_fixtures:CountingSource``."""
+    """A third-party source kind, named in configs as ``tests.ingest_fixtures:CountingSource``."""
 
     kind = "counting"
     Options = CountingOptions

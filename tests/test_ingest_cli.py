@@ -14,8 +14,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from ingest_fixtures import write_config
 from lakeledger.ingest.runner import PAUSE_ENV, PAUSE_FILE_ENV
+
+from .ingest_fixtures import write_config
 
 SCHEMA = {"id": "int", "amount": "float"}
 
@@ -65,9 +66,7 @@ def test_run_and_status(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
 
 
 def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    path = write_config(
-        tmp_path / "s.toml", [{"name": "x", "kind": "csv", "options": {}, "schema": SCHEMA}]
-    )
+    path = write_config(tmp_path / "s.toml", [{"name": "x", "kind": "csv", "options": {}, "schema": SCHEMA}])
     root = tmp_path / "ledger"
     result = cli("--root", str(root), "ingest", "run", str(path))
     assert result.code == 2

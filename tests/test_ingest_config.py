@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ingest_fixtures import write_config
 from lakeledger.ingest.config import ConfigError, load
+
+from .ingest_fixtures import write_config
 
 CSV = {"name": "a", "kind": "csv", "options": {"path": "x.csv"}, "schema": {"id": "int"}}
 
 
-def error_of(
-    tmp_path: Path, sources: list[dict[str, object]], only: list[str] | None = None
-) -> str:
+def error_of(tmp_path: Path, sources: list[dict[str, object]], only: list[str] | None = None) -> str:
     with pytest.raises(ConfigError) as info:
         load(write_config(tmp_path / "sources.toml", sources), only)
     return str(info.value)
@@ -29,9 +28,7 @@ def test_unknown_and_missing_keys(tmp_path: Path) -> None:
     assert "`sources[0]`: Object contains unknown field `cursr`" in error_of(
         tmp_path, [{**CSV, "cursr": "x"}]
     )
-    assert "`sources[0]`: Object missing required field `kind`" in error_of(
-        tmp_path, [{"name": "a"}]
-    )
+    assert "`sources[0]`: Object missing required field `kind`" in error_of(tmp_path, [{"name": "a"}])
     assert "`sources[0].options.path`: Expected `str | array`, got `int`" in error_of(
         tmp_path, [{**CSV, "options": {"path": 3}}]
     )
@@ -41,9 +38,7 @@ def test_unknown_and_missing_keys(tmp_path: Path) -> None:
 
 
 def test_bad_kind_schema_and_columns(tmp_path: Path) -> None:
-    assert "`sources[0].kind`: unknown source kind 'excel'" in error_of(
-        tmp_path, [{**CSV, "kind": "excel"}]
-    )
+    assert "`sources[0].kind`: unknown source kind 'excel'" in error_of(tmp_path, [{**CSV, "kind": "excel"}])
     assert "unknown type 'integer'" in error_of(tmp_path, [{**CSV, "schema": {"id": "integer"}}])
     assert "column 'ts'" in error_of(tmp_path, [{**CSV, "cursor": "ts"}])
     assert "defined twice" in error_of(tmp_path, [CSV, CSV])
@@ -81,9 +76,7 @@ def test_missing_env_only_matters_for_sources_being_run(
     ]
     path = write_config(tmp_path / "s.toml", sources)
     assert load(path, ["a"]).source("a").name == "a"
-    with pytest.raises(
-        ConfigError, match=r"`sources\[1\].options.token` references \$\{NOPE_TOKEN\}"
-    ):
+    with pytest.raises(ConfigError, match=r"`sources\[1\].options.token` references \$\{NOPE_TOKEN\}"):
         load(path)
 
 

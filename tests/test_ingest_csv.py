@@ -8,11 +8,12 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
 from lakeledger.ingest.config import decode
 from lakeledger.ingest.runner import run_sources
 from lakeledger.ingest.sources import Context, build
 from lakeledger.store import Ledger
+
+from .ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
 
 SCHEMA = {"id": "int", "amount": "float", "paid": "bool?", "day": "date", "at": "datetime"}
 
@@ -82,16 +83,12 @@ def test_csv_good_and_bad_rows(tmp_path: Path, ledger: Ledger) -> None:
 
 def test_second_run_reads_only_new_files_and_appended_rows(tmp_path: Path, ledger: Ledger) -> None:
     config = load(orders_config(tmp_path))
-    write_csv(
-        tmp_path / "data/a.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3)]
-    )
+    write_csv(tmp_path / "data/a.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3)])
     assert run_sources(ledger, config)[0].written == 3
     again = run_sources(ledger, config)[0]
     assert (again.read, again.written, again.batches) == (0, 0, 0)
 
-    write_csv(
-        tmp_path / "data/b.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3, 5)]
-    )
+    write_csv(tmp_path / "data/b.csv", [f"{i},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(3, 5)])
     with (tmp_path / "data/a.csv").open("a") as f:  # a grows: only its new row is read
         f.write("99,1,true,2024-01-01,2024-01-01T00:00:00\n")
     third = run_sources(ledger, config)[0]
@@ -174,9 +171,7 @@ def test_empty_or_tiny_file(tmp_path: Path, ledger: Ledger, rows: int) -> None:
     assert len(payloads(ledger, "ingest.checkpoint")) == 1
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(st.text(alphabet='ab,"\n é', max_size=12), min_size=0, max_size=30),
     st.integers(1, 7),
@@ -201,9 +196,7 @@ def test_resuming_from_any_cursor_reads_exactly_the_rest(
     }
     source = build(decode(raw).source("n"), Context())
     batches = list(source.batches(None))
-    ids = [
-        b.frame["id"].to_list() if b.frame is not None and b.frame.height else [] for b in batches
-    ]
+    ids = [b.frame["id"].to_list() if b.frame is not None and b.frame.height else [] for b in batches]
     assert [int(i) for chunk in ids for i in chunk] == list(range(len(notes)))
     assert all(len(chunk) == batch_rows for chunk in ids[:-1])
     texts = [t for b in batches if b.frame is not None and b.frame.height for t in b.frame["note"]]

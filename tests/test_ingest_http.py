@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
 from lakeledger.ingest.runner import run_sources
 from lakeledger.store import Ledger
+
+from .ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 TOKEN = "ghp_test_token_value_123"
@@ -180,11 +181,7 @@ def test_result_window_422_stops_cleanly_and_resumes(
     [first] = run_sources(ledger, loaded)
     assert first.status == "success" and first.written == 10
     assert first.stop_reason and "HTTP 422 at page 3" in first.stop_reason
-    [tag] = [
-        p
-        for p in payloads(ledger, "run.tag_set", f"run/{first.run_id}")
-        if p["key"] == "stop_reason"
-    ]
+    [tag] = [p for p in payloads(ledger, "run.tag_set", f"run/{first.run_id}") if p["key"] == "stop_reason"]
     assert "422" in tag["value"]
     # the next runs go on from `since` and get past the window
     second = run_sources(ledger, loaded)[0]
@@ -193,9 +190,7 @@ def test_result_window_422_stops_cleanly_and_resumes(
     assert sorted(bronze(ledger, "issues")["number"]) == list(range(1, 21))
 
 
-def test_rate_limits_and_5xx_are_waited_out(
-    tmp_path: Path, ledger: Ledger, github: FakeGithub
-) -> None:
+def test_rate_limits_and_5xx_are_waited_out(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
     github.issues = [issue(n, n) for n in range(1, 8)]
     reset = int(time.time()) + 1
     github.faults = [
@@ -210,9 +205,7 @@ def test_rate_limits_and_5xx_are_waited_out(
     assert github.requests[2]["at"] >= reset  # the request after the 403 waited for the reset
 
 
-def test_long_rate_limit_stops_the_run_cleanly(
-    tmp_path: Path, ledger: Ledger, github: FakeGithub
-) -> None:
+def test_long_rate_limit_stops_the_run_cleanly(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
     github.issues = [issue(1, 1)]
     github.faults = [(429, {"Retry-After": "3600"})]
     [result] = run_sources(ledger, load(github_config(tmp_path, github, max_wait_s=5)))
@@ -220,9 +213,7 @@ def test_long_rate_limit_stops_the_run_cleanly(
     assert "rate limited for 3600s" in (result.stop_reason or "")
 
 
-def test_persistent_5xx_fails_after_retries(
-    tmp_path: Path, ledger: Ledger, github: FakeGithub
-) -> None:
+def test_persistent_5xx_fails_after_retries(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
     github.faults = [(503, {})] * 3
     [result] = run_sources(ledger, load(github_config(tmp_path, github, max_retries=2)))
     assert result.status == "failed"
@@ -250,9 +241,7 @@ def test_bad_records_quarantined_token_never_stored(
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
-def test_generic_http_page_parameter_pagination(
-    tmp_path: Path, ledger: Ledger, github: FakeGithub
-) -> None:
+def test_generic_http_page_parameter_pagination(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
     github.issues = [issue(n, n) for n in range(1, 8)]
     source = {
         "name": "plain",

@@ -10,18 +10,19 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_fixtures import bronze, load, payloads, write_config
 from lakeledger.ingest.config import decode
 from lakeledger.ingest.runner import run_sources
 from lakeledger.ingest.schema import RecordSchema
 from lakeledger.ingest.status import ingest_status
 from lakeledger.store import Ledger
 
+from .ingest_fixtures import bronze, load, payloads, write_config
+
 
 def test_third_party_source_kind_by_import_path(tmp_path: Path, ledger: Ledger) -> None:
     source = {
         "name": "squares",
-        "kind": "ingest_fixtures:CountingSource",
+        "kind": "tests.ingest_fixtures:CountingSource",
         "batch_rows": 4,
         "options": {"count": 10},
         "schema": {"n": "int", "square": "int"},
@@ -53,7 +54,7 @@ def test_partition_by_a_data_column(tmp_path: Path, ledger: Ledger) -> None:
 
 @pytest.mark.s3
 def test_csv_into_a_ledger_on_s3(tmp_path: Path, moto_endpoint: str) -> None:
-    from conftest import s3_backend
+    from .conftest import s3_backend
 
     backend = s3_backend(moto_endpoint)
     (tmp_path / "a.csv").write_text("id,v\n1,a\n2,b\nx,c\n")
@@ -129,9 +130,7 @@ def test_every_row_is_either_valid_or_quarantined(rows: list[dict[str, str | Non
         assert msgspec.json.decode(raw).keys() == set(SPEC)
 
 
-@settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(1, 12), st.lists(st.booleans(), min_size=1, max_size=25))
 def test_batch_size_never_changes_what_lands(
     tmp_path_factory: pytest.TempPathFactory, batch_rows: int, good: list[bool]

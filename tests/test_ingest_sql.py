@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ingest_fixtures import bronze, load, payloads, quarantine, write_config
 from lakeledger.ingest.runner import run_sources
 from lakeledger.store import Ledger
+
+from .ingest_fixtures import bronze, load, payloads, quarantine, write_config
 
 SCHEMA = {"id": "int", "name": "str", "score": "float?", "updated": "int"}
 
@@ -88,9 +89,7 @@ def test_bad_query_fails_the_run_clearly(tmp_path: Path, ledger: Ledger) -> None
     assert "query of source 'users' failed: no such table: nope" in (result.error or "")
 
 
-def test_any_dbapi_driver_by_module_name_or_connect_function(
-    tmp_path: Path, ledger: Ledger
-) -> None:
+def test_any_dbapi_driver_by_module_name_or_connect_function(tmp_path: Path, ledger: Ledger) -> None:
     db = tmp_path / "users.db"
     make_db(db, [(1, "ann", 1.5, 10)])
     by_driver = {

@@ -49,17 +49,14 @@ def source_class(kind: str) -> type[Source]:
         module, _, attr = target.rpartition(".")
     if not module:
         raise ConfigError(
-            f"unknown source kind {kind!r}; use one of {', '.join(BUILTIN)} "
-            "or 'package.module:SourceClass'"
+            f"unknown source kind {kind!r}; use one of {', '.join(BUILTIN)} or 'package.module:SourceClass'"
         )
     try:
         cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"source kind {kind!r} cannot be imported: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, Source)):
-        raise ConfigError(
-            f"source kind {kind!r} is not a lakeledger.ingest.sources.Source subclass"
-        )
+        raise ConfigError(f"source kind {kind!r} is not a lakeledger.ingest.sources.Source subclass")
     return cls
 
 
@@ -97,7 +94,7 @@ def schema_of(config: SourceConfig, cls: type[Source], where: str = "") -> Recor
             return RecordSchema.named(config.schema)
         if config.schema:
             return RecordSchema.from_spec(config.schema, name=f"{config.name}_record")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported as a config error
         raise ConfigError(f"{where}.schema`: {exc}") from None
     if cls.default_schema is not None:
         return RecordSchema.from_struct(cls.default_schema)

@@ -77,9 +77,7 @@ class Source:
     default_schema: ClassVar[type[msgspec.Struct] | None] = None
     uses_cursor_field: ClassVar[bool] = True  # does ``cursor = "column"`` mean anything here?
 
-    def __init__(
-        self, config: SourceConfig, options: Any, schema: RecordSchema, context: Context
-    ) -> None:
+    def __init__(self, config: SourceConfig, options: Any, schema: RecordSchema, context: Context) -> None:
         self.config = config
         self.options = options
         self.schema = schema

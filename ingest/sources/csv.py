@@ -150,9 +150,7 @@ class CsvSource(Source):
         resume: tuple[int, int],
     ) -> Batch:
         """``size`` is given for the file's last batch; ``resume``: where the next one starts."""
-        chunk = (
-            chunk if chunk is not None else pl.DataFrame(schema={ROW: pl.Int64, ORIGIN: pl.String})
-        )
+        chunk = chunk if chunk is not None else pl.DataFrame(schema={ROW: pl.Int64, ORIGIN: pl.String})
         skipped = 0
         if self.config.cursor and chunk.height:
             kind = next(c.kind for c in self.schema.columns if c.name == self.config.cursor)
@@ -176,9 +174,7 @@ class CsvSource(Source):
             state.partial = None
         else:
             state.partial = [path, digest, rows, *resume]
-        return Batch(
-            cursor=state.encode(), origin=path, frame=chunk, bytes=size or 0, skipped=skipped
-        )
+        return Batch(cursor=state.encode(), origin=path, frame=chunk, bytes=size or 0, skipped=skipped)
 
     def _utf8(self, path: str) -> str:
         """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file."""
@@ -219,9 +215,7 @@ class _State(msgspec.Struct, kw_only=True):
         return msgspec.to_builtins(self)
 
 
-def _chunks(
-    path: str, start: int, options: CsvOptions, rows: int
-) -> Iterator[tuple[bytes, bytes, int]]:
+def _chunks(path: str, start: int, options: CsvOptions, rows: int) -> Iterator[tuple[bytes, bytes, int]]:
     """(header, complete rows, end offset) pieces of about ``rows`` rows from byte ``start``.
 
     Reading by byte ranges keeps memory to one batch whatever the file size (polars' own

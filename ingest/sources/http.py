@@ -106,9 +106,7 @@ class HttpSource(Source):
                 wait = _rate_limit_wait(status, headers)
                 if wait is not None:
                     if wait > o.max_wait_s:
-                        raise _Stop(
-                            f"rate limited for {wait:.0f}s (more than options.max_wait_s)"
-                        ) from None
+                        raise _Stop(f"rate limited for {wait:.0f}s (more than options.max_wait_s)") from None
                     time.sleep(wait)
                     continue
                 if status < 500 and status != 408:
@@ -279,6 +277,4 @@ def _safe(url: str) -> str:
         for k, v in urllib.parse.parse_qsl(parts.query)
     ]
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urllib.parse.urlunsplit(
-        parts._replace(netloc=netloc, query=urllib.parse.urlencode(query))
-    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=urllib.parse.urlencode(query)))

@@ -61,11 +61,9 @@ class SqlSource(Source):
                 uri = path.startswith("file:")
                 target = path if uri or path == ":memory:" else self.context.path(path)
                 return sqlite3.connect(target, uri=uri, **o.connect_args), sqlite3.paramstyle
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any driver error: wrapped
             raise SourceError(
-                self.context.redact(
-                    f"cannot connect to the database of source {self.config.name!r}: {exc}"
-                )
+                self.context.redact(f"cannot connect to the database of source {self.config.name!r}: {exc}")
             ) from None
         raise InvalidInput(
             f"source {self.config.name!r}: set options.url (sqlite), "
