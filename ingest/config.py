@@ -20,7 +20,9 @@ from lakeledger.store.hashing import config_hash
 
 NAME = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_NAME = re.compile(r"secret|token|password|passwd|key|credential", re.I)
+_SECRET_NAME = re.compile(
+    r"secret|token|passw(or)?d|api[_-]?key|private[_-]?key|credential|authorization", re.I
+)
 
 
 class ConfigError(InvalidInput):
@@ -62,9 +64,10 @@ class LoadedConfig(msgspec.Struct, kw_only=True):
         raise ConfigError(f"{self.path}: no source named {name!r} (sources: {known})")
 
     def recorded(self, name: str) -> dict[str, Any]:
-        """The source's config as written (``${VAR}`` unexpanded), for run params and hashes."""
+        """The source's config as written (``${VAR}`` unexpanded), safe to record in events:
+        a secret-looking key holding a literal value (not a ``${VAR}`` reference) is masked."""
         index = [s.name for s in self.config.sources].index(name)
-        return dict(self.raw["sources"][index])
+        return _masked(self.raw["sources"][index])
 
     def hash_of(self, name: str) -> str:
         return config_hash(self.recorded(name))
@@ -173,6 +176,16 @@ def _expand(value: Any, path: str, where: str, secrets: list[str], *, strict: bo
         return found
 
     return _ENV.sub(sub, value)
+
+
+def _masked(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, key) for v in value]
+    if isinstance(value, str) and _SECRET_NAME.search(key) and not _ENV.fullmatch(value):
+        return "***"
+    return value
 
 
 def _with_path(message: str) -> str:

@@ -108,10 +108,11 @@ def ingest_source(
     source = build(config, context)
     bronze = Bronze(ledger.location, name, config.partition_by)
     _declare(ledger, bronze, source)
+    config_hash = _declare_config(ledger, loaded, name)
     params = {
         "source": name,
         "kind": config.kind,
-        "config_hash": loaded.hash_of(name),
+        "config_hash": config_hash,
         "config_path": loaded.path,
         "full_refresh": full_refresh,
     }
@@ -257,6 +258,21 @@ def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
     ledger.declare_dataset(
         bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
     )
+
+
+def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
+    """Record the source's config (secrets masked, ``${VAR}`` kept) once per distinct hash."""
+    digest = loaded.hash_of(name)
+    found = (
+        ledger.events(kind="config.declared", stream=f"config/ingest/{name}")
+        .filter(pl.col("payload").str.contains(digest, literal=True))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
+    if not found:
+        ledger.declare_config(f"ingest/{name}", loaded.recorded(name))
+    return digest
 
 
 def _metrics(run: Any, result: SourceResult) -> None:

@@ -91,3 +91,23 @@ def test_yaml_config(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read ingest config"):
         load(tmp_path / "nope.toml")
+
+
+def test_recorded_config_masks_literal_secrets_only(tmp_path: Path) -> None:
+    sources = [
+        {**CSV, "dedupe_key": ["id"]},
+        {
+            "name": "gh",
+            "kind": "github",
+            "options": {"repo": "o/r", "token": "literal-secret", "headers": {"X-Api-Key": "k123"}},
+        },
+        {"name": "gh2", "kind": "github", "options": {"repo": "o/r", "token": "${LL_UNSET_TOKEN}"}},
+    ]
+    loaded = load(write_config(tmp_path / "s.toml", sources), ["a", "gh"])
+    assert loaded.recorded("a")["dedupe_key"] == ["id"]
+    assert loaded.recorded("gh")["options"] == {
+        "repo": "o/r",
+        "token": "***",
+        "headers": {"X-Api-Key": "***"},
+    }
+    assert loaded.recorded("gh2")["options"]["token"] == "${LL_UNSET_TOKEN}"

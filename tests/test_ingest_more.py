@@ -159,3 +159,19 @@ def test_batch_size_never_changes_what_lands(
             assert not (base / "ledger/bronze/p").exists()
             assert payloads(ledger, "ingest.checkpoint")[-1]["batch"] == result.batches
         assert result.quarantined == good.count(False)
+
+
+def test_source_config_is_declared_once_per_version(tmp_path: Path, ledger: Ledger) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    source = {"name": "s", "kind": "csv", "options": {"path": "a.csv"}, "schema": {"id": "int"}}
+    loaded = load(write_config(tmp_path / "s.toml", [source]))
+    first = run_sources(ledger, loaded)[0]
+    run_sources(ledger, loaded)
+    [declared] = payloads(ledger, "config.declared", "config/ingest/s")
+    assert declared["config"]["options"] == {"path": "a.csv"}
+    [started, _] = payloads(ledger, "run.started")
+    assert started["run_id"] == first.run_id
+    assert started["params"]["config_hash"] == declared["config_hash"]
+    changed = load(write_config(tmp_path / "s.toml", [{**source, "batch_rows": 10}]))
+    run_sources(ledger, changed)
+    assert len(payloads(ledger, "config.declared", "config/ingest/s")) == 2
