@@ -8,7 +8,9 @@ import sys
 import time
 from typing import Any
 
+import polars as pl
 from lakeledger.ingest import config as ingest_config
+from lakeledger.ingest.quarantine import Quarantine
 from lakeledger.ingest.runner import SourceResult, run_sources
 from lakeledger.ingest.status import ingest_status
 
@@ -30,9 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=os.environ.get("LAKELEDGER_SOURCES", DEFAULT_CONFIG),
         help="sources.toml (or .yaml); default $LAKELEDGER_SOURCES or ./sources.toml",
     )
-    p.add_argument(
-        "--source", action="append", metavar="NAME", help="only this source (repeatable)"
-    )
+    p.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
     p.add_argument(
         "--full-refresh",
         action="store_true",
@@ -43,12 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_run)
 
-    p = commands.add_parser(
-        "status", help="per source: cursor, last run, rows, quarantined, errors"
-    )
+    p = commands.add_parser("status", help="per source: cursor, last run, rows, quarantined, errors")
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = commands.add_parser("quarantine", help="rejected records: source, where, reason, raw record")
+    p.add_argument("--source", action="append", metavar="NAME", help="only this source")
+    p.add_argument("--run", metavar="RUN_ID", help="only records rejected by this run")
+    p.add_argument("--limit", type=int, default=50, help="newest N (default 50; 0 = all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_quarantine)
 
 
 class Progress:
@@ -161,6 +166,26 @@ def cmd_status(args: argparse.Namespace) -> int:
             "last_error",
         ],
         empty="(no sources ingested yet)",
+    )
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    ledger = open_ledger(args)
+    frame = Quarantine(ledger.location).scan()
+    if args.source:
+        frame = frame.filter(pl.col("source").is_in(args.source))
+    if args.run:
+        frame = frame.filter(pl.col("run_id") == args.run)
+    frame = frame.sort("quarantined_at", "batch", "row", descending=True, nulls_last=True)
+    if args.limit:
+        frame = frame.head(args.limit)
+    rows = frame.collect().reverse()
+    output.emit(
+        args,
+        rows,
+        ["quarantined_at", "source", "batch", "origin", "row", "reason", "raw"],
+        empty="(nothing quarantined)",
     )
     return 0
 

@@ -60,6 +60,13 @@ def test_run_and_status(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
     table = cli("--root", root, "ingest", "status")
     assert table.out.splitlines()[0].startswith("SOURCE") and "orders" in table.out
 
+    bad = json.loads(cli("--root", root, "ingest", "quarantine", "--json").out)
+    assert len(bad) == 6 and {b["reason"] for b in bad} == {"amount: expected float, got 'x'"}
+    assert bad[0]["origin"].endswith("part-0.csv") and bad[0]["row"] == 3
+    newest = cli("--root", root, "ingest", "quarantine", "--limit", "2").out.splitlines()
+    assert len(newest) == 3 and newest[0].startswith("QUARANTINED_AT")
+    assert '{"id":"205","amount":"x"}' in newest[2]
+
     again = cli("--root", root, "ingest", "run", str(config), "--no-progress")
     assert again.code == 0 and again.err == ""
     assert "orders" in again.out
