@@ -63,17 +63,23 @@ class Progress:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.last = 0.0
+        self.latest: SourceResult | None = None
 
-    def __call__(self, r: SourceResult) -> None:
+    def __call__(self, r: SourceResult, *, force: bool = False) -> None:
         if not self.enabled:
             return
+        self.latest = r
         now = time.monotonic()
-        if self.tty and now - self.last < 0.1:
+        if self.tty and not force and now - self.last < 0.1:
             return
         self.last = now
         rate = r.read / r.duration_s if r.duration_s > 0 else 0.0
+        bar = ""
+        if r.done is not None:
+            filled = round(r.done * 20)
+            bar = f"[{'#' * filled}{'.' * (20 - filled)}] {r.done:4.0%}  "
         line = (
-            f"{r.source}: batch {r.last_batch}  read {r.read:,}  written {r.written:,}  "
+            f"{r.source}: {bar}batch {r.last_batch}  read {r.read:,}  written {r.written:,}  "
             f"quarantined {r.quarantined:,}  {_size(r.bytes)}  {rate:,.0f} rows/s"
         )
         if self.tty:
@@ -83,7 +89,8 @@ class Progress:
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.enabled and self.tty:
+        if self.enabled and self.tty and self.latest is not None:
+            self(self.latest, force=True)  # the final state, even if throttled
             sys.stderr.write("\n")
 
 

@@ -50,6 +50,7 @@ class SourceResult:
     duration_s: float = 0.0
     last_batch: int = 0
     cursor: Any = None
+    done: float | None = None  # share of the work done, when the source can tell
     stop_reason: str | None = None
     repaired: bool = False  # a checkpoint lost in a crash was written from the bronze commit
     error: str | None = None
@@ -199,7 +200,7 @@ def _ingest(
         result.written += valid.height
         result.quarantined += bad.height
         result.bytes += batch.bytes
-        result.last_batch, result.cursor = batch_no, cursor
+        result.last_batch, result.cursor, result.done = batch_no, cursor, batch.done
         result.duration_s = time.monotonic() - result.started
         if progress:
             progress(result)

@@ -45,7 +45,7 @@ def test_run_and_status(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
     assert result.code == 0, result.err
     [summary] = json.loads(result.out)
     assert (summary["read"], summary["written"], summary["quarantined"]) == (18, 12, 6)
-    assert "orders: batch 6" in result.err  # progress on stderr
+    assert "orders: [####################] 100%  batch 6" in result.err  # progress on stderr
 
     status = cli("--root", root, "ingest", "status", "--json")
     assert status.code == 0, status.err

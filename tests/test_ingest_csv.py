@@ -121,8 +121,10 @@ def test_batches_and_dedupe(tmp_path: Path, ledger: Ledger) -> None:
         tmp_path / "data/a.csv",
         [f"{i % 7},1,true,2024-01-01,2024-01-01T00:00:00" for i in range(10)],
     )
-    [result] = run_sources(ledger, config)
+    shares: list[float | None] = []
+    [result] = run_sources(ledger, config, progress=lambda r: shares.append(r.done))
     assert result.batches == 3
+    assert shares[-1] == 1.0 and shares == sorted(shares) and 0 < shares[0] < 1
     assert (result.written, result.duplicates, result.quarantined) == (7, 3, 3)
     assert sorted(bronze(ledger, "orders")["id"]) == list(range(7))
     reasons = quarantine(ledger, "orders")["reason"].to_list()

@@ -82,7 +82,9 @@ class FakeGithub:
         links = []
         if page * per_page < len(found):
             nxt = urllib.parse.urlencode({**query, "page": page + 1})
+            last = urllib.parse.urlencode({**query, "page": -(-len(found) // per_page)})
             links.append(f'<{self.base}{path}?{nxt}>; rel="next"')
+            links.append(f'<{self.base}{path}?{last}>; rel="last"')
         return 200, {"Link": ", ".join(links)} if links else {}, json.dumps(chunk).encode()
 
 
@@ -143,9 +145,11 @@ def token(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_pages_cursor_and_second_run(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
     github.issues = [issue(n, n) for n in range(1, 13)]
     loaded = load(github_config(tmp_path, github))
-    [first] = run_sources(ledger, loaded)
+    shares: list[float | None] = []
+    [first] = run_sources(ledger, loaded, progress=lambda r: shares.append(r.done))
     assert first.status == "success", first.error
     assert (first.batches, first.written, first.quarantined) == (3, 12, 0)
+    assert shares == [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0]  # from Link rel="last"
     assert [r["query"].get("page") for r in github.requests] == [None, "2", "3"]
     assert all(r["auth"] == f"Bearer {TOKEN}" for r in github.requests)
     assert github.requests[0]["query"]["sort"] == "updated"

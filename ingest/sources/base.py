@@ -42,6 +42,7 @@ class Batch:
     first_row: int = 0
     bytes: int = 0
     skipped: int = 0  # rows read but already ingested by an earlier run (cursor filter)
+    done: float | None = None  # share of this run's work done after the batch, when known
 
     @property
     def rows(self) -> int:

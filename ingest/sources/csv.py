@@ -52,6 +52,7 @@ class CsvSource(Source):
 
     def batches(self, cursor: Any) -> Iterator[Batch]:
         state = _State.of(cursor)
+        plan = []
         for path in self.files():
             seen = state.files.get(path)
             digest, size, prefix = _digest(path, seen[2] if seen else None)
@@ -63,7 +64,13 @@ class CsvSource(Source):
                 skip = (int(state.partial[2]), int(state.partial[3]), int(state.partial[4]))
             elif seen and prefix == seen[0]:
                 skip = (int(seen[1]), int(seen[3]), 0)
+            plan.append((path, digest, size, skip))
+        self._total = max(1, sum(size - skip[1] for _, _, size, skip in plan))
+        self._done = 0
+        for path, digest, size, skip in plan:
+            self._start = skip[1]
             yield from self._file(path, digest, size, skip, state)
+            self._done += size - skip[1]
 
     def finish(self, cursor: Any) -> Any:
         """The cursor a completed run leaves: later runs skip rows at or below its maximum."""
@@ -174,7 +181,15 @@ class CsvSource(Source):
             state.partial = None
         else:
             state.partial = [path, digest, rows, *resume]
-        return Batch(cursor=state.encode(), origin=path, frame=chunk, bytes=size or 0, skipped=skipped)
+        done = self._done + (size - self._start if size is not None else resume[0] - self._start)
+        return Batch(
+            cursor=state.encode(),
+            origin=path,
+            frame=chunk,
+            bytes=size or 0,
+            skipped=skipped,
+            done=min(1.0, done / self._total),
+        )
 
     def _utf8(self, path: str) -> str:
         """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file."""

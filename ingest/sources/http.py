@@ -169,6 +169,7 @@ class HttpSource(Source):
                 records=records,
                 bytes=len(body),
                 skipped=skipped,
+                done=1.0 if next_url is None else _share(url, headers, self.options.page_param),
             )
             if self.options.max_pages and pages >= self.options.max_pages:
                 return
@@ -260,6 +261,19 @@ def _rate_limit_wait(status: int, headers: Message) -> float | None:
         except ValueError:
             return 60.0
     return 60.0 if status == 429 else None
+
+
+def _share(url: str, headers: Message, page_param: str) -> float | None:
+    """Pages done / pages in all, from the ``Link: rel="last"`` header when there is one."""
+    for target, rel in _LINK.findall(headers.get("Link", "") or ""):
+        if rel == "last":
+            last = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(target).query))
+            here = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+            try:
+                return min(1.0, int(here.get(page_param, "1")) / int(last[page_param]))
+            except (KeyError, ValueError, ZeroDivisionError):
+                return None
+    return None
 
 
 def _with_params(url: str, params: dict[str, Any]) -> str:
