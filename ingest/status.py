@@ -55,9 +55,17 @@ def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
             )
             .struct.unnest(),
             pl.col("occurred_at").alias("started_at"),
+            pl.col("version"),
+            pl.col("seq"),
         )
         .filter(pl.col("job").str.starts_with("ingest/"))
-        .select("run_id", pl.col("params").struct.field("source").alias("source"), "started_at")
+        .select(
+            "run_id",
+            pl.col("params").struct.field("source").alias("source"),
+            "started_at",
+            "version",
+            "seq",
+        )
     )
     finished = (
         ordered.filter(pl.col("kind") == "run.finished")
@@ -102,7 +110,7 @@ def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
         .join(total("records_written"), on="run_id", how="left")
         .join(total("records_quarantined"), on="run_id", how="left")
         .with_columns(pl.col("status").fill_null("running"))
-        .sort("started_at")
+        .sort("version", "seq")  # log order: joins above do not keep any
         .group_by("source")
         .agg(
             pl.col("run_id").last().alias("last_run"),
