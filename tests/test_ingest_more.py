@@ -76,6 +76,43 @@ def test_csv_into_a_ledger_on_s3(tmp_path: Path, moto_endpoint: str) -> None:
         assert run_sources(ledger, loaded)[0].read == 0
 
 
+@pytest.mark.s3
+def test_csv_files_on_s3(tmp_path: Path, ledger: Ledger, moto_endpoint: str) -> None:
+    import boto3
+
+    from .conftest import S3_CREDS
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="secret-testing-key",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket="landing")
+    client.put_object(Bucket="landing", Key="orders/day=1.csv", Body=b"id,v\n1,a\n2,b\n")
+    client.put_object(Bucket="landing", Key="orders/notes.txt", Body=b"not csv")
+    options = {**S3_CREDS, "AWS_ENDPOINT_URL": moto_endpoint}
+    source = {
+        "name": "landing",
+        "kind": "csv",
+        "schema": {"id": "int", "v": "str"},
+        "options": {"path": "s3://landing/orders/*.csv", "storage_options": options},
+    }
+    loaded = load(write_config(tmp_path / "s.toml", [source]))
+    [first] = run_sources(ledger, loaded)
+    assert first.status == "success", first.error
+    assert first.written == 2
+    client.put_object(Bucket="landing", Key="orders/day=2.csv", Body=b"id,v\n3,c\n")
+    assert run_sources(ledger, loaded)[0].written == 1
+    assert sorted(bronze(ledger, "landing")["id"]) == [1, 2, 3]
+    [*_, checkpoint] = payloads(ledger, "ingest.checkpoint", "source/landing")
+    assert sorted(checkpoint["cursor"]["files"]) == [
+        "s3://landing/orders/day=1.csv",
+        "s3://landing/orders/day=2.csv",
+    ]
+
+
 def test_status_view_is_a_pure_function_of_events() -> None:
     def row(version: int, kind: str, payload: dict[str, object]) -> dict[str, object]:
         return {

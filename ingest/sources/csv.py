@@ -15,10 +15,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
+import fsspec
 import msgspec
 import polars as pl
+from lakeledger.store.location import Location, is_uri
+from lakeledger.store.storage import filesystem
 
 from ..schema import ORIGIN, ROW, cast_text
 from .base import Batch, Source, SourceError
@@ -33,6 +36,7 @@ class CsvOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     has_header: bool = True
     null_values: list[str] = []
     quote_char: str | None = '"'
+    storage_options: dict[str, str] = {}  # for s3://... paths (delta-rs style AWS_* keys)
 
 
 class CsvSource(Source):
@@ -44,18 +48,35 @@ class CsvSource(Source):
         found: set[str] = set()
         for pattern in patterns:
             full = self.context.path(pattern)
-            matches = glob.glob(full, recursive=True) if glob.has_magic(full) else [full]
-            if not glob.has_magic(full) and not os.path.exists(full):
-                raise SourceError(f"CSV file {full} does not exist; check options.path")
-            found.update(m for m in matches if os.path.isfile(m))
+            fs, where = self._fs(full)
+            prefix = full.split("://", 1)[0] + "://" if is_uri(full) else ""
+            try:
+                fs.invalidate_cache()  # fsspec caches listings per process: files keep landing
+                if glob.has_magic(where):
+                    matches = fs.glob(where) if prefix else glob.glob(where, recursive=True)
+                elif not fs.exists(where):
+                    raise SourceError(f"CSV file {full} does not exist; check options.path")
+                else:
+                    matches = [where]
+                found.update(prefix + m for m in matches if fs.isfile(m))
+            except OSError as exc:
+                raise SourceError(f"cannot list {full}: {exc}") from None
         return sorted(found)
+
+    def _fs(self, path: str) -> tuple[fsspec.AbstractFileSystem, str]:
+        """Local files, or any fsspec URL (``s3://...``) with ``options.storage_options``."""
+        return filesystem(Location.of(path, self.options.storage_options), path)
+
+    def _open(self, path: str) -> BinaryIO:
+        fs, where = self._fs(path)
+        return fs.open(where, "rb")  # type: ignore[no-any-return]
 
     def batches(self, cursor: Any) -> Iterator[Batch]:
         state = _State.of(cursor)
         plan = []
         for path in self.files():
             seen = state.files.get(path)
-            digest, size, prefix = _digest(path, seen[2] if seen else None)
+            digest, size, prefix = _digest(self._open(path), seen[2] if seen else None)
             if seen and seen[0] == digest:
                 continue
             # resume inside this very file, or after the part of it read before it grew
@@ -90,7 +111,7 @@ class CsvSource(Source):
             held: list[pl.DataFrame] = []
             held_rows = 0
             pending: tuple[pl.DataFrame, tuple[int, int]] | None = None
-            for header, body, begin, end in _chunks(source, start, self.options, want):
+            for header, body, begin, end in _chunks(self._open(source), start, self.options, want):
                 frame = self._parse(header + body, path)
                 pos, drop = drop, 0
                 while pos < frame.height:
@@ -107,7 +128,8 @@ class CsvSource(Source):
                 if pending is not None:
                     rows = yield from self._emit(pending, rows, path, digest, state, None)
                 tail = pl.concat(held) if held else None
-                pending = (tail, (os.path.getsize(source), 0))  # type: ignore[assignment]
+                fs, where = self._fs(source)
+                pending = (tail, (fs.size(where), 0))  # type: ignore[assignment]
             yield from self._emit(pending, rows, path, digest, state, size)
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"cannot read CSV {path}: {exc}") from None
@@ -202,7 +224,7 @@ class CsvSource(Source):
             raise SourceError(f"unknown encoding {self.options.encoding!r} for {path}") from None
         fd, temp = tempfile.mkstemp(suffix=".csv")
         try:
-            with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            with self._open(path) as src, os.fdopen(fd, "wb") as dst:
                 while block := src.read(_CHUNK):
                     dst.write(decoder.decode(block).encode())
                 dst.write(decoder.decode(b"", final=True).encode())
@@ -230,15 +252,17 @@ class _State(msgspec.Struct, kw_only=True):
         return msgspec.to_builtins(self)
 
 
-def _chunks(path: str, start: int, options: CsvOptions, rows: int) -> Iterator[tuple[bytes, bytes, int]]:
-    """(header, complete rows, end offset) pieces of about ``rows`` rows from byte ``start``.
+def _chunks(
+    file: BinaryIO, start: int, options: CsvOptions, rows: int
+) -> Iterator[tuple[bytes, bytes, int, int]]:
+    """(header, complete rows, start, end) pieces of about ``rows`` rows from byte ``start``.
 
     Reading by byte ranges keeps memory to one batch whatever the file size (polars' own
     batched reader reads ahead without bound when its consumer is slower). A piece ends at a
     newline outside quotes: an even number of quote characters before it.
     """
     quote = options.quote_char.encode() if options.quote_char else None
-    with open(path, "rb") as f:
+    with file as f:
         header = f.readline() if options.has_header else b""
         offset = max(start, f.tell())
         f.seek(offset)
@@ -276,12 +300,12 @@ def _greater(a: Any, b: Any, kind: str) -> bool:
     return bool(a > b)
 
 
-def _digest(path: str, prefix_size: int | None) -> tuple[str, int, str | None]:
+def _digest(file: BinaryIO, prefix_size: int | None) -> tuple[str, int, str | None]:
     """SHA-256 of the file, its size, and the digest of its first ``prefix_size`` bytes."""
     sha = hashlib.sha256()
     prefix: str | None = None
     size = 0
-    with open(path, "rb") as f:
+    with file as f:
         while block := f.read(_CHUNK):
             if prefix_size is not None and prefix is None and size + len(block) >= prefix_size:
                 head = sha.copy()
