@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lakeledger.ingest.config import decode
 from lakeledger.ingest.runner import run_sources
+from lakeledger.ingest.sources import Context, build
 from lakeledger.store import Ledger
 
 from .ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config
@@ -278,3 +282,46 @@ def test_pull_requests_can_be_left_out(tmp_path: Path, ledger: Ledger, github: F
     [result] = run_sources(ledger, load(config))
     assert (result.written, result.skipped) == (2, 1)
     assert sorted(bronze(ledger, "issues")["number"]) == [1, 3]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), max_size=25),  # updated_at minute of each record (many ties)
+    st.integers(1, 4),  # page size
+    st.integers(0, 8),  # pages read before the "crash"
+)
+def test_since_cursor_gives_every_record_exactly_once(
+    minutes: list[int], per_page: int, crash_after: int
+) -> None:
+    """An API filtering ``updated_at >= since``, ascending: stop after any page, restart from the
+    checkpointed cursor, and every record is ingested exactly once."""
+    records = sorted(
+        ({"id": i, "updated_at": f"2024-01-01T00:0{m}:00Z"} for i, m in enumerate(minutes)),
+        key=lambda r: r["updated_at"],
+    )
+    raw = {
+        "sources": [
+            {
+                "name": "h",
+                "kind": "http",
+                "cursor": "updated_at",
+                "schema": {"id": "int", "updated_at": "datetime"},
+                "options": {"url": "http://unused", "cursor_param": "since"},
+            }
+        ]
+    }
+    source = build(decode(raw).source("h"), Context())
+
+    def run(state: dict[str, Any], max_pages: int) -> list[int]:
+        since = state.get("since")
+        found = [r for r in records if since is None or r["updated_at"] >= since]
+        got: list[int] = []
+        for page in range(0, len(found), per_page)[:max_pages]:
+            fresh, _ = source.unseen(found[page : page + per_page], state)
+            got += [r["id"] for r in fresh]
+        return got
+
+    state: dict[str, Any] = {}
+    first = run(state, crash_after)
+    rest = run(dict(state), 10_000)
+    assert sorted(first + rest) == list(range(len(minutes)))
