@@ -15,7 +15,7 @@ from deltalake.exceptions import TableNotFoundError
 from lakeledger.store.errors import StorageError
 from lakeledger.store.location import Location
 
-from .schema import ORIGIN, RAW, REASON, ROW
+from .records import ORIGIN, RAW, REASON, ROW
 
 APP_PREFIX = "lakeledger.quarantine/"
 COLUMNS = ["source", "run_id", "batch", "quarantined_at", "origin", "row", "reason", "raw"]

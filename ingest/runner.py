@@ -28,7 +28,7 @@ from lakeledger.store.events import IngestCheckpoint, PartitionObserved
 from .bronze import Bronze
 from .config import LoadedConfig
 from .quarantine import Quarantine
-from .schema import ORIGIN, RAW, REASON, ROW
+from .records import ORIGIN, RAW, REASON, ROW
 from .sources import Batch, Context, Source, build
 
 PAUSE_ENV = "LAKELEDGER_INGEST_PAUSE"  # "<point>:<batch>": stop there (crash tests)

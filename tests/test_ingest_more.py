@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lakeledger.ingest.config import decode
+from lakeledger.ingest.records import RecordSchema
 from lakeledger.ingest.runner import run_sources
-from lakeledger.ingest.schema import RecordSchema
 from lakeledger.ingest.status import ingest_status
 from lakeledger.store import Ledger
 

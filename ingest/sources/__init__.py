@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from ..config import ConfigError, SourceConfig
-from ..schema import RecordSchema
+from ..records import RecordSchema
 from .base import Batch, Context, Source, SourceError
 
 BUILTIN = {

@@ -17,7 +17,7 @@ import polars as pl
 from lakeledger.store.errors import LedgerError
 
 from ..config import SourceConfig
-from ..schema import RecordSchema
+from ..records import RecordSchema
 
 
 class SourceError(LedgerError):

@@ -23,7 +23,7 @@ import polars as pl
 from lakeledger.store.location import Location, is_uri
 from lakeledger.store.storage import filesystem
 
-from ..schema import ORIGIN, ROW, cast_text
+from ..records import ORIGIN, ROW, cast_text
 from .base import Batch, Source, SourceError
 
 _CHUNK = 1 << 20

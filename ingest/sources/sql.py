@@ -16,7 +16,7 @@ import msgspec
 import polars as pl
 from lakeledger.store.errors import InvalidInput
 
-from ..schema import ORIGIN, ROW
+from ..records import ORIGIN, ROW
 from .base import Batch, Source, SourceError
 
 
