@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import polars as pl
@@ -24,6 +24,9 @@ from .location import Location
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .query import AsOf, filter_events
 from .run import Run
+
+if TYPE_CHECKING:
+    from lakeledger.projections.check import Report
 
 DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
@@ -299,6 +302,20 @@ class Ledger:
         return [
             decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
         ]
+
+    # -- views: lakeledger.projections, imported lazily (data flows store -> projections) ------
+    def view(self, name: str, as_of: AsOf = None) -> pl.DataFrame:
+        """A view (artifacts, models, runs, coverage, staleness, validations): now (materialised,
+        refreshed incrementally first) or as of a version / ISO time."""
+        from lakeledger.projections.api import view
+
+        return view(self, name, as_of)
+
+    def check(self, as_of: AsOf = None) -> Report:
+        """The integrity gate: ``Report.ok``; ``Report.problems`` lists what is wrong."""
+        from lakeledger.projections.api import check
+
+        return check(self, as_of)
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""

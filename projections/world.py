@@ -1,0 +1,77 @@
+"""Facts the pure views cannot know from events: which artifact files exist, which writer
+processes are alive. Computed here, passed to the views in a ``Context``."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import defaultdict
+
+import polars as pl
+from fsspec import AbstractFileSystem
+from lakeledger.store import Ledger
+from lakeledger.store.location import is_uri
+from lakeledger.store.storage import filesystem
+
+
+def missing_uris(ledger: Ledger, uris: list[str]) -> frozenset[str]:
+    """The uris (relative to the root unless full URIs) with no file or directory behind them.
+
+    One listing per parent directory rather than one request per file: on S3 that is the
+    difference between a few LIST calls and thousands of HEAD calls.
+    """
+    by_parent: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    systems: dict[str, AbstractFileSystem] = {}
+    for uri in uris:
+        target = uri if is_uri(uri) else ledger.location.join(uri)
+        fs, path = filesystem(ledger.location, target)
+        path = path.rstrip("/")
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        key = f"{fs.protocol}:{parent}"
+        systems[key] = fs
+        by_parent[key].append((uri, path))
+    gone: set[str] = set()
+    for key, items in by_parent.items():
+        fs = systems[key]
+        parent = key.split(":", 1)[1]
+        fs.invalidate_cache(parent)  # s3fs caches listings per process: ask storage again
+        try:
+            present = {str(p).rstrip("/") for p in fs.ls(parent or "/", detail=False)}
+        except FileNotFoundError:
+            gone.update(uri for uri, _ in items)
+            continue
+        except (OSError, ValueError):
+            present = {path for _, path in items if _exists(fs, path)}
+        gone.update(uri for uri, path in items if path not in present and not _exists(fs, path))
+    return frozenset(gone)
+
+
+def _exists(fs: AbstractFileSystem, path: str) -> bool:
+    try:
+        return bool(fs.exists(path))
+    except (OSError, ValueError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def gone_writers(started: pl.DataFrame, finished: pl.DataFrame) -> frozenset[tuple[str, int]]:
+    """Writers of unfinished runs on this host whose process no longer exists.
+
+    Other hosts cannot be checked from here (their runs fall back to the silence rule). A pid
+    reused by an unrelated process makes a dead run look alive until the silence rule applies.
+    """
+    host = socket.gethostname()
+    open_runs = started.join(finished.select("run_id"), on="run_id", how="anti").filter(
+        pl.col("writer_host") == host
+    )
+    pids = {int(p) for p in open_runs["writer_pid"].drop_nulls().to_list()}
+    return frozenset((host, p) for p in pids if not _alive(p))
