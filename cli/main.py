@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from lakeledger.store import Ledger, LedgerError, default_root
 from lakeledger.store.errors import InvalidInput
 
-COMMAND_MODULES = ["log", "views", "watch", "checks"]
+COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks"]
 
 
 class _Parser(argparse.ArgumentParser):
