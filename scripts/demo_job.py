@@ -23,7 +23,7 @@ class FeatureConfig(HashableConfig):
 
 def train(ledger: Ledger, root: Path, cfg: FeatureConfig, seed: int) -> int:
     rng = random.Random(seed)
-    config_hash = ledger.declare_config("fraud-features", cfg)
+    config_hash = ledger.declare_config("fraud-model", cfg)  # owns the artifact of that name
     with ledger.run("train-fraud", experiment="fraud", params={"lr": 0.05, "seed": seed}) as run:
         loss = 1.0
         for step in range(200):  # buffered: microseconds per call, one commit at the end
