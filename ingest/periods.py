@@ -1,8 +1,6 @@
-"""Time periods for partitioned data: labels, expected ranges, hive paths, coverage.
-
-One label format per frequency, used in ``partition.observed`` events and hive paths:
-``H`` 2025-03-05T07, ``D`` 2025-03-05, ``W`` 2025-W10 (ISO week), ``M`` 2025-03,
-``Q`` 2025-Q1, ``Y`` 2025. Times are UTC; naive inputs are taken as UTC.
+"""Time periods for partitioned data as producers need them: labels from dates or strings,
+expected ranges, hive paths, coverage. The arithmetic and the label format are
+``lakeledger.store.periods``, shared with the coverage view. Naive inputs are taken as UTC.
 """
 
 from __future__ import annotations
@@ -10,14 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Literal, get_args
+from datetime import UTC, date, datetime
 
 import polars as pl
+from lakeledger.store import periods
 from lakeledger.store.errors import InvalidInput
-
-Freq = Literal["H", "D", "W", "M", "Q", "Y"]
-FREQS: tuple[str, ...] = get_args(Freq)
+from lakeledger.store.periods import FREQS, Freq
 
 HIVE_KEYS: dict[str, list[str]] = {
     "H": ["year", "month", "day", "hour"],
@@ -52,21 +48,7 @@ def _utc(moment: date | datetime) -> datetime:
 
 def period_of(moment: date | datetime, freq: str) -> str:
     """The label of the period containing ``moment``."""
-    t = _utc(moment)
-    match check_freq(freq):
-        case "H":
-            return t.strftime("%Y-%m-%dT%H")
-        case "D":
-            return t.strftime("%Y-%m-%d")
-        case "W":
-            iso = t.isocalendar()
-            return f"{iso.year:04d}-W{iso.week:02d}"
-        case "M":
-            return t.strftime("%Y-%m")
-        case "Q":
-            return f"{t.year:04d}-Q{(t.month - 1) // 3 + 1}"
-        case _:
-            return f"{t.year:04d}"
+    return periods.label(_utc(moment), check_freq(freq))
 
 
 def period_start(label: str, freq: str) -> datetime:
@@ -88,21 +70,7 @@ def period_start(label: str, freq: str) -> datetime:
 
 
 def next_period(label: str, freq: str) -> str:
-    start = period_start(label, freq)
-    match freq:
-        case "H":
-            return period_of(start + timedelta(hours=1), freq)
-        case "D":
-            return period_of(start + timedelta(days=1), freq)
-        case "W":
-            return period_of(start + timedelta(days=7), freq)
-        case "M" | "Q":
-            months = start.month - 1 + (1 if freq == "M" else 3)
-            return period_of(
-                start.replace(year=start.year + months // 12, month=months % 12 + 1), freq
-            )
-        case _:
-            return period_of(start.replace(year=start.year + 1), freq)
+    return periods.label(periods.step(period_start(label, freq), freq), freq)
 
 
 def parse_moment(value: date | datetime | str, freq: str) -> datetime:

@@ -6,14 +6,17 @@ dataset's ``partition_key`` that parses as a time (else of the first segment tha
 segments are joined with ``-``); the other segments form its *group* (``region=eu``). Times are
 read as ISO dates or datetimes (``2025-03-01``, ``2025-03-01T05``, ``20250301``), months
 (``2025-03``), ISO weeks (``2025-W09``), quarters (``2025-Q1``) or years (``2025``), and the
-period is the one of the dataset's freq (H, D, W, M, Q, Y) that contains that time.
+period is the one of the dataset's freq (H, D, W, M, Q, Y) that contains that time
+(arithmetic and labels: ``lakeledger.store.periods``, shared with the producers).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache
+
+from lakeledger.store.periods import expected, label, step, truncate
 
 _FORMATS = ("%Y-%m-%dT%H", "%Y-%m-%d %H", "%Y%m%d%H", "%Y%m%d", "%Y-%m", "%Y%m", "%Y")
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$")
@@ -64,56 +67,4 @@ def split_partition(partition: str, keys: tuple[str, ...]) -> tuple[str, datetim
     return "/".join(segments), None
 
 
-def truncate(moment: datetime, freq: str) -> datetime:
-    m = moment.astimezone(UTC)
-    if freq == "H":
-        return m.replace(minute=0, second=0, microsecond=0)
-    day = m.replace(hour=0, minute=0, second=0, microsecond=0)
-    if freq == "D":
-        return day
-    if freq == "W":
-        return day - timedelta(days=day.weekday())
-    if freq == "M":
-        return day.replace(day=1)
-    if freq == "Q":
-        return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
-    if freq == "Y":
-        return day.replace(day=1, month=1)
-    raise ValueError(f"unknown freq {freq!r}; use one of H, D, W, M, Q, Y")
-
-
-def step(moment: datetime, freq: str) -> datetime:
-    if freq == "H":
-        return moment + timedelta(hours=1)
-    if freq == "D":
-        return moment + timedelta(days=1)
-    if freq == "W":
-        return moment + timedelta(days=7)
-    months = {"M": 1, "Q": 3, "Y": 12}[freq]
-    total = moment.month - 1 + months
-    return moment.replace(year=moment.year + total // 12, month=total % 12 + 1)
-
-
-def label(moment: datetime, freq: str) -> str:
-    if freq == "H":
-        return moment.strftime("%Y-%m-%dT%H")
-    if freq == "D":
-        return moment.strftime("%Y-%m-%d")
-    if freq == "W":
-        year, week, _ = moment.isocalendar()
-        return f"{year}-W{week:02d}"
-    if freq == "M":
-        return moment.strftime("%Y-%m")
-    if freq == "Q":
-        return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"
-    return str(moment.year)
-
-
-def expected(freq: str, start: datetime, last: datetime) -> list[datetime]:
-    """Every period from the one containing ``start`` to the one containing ``last``."""
-    out: list[datetime] = []
-    current, end = truncate(start, freq), truncate(last, freq)
-    while current <= end:
-        out.append(current)
-        current = step(current, freq)
-    return out
+__all__ = ["expected", "label", "parse_time", "split_partition", "step", "truncate"]

@@ -14,11 +14,11 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from .ids import new_event_id, new_run_id
+from .periods import Freq
 
 Scalar = str | int | float | bool | None
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Stage = Literal["None", "Staging", "Production", "Archived"]
-Freq = Literal["H", "D", "W", "M", "Q", "Y"]
 Severity = Literal["error", "warning", "info"]
 RunStatus = Literal["success", "failed", "aborted"]
 

@@ -1,0 +1,74 @@
+"""Periods of a dataset frequency (H, D, W, M, Q, Y): one arithmetic and one label format for
+every layer. Producers (stages, ingestion, the watcher) write partitions with these labels and
+the coverage view expects them, so both must agree: they share this module.
+
+Labels: ``H`` 2025-03-05T07, ``D`` 2025-03-05, ``W`` 2025-W10 (ISO week), ``M`` 2025-03,
+``Q`` 2025-Q1, ``Y`` 2025. All times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal, get_args
+
+Freq = Literal["H", "D", "W", "M", "Q", "Y"]
+FREQS: tuple[str, ...] = get_args(Freq)
+
+
+def truncate(moment: datetime, freq: str) -> datetime:
+    """The first instant of the period containing ``moment``."""
+    m = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if freq == "H":
+        return m.replace(minute=0, second=0, microsecond=0)
+    day = m.replace(hour=0, minute=0, second=0, microsecond=0)
+    if freq == "D":
+        return day
+    if freq == "W":
+        return day - timedelta(days=day.weekday())
+    if freq == "M":
+        return day.replace(day=1)
+    if freq == "Q":
+        return day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
+    if freq == "Y":
+        return day.replace(day=1, month=1)
+    raise ValueError(f"unknown freq {freq!r}; use one of {', '.join(FREQS)}")
+
+
+def step(start: datetime, freq: str) -> datetime:
+    """The start of the period after the one starting at ``start``."""
+    if freq == "H":
+        return start + timedelta(hours=1)
+    if freq == "D":
+        return start + timedelta(days=1)
+    if freq == "W":
+        return start + timedelta(days=7)
+    months = {"M": 1, "Q": 3, "Y": 12}[freq]
+    total = start.month - 1 + months
+    return start.replace(year=start.year + total // 12, month=total % 12 + 1)
+
+
+def label(moment: datetime, freq: str) -> str:
+    """The label of the period containing ``moment``."""
+    t = truncate(moment, freq)
+    if freq == "H":
+        return t.strftime("%Y-%m-%dT%H")
+    if freq == "D":
+        return t.strftime("%Y-%m-%d")
+    if freq == "W":
+        iso = t.isocalendar()
+        return f"{iso.year:04d}-W{iso.week:02d}"
+    if freq == "M":
+        return t.strftime("%Y-%m")
+    if freq == "Q":
+        return f"{t.year:04d}-Q{(t.month - 1) // 3 + 1}"
+    return f"{t.year:04d}"
+
+
+def expected(freq: str, start: datetime, last: datetime) -> list[datetime]:
+    """The start of every period from the one containing ``start`` to the one containing ``last``."""
+    out: list[datetime] = []
+    current, end = truncate(start, freq), truncate(last, freq)
+    while current <= end:
+        out.append(current)
+        current = step(current, freq)
+    return out
