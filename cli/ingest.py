@@ -12,7 +12,7 @@ import polars as pl
 from lakeledger.ingest import config as ingest_config
 from lakeledger.ingest.quarantine import Quarantine
 from lakeledger.ingest.runner import SourceResult, run_sources
-from lakeledger.ingest.status import ingest_status
+from lakeledger.projections.ingest_status import ingest_status
 
 from . import output
 from .main import open_ledger

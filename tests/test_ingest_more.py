@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lakeledger.ingest.config import decode
 from lakeledger.ingest.records import RecordSchema
 from lakeledger.ingest.runner import run_sources
-from lakeledger.ingest.status import ingest_status
+from lakeledger.projections.ingest_status import ingest_status
 from lakeledger.store import Ledger
 
 from .ingest_fixtures import bronze, load, payloads, write_config
