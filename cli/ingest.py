@@ -12,7 +12,7 @@ import polars as pl
 from lakeledger.ingest import config as ingest_config
 from lakeledger.ingest.quarantine import Quarantine
 from lakeledger.ingest.runner import SourceResult, run_sources
-from lakeledger.projections.ingest_status import ingest_status
+from lakeledger.projections.ingest_status import SUMMARY, ingest_status
 
 from . import output
 from .main import open_ledger
@@ -159,19 +159,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     output.emit(
         args,
         view,
-        [
-            "source",
-            "batch",
-            "cursor",
-            "last_run",
-            "started_at",
-            "status",
-            "written",
-            "quarantined",
-            "total_written",
-            "failed_runs",
-            "last_error",
-        ],
+        SUMMARY,
         empty="(no sources ingested yet)",
     )
     return 0

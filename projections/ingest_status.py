@@ -24,6 +24,8 @@ COLUMNS = [
     "failed_runs",
     "last_error",
 ]
+# what a person scanning `lakeledger ingest status` needs; --json gives every column
+SUMMARY = [c for c in COLUMNS if c not in ("total_quarantined", "runs")]
 
 
 def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
