@@ -21,7 +21,6 @@ from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
 
 from . import codec, datafile
-from .storage import filesystem
 
 if TYPE_CHECKING:
     from .log import EventLog
@@ -40,7 +39,7 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     small = small.filter(pl.col("size_bytes").cum_sum() <= target)
     if small.height < min_files:
         return None
-    fs, table_path = filesystem(event_log.location, event_log.uri)
+    fs, table_path = event_log.fs
     parts = [pq.read_table(f"{table_path}/{p}", filesystem=fs) for p in small["path"]]
     merged = pa.concat_tables(parts).cast(codec.SCHEMA)
     merged = merged.sort_by([("version", "ascending"), ("seq", "ascending")])

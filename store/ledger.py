@@ -292,7 +292,10 @@ class Ledger:
         as_of: AsOf = None,
     ) -> pl.LazyFrame:
         """The log's rows, filtered; ordered by (version, seq) when collected."""
-        frame = filter_events(self.log.scan(), kind=kind, stream=stream, since=since, as_of=as_of)
+        frame = filter_events(
+            self.log.scan(dedupe=False), kind=kind, stream=stream, since=since, as_of=as_of,
+            deduplicate=True,
+        )
         return frame.sort("version", "seq")
 
     def read(self, **filters: Any) -> list[ev.AnyEvent | ev.RawEvent]:

@@ -31,6 +31,7 @@ from .events import Event
 from .identity import Writer
 from .ids import new_event_id
 from .location import Location
+from .query import dedupe as deduplicate
 from .storage import filesystem
 
 log = logging.getLogger("lakeledger.store")
@@ -247,7 +248,7 @@ class EventLog:
 
     def _write(self, table: DeltaTable, data: pa.Table, version: int, batch_id: str, n: int) -> None:
         """Write the data file, then commit it at exactly ``version`` (never rebased)."""
-        fs, table_path = self._fs
+        fs, table_path = self.fs
         add = datafile.write(fs, table_path, data)
         try:
             table.create_write_transaction(
@@ -274,7 +275,8 @@ class EventLog:
         self._loaded_at = time.monotonic()
 
     @functools.cached_property
-    def _fs(self) -> tuple[fsspec.AbstractFileSystem, str]:
+    def fs(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        """The table's filesystem and its path there (data files, ``_delta_log``)."""
         return filesystem(self.location, self.uri)
 
     def _done(self, version: int, events: tuple[Event, ...]) -> Committed:
@@ -323,9 +325,7 @@ class EventLog:
         if table.version() == 0:
             return empty_frame()
         frame = pl.scan_delta(table, storage_options=self.location.options)
-        if dedupe:
-            frame = frame.filter(pl.col("version") == pl.col("version").min().over("event_id"))
-        return frame
+        return deduplicate(frame) if dedupe else frame
 
 
 def empty_frame() -> pl.LazyFrame:

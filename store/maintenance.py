@@ -16,8 +16,6 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from .storage import filesystem
-
 if TYPE_CHECKING:
     from .log import EventLog
 
@@ -68,8 +66,9 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
     the previous one is still needed to load the table, so it stays.
     """
     try:
-        fs, path = filesystem(event_log.location, event_log.location.join("events", "_delta_log"))
-        below = min(below, _last_checkpoint(fs, path + "/_last_checkpoint") - margin)
+        fs, table_path = event_log.fs
+        path = f"{table_path}/_delta_log"
+        below = min(below, last_checkpoint(event_log) - margin)
         if below <= 0:
             return 0
         doomed = []
@@ -87,10 +86,13 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
 
 
 def last_checkpoint(event_log: EventLog) -> int:
-    fs, path = filesystem(
-        event_log.location, event_log.location.join("events", "_delta_log", "_last_checkpoint")
-    )
-    return _last_checkpoint(fs, path)
+    """Version of the newest checkpoint, -1 when there is none yet."""
+    fs, table_path = event_log.fs
+    try:
+        with fs.open(f"{table_path}/_delta_log/_last_checkpoint", "rb") as f:
+            return int(json.loads(f.read())["version"])
+    except FileNotFoundError:
+        return -1
 
 
 def committed_behind_checkpoint(event_log: EventLog, version: int) -> bool:
@@ -102,12 +104,3 @@ def committed_behind_checkpoint(event_log: EventLog, version: int) -> bool:
     snapshot and committing (its version file had been cleaned up and re-created).
     """
     return last_checkpoint(event_log) > version
-
-
-def _last_checkpoint(fs: object, path: str) -> int:
-    """Version of the newest checkpoint, -1 when there is none yet."""
-    try:
-        with fs.open(path, "rb") as f:  # type: ignore[attr-defined]
-            return int(json.loads(f.read())["version"])
-    except FileNotFoundError:
-        return -1

@@ -63,6 +63,12 @@ class Moment:
         )
 
 
+def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Keep the earliest commit of each event id (lakeledger never writes an id twice; this
+    hides copies a foreign Delta writer may have added)."""
+    return frame.filter(pl.col("version") == pl.col("version").min().over("event_id"))
+
+
 def filter_events(
     frame: pl.LazyFrame,
     *,
@@ -70,8 +76,14 @@ def filter_events(
     stream: str | list[str] | None = None,
     since: int | None = None,
     as_of: AsOf = None,
+    deduplicate: bool = False,
 ) -> pl.LazyFrame:
-    """Apply the standard filters; ``kind`` accepts a prefix ending in ``.`` or ``*``."""
+    """Apply the standard filters; ``kind`` accepts a prefix ending in ``.`` or ``*``.
+
+    With ``deduplicate``, kind, stream and as-of filter first (copies of an id share its kind
+    and stream, and the earliest copy is the one kept), so the dedupe window runs over the
+    matching rows only; ``since`` filters after it, or a late copy would read as new.
+    """
     if kind:
         kinds = [kind] if isinstance(kind, str) else list(kind)
         expr = pl.lit(False)
@@ -84,9 +96,11 @@ def filter_events(
     if stream:
         streams = [stream] if isinstance(stream, str) else list(stream)
         frame = frame.filter(pl.col("stream").is_in(streams))
-    if since is not None:
-        frame = frame.filter(pl.col("version") > since)
     moment = Moment.parse(as_of)
     if moment is not None:
         frame = frame.filter(moment.predicate())
+    if deduplicate:
+        frame = dedupe(frame)
+    if since is not None:
+        frame = frame.filter(pl.col("version") > since)
     return frame
