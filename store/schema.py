@@ -107,10 +107,10 @@ class DatasetSchema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if not obj:
             return None
         fields = obj.get("fields")
-        if isinstance(fields, list) and set(obj) <= {"fields", "type"}:
+        if isinstance(fields, list | tuple) and set(obj) <= {"fields", "type"}:
             return cls(tuple(_spark_column(f) for f in fields))
         cols = obj.get("columns")
-        if isinstance(cols, list) and set(obj) <= {"columns", "schema_hash", "format", "stats"}:
+        if isinstance(cols, list | tuple) and set(obj) <= {"columns", "schema_hash", "format", "stats"}:
             return cls(tuple(_listed_column(c) for c in cols))
         return cls.from_spec(obj)
 
@@ -139,7 +139,7 @@ def differences(expected: DatasetSchema, observed: DatasetSchema, *, check_types
 
 
 def type_matches(expected: str, observed: str) -> bool:
-    if expected == WILDCARD or expected == observed:
+    if expected in (WILDCARD, observed):
         return True
     return "[" not in expected and family(observed) == expected
 

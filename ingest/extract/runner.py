@@ -28,7 +28,8 @@ from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
 from lakeledger.ingest.extract.sources import Batch, Context, Source, build
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
-from lakeledger.store.events import IngestCheckpoint, PartitionObserved
+from lakeledger.store.events import DatasetDeclared, IngestCheckpoint, PartitionObserved
+from lakeledger.store.schema import DatasetSchema
 
 PAUSE_ENV = "LAKELEDGER_INGEST_PAUSE"  # "<point>:<batch>": stop there (crash tests)
 PAUSE_FILE_ENV = "LAKELEDGER_INGEST_PAUSE_FILE"  # written with the pid when paused
@@ -107,7 +108,6 @@ def ingest_source(
     config = loaded.source(name)
     source = build(config, context)
     bronze = Bronze(ledger.location, name, config.partition_by)
-    _declare(ledger, bronze, source)
     config_hash = _declare_config(ledger, loaded, name)
     params = {
         "source": name,
@@ -145,6 +145,7 @@ def _ingest(
     progress: Progress | None,
 ) -> None:
     name = source.config.name
+    declared = _declare(ledger, bronze, source)
     batch_no, cursor = last_checkpoint(ledger, name)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
@@ -189,6 +190,8 @@ def _ingest(
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
+            if (redeclared := _with_schema(declared, frame)) is not None:
+                _declared, events = redeclared, [redeclared, *events]
         _pause("after-bronze", batch_no)
         ledger.append([*events, IngestCheckpoint(source=name, cursor=batch.cursor, batch=batch_no)])
         _pause("after-checkpoint", batch_no)
@@ -250,14 +253,25 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
     ]
 
 
-def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
+def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> DatasetDeclared:
     """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
-    found = ledger.events(kind="dataset.declared", stream=f"dataset/{bronze.dataset}").select(pl.len())
-    if found.collect().item():
-        return
-    ledger.declare_dataset(
+    found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{bronze.dataset}")
+             if isinstance(e, DatasetDeclared)]
+    if found:
+        return found[-1]
+    return ledger.declare_dataset(
         bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
     )
+
+
+def _with_schema(declared: DatasetDeclared, frame: pl.DataFrame) -> DatasetDeclared | None:
+    """The declaration again with the schema bronze really holds (record, lineage and partition
+    columns), when that differs from the declared one: a watcher judges files by it."""
+    schema = DatasetSchema.from_polars(frame)
+    if declared.schema is not None and declared.schema.hash == schema.hash:
+        return None
+    kept = {f: getattr(declared, f) for f in ("dataset", "freq", "start", "end", "partition_key")}
+    return DatasetDeclared(**kept, due_after=declared.due_after, schema=schema)
 
 
 def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
