@@ -175,3 +175,17 @@ def test_due_rule_every_freq() -> None:
     assert last_due("Y", now) == datetime(2024, 1, 1, tzinfo=UTC)
     assert parse_duration("0") == timedelta(0) and parse_duration("90s") == timedelta(seconds=90)
     assert date(2025, 1, 1) < date(2025, 4, 1)
+
+
+def test_cli_append_reads_every_schema_shape_and_checks_due_after(cli: Any, tmp_path: Path) -> None:
+    root = str(tmp_path / "ledger")
+    line = '{"kind": "dataset.declared", "dataset": "d", "schema": {"id": "int", "v": "float?"}, "due_after": "6h"}'
+    assert cli("--root", root, "append", "-", input=line + "\n").code == 0
+    with Ledger.open(root) as ledger:
+        [declared] = ledger.read(kind="dataset.declared")
+        assert isinstance(declared, ev.DatasetDeclared) and declared.schema is not None
+        assert declared.schema.types == {"id": "int64", "v": "float64"} and declared.due_after == "6h"
+    bad = cli("--root", root, "append", "-", input=line.replace('"6h"', '"soon"') + "\n")
+    assert bad.code == 2 and "due_after" in bad.err and "Traceback" not in bad.err
+    junk = cli("--root", root, "append", "-", input=line.replace('"int"', "5") + "\n")
+    assert junk.code == 2 and "schema" in junk.err and "Traceback" not in junk.err
