@@ -145,7 +145,7 @@ def _ingest(
     progress: Progress | None,
 ) -> None:
     name = source.config.name
-    declared = _declare(ledger, bronze, source)
+    declared = _declaration(ledger, bronze)
     batch_no, cursor = last_checkpoint(ledger, name)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
@@ -190,7 +190,7 @@ def _ingest(
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
-            if (redeclared := _with_schema(declared, frame)) is not None:
+            if (redeclared := _with_schema(declared, bronze, frame)) is not None:
                 _declared, events = redeclared, [redeclared, *events]
         _pause("after-bronze", batch_no)
         ledger.append([*events, IngestCheckpoint(source=name, cursor=batch.cursor, batch=batch_no)])
@@ -206,6 +206,8 @@ def _ingest(
         result.duration_s = time.monotonic() - result.started
         if progress:
             progress(result)
+    if declared is None:
+        _declare(ledger, bronze, source)  # no data yet: the record schema, until a batch lands
     final = source.finish(cursor)
     if final != cursor:
         ledger.append([IngestCheckpoint(source=name, cursor=final, batch=batch_no)])
@@ -253,21 +255,32 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
     ]
 
 
-def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> DatasetDeclared:
-    """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
+def _declaration(ledger: Ledger, bronze: Bronze) -> DatasetDeclared | None:
     found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{bronze.dataset}")
              if isinstance(e, DatasetDeclared)]
-    if found:
-        return found[-1]
-    return ledger.declare_dataset(
-        bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
-    )
+    return found[-1] if found else None
 
 
-def _with_schema(declared: DatasetDeclared, frame: pl.DataFrame) -> DatasetDeclared | None:
-    """The declaration again with the schema bronze really holds (record, lineage and partition
-    columns), when that differs from the declared one: a watcher judges files by it."""
+def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
+    """Declare ``bronze/<source>`` with the record schema when no batch declared it with what
+    bronze holds, so coverage views know the dataset and its key even before any data."""
+    if _declaration(ledger, bronze) is None:
+        ledger.declare_dataset(
+            bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
+        )
+
+
+def _with_schema(
+    declared: DatasetDeclared | None, bronze: Bronze, frame: pl.DataFrame
+) -> DatasetDeclared | None:
+    """The declaration with the schema bronze really holds (record, lineage and partition
+    columns) when that differs from the declared one (a watcher judges files by it); committed
+    with the batch's observations."""
     schema = DatasetSchema.from_polars(frame)
+    if declared is None:
+        return DatasetDeclared(
+            dataset=bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=schema
+        )
     if declared.schema is not None and declared.schema.hash == schema.hash:
         return None
     kept = {f: getattr(declared, f) for f in ("dataset", "freq", "start", "end", "partition_key")}
