@@ -97,6 +97,7 @@ _CONFIG = re.compile(
     r"Missing region|Invalid region",
     re.I,
 )
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
 _TRANSIENT = re.compile(r"timed? ?out|connection|reset|throttl|SlowDown|\b50[0234]\b|temporar|busy", re.I)
 
 
@@ -104,7 +105,11 @@ def classify(exc: BaseException, where: str, redact: Any = None) -> LedgerError:
     """The typed lakeledger error for a failure of deltalake/storage at ``where``."""
     if isinstance(exc, LedgerError):
         return exc
-    text = str(exc)
+    text = _ANSI.sub("", str(exc))
+    code = re.search(r"<Code>(\w+)</Code>", text)
+    text = " ".join(text.split())
+    if code:  # an S3 error document: its code says it all
+        text = f"{text.split(' <?xml', 1)[0]} ({code.group(1)})"
     if redact is not None:
         text = redact(text)
     if isinstance(exc, CommitFailedError | FileExistsError):
