@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import codec, datafile
+from .datafile import SEQ_APP_ID
 from .delta import Add, CommitConflict, Remove
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ MAX_ATTEMPTS = 50
 
 def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None:
     """Merge the table's small files into one. Returns counts, or None when skipped/lost."""
-    from .log import SEQ_APP_ID
 
     table = event_log.refresh()
     small = _small_files(table, event_log.settings.compact_target_bytes)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from . import codec, datafile, maintenance
-from .datafile import STATS_COLUMNS
+from .datafile import SEQ_APP_ID, STATS_COLUMNS
 from .delta import CommitConflict, DeltaTable, TableMissing, TablePath
 from .errors import LedgerError, NotInitialised, StorageError
 from .events import Event
@@ -35,7 +35,6 @@ from .query import dedupe as deduplicate
 
 log = logging.getLogger("lakeledger.store")
 
-SEQ_APP_ID = "lakeledger.events"
 TABLE_NAME = "lakeledger_events"
 # A snapshot older than this is refreshed before committing on it: together with the log
 # margin kept by maintenance, a writer can never re-create a cleaned-up version file.
