@@ -37,7 +37,7 @@ from deltalake import (
     Transaction,
     write_deltalake,
 )
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
 from .errors import InvalidInput, LedgerError, StorageError
@@ -182,8 +182,11 @@ class TablePath:
     def __post_init__(self) -> None:
         from .location import Location, is_uri
 
-        self.fs, self.path = filesystem(Location.of(self.uri, self.options), self.uri)
+        location = Location.of(self.uri, self.options)
+        self.fs, self.path = filesystem(location, self.uri)
         self.local = not is_uri(self.uri)
+        if self.redact is None:
+            self.redact = location.redact
 
     def _error(self, exc: BaseException) -> LedgerError:
         return classify(exc, self.uri, self.redact)
@@ -322,47 +325,74 @@ class TablePath:
         except Exception as exc:  # noqa: BLE001 - typed
             raise self._error(exc) from None
 
-    # idempotent writes (bronze, quarantine, views, stage outputs)
-    def txn_version(self, table: DeltaTable, app_id: str) -> int | None:
-        return table.transaction_version(app_id)
+    # whole-frame writes (bronze, quarantine, views, stage outputs)
+    def load_or_none(self) -> DeltaTable | None:
+        try:
+            return self.load()
+        except TableMissing:
+            return None
 
-    def write_once(self, data: pa.Table | pl.DataFrame, *, app_id: str, txn_version: int,
-                   mode: str = "append", partition_by: Sequence[str] | None = None,
-                   metadata: dict[str, str] | None = None, configuration: dict[str, str] | None = None,
-                   schema_mode: str | None = None) -> int:
-        """Write ``data`` once per (``app_id``, ``txn_version``); returns the table version.
+    def write(self, data: pa.Table | pl.DataFrame, *, mode: str = "append",
+              table: DeltaTable | None = None, at_version: int | None = None,
+              app_id: str | None = None, txn_version: int | None = None,
+              partition_by: Sequence[str] | None = None, schema_mode: str | None = None,
+              metadata: dict[str, str] | None = None,
+              configuration: dict[str, str | None] | None = None, check_txn: bool = True) -> int:
+        """Write ``data`` in one commit at exactly the next version; return that version.
 
-        Raises ``AlreadyCommitted`` when that app transaction (or a later one) already landed,
-        ``CommitConflict`` when another writer committed meanwhile (re-check, retry).
+        ``table`` is the snapshot the caller decided on (default: loaded now); with
+        ``at_version`` the commit must land there. With ``app_id``/``txn_version`` the write is
+        idempotent: ``AlreadyCommitted`` if that app transaction (or a later one) landed
+        (``check_txn=False`` only records it, for callers that decide idempotence themselves).
+        ``CommitConflict`` when another writer committed first: re-check, then retry.
         """
         try:
-            if self.exists():
-                table = self.load()
+            if table is None:
+                table = self.load_or_none()
+            base = table.version() if table is not None else -1
+            if at_version is not None and at_version != base + 1:
+                raise CommitConflict(f"{self.uri}: version {at_version} is taken (table at {base})")
+            if check_txn and app_id is not None and table is not None:
                 done = table.transaction_version(app_id)
-                if done is not None and done >= txn_version:
+                if done is not None and txn_version is not None and done >= txn_version:
                     raise AlreadyCommitted(f"{self.uri}: {app_id}@{txn_version} already written")
+            txns = None
+            if app_id is not None and txn_version is not None:
+                txns = [Transaction(app_id, txn_version)]
             write_deltalake(
-                self.uri, data.to_arrow() if isinstance(data, pl.DataFrame) else data,
+                table if table is not None else self.uri,
+                data.to_arrow() if isinstance(data, pl.DataFrame) else data,
                 mode=mode,  # type: ignore[arg-type]
                 partition_by=list(partition_by) if partition_by else None,
-                configuration=configuration, schema_mode=schema_mode,  # type: ignore[arg-type]
-                storage_options=self.options,
+                schema_mode=schema_mode,  # type: ignore[arg-type]
+                configuration=configuration if table is None else None,
+                storage_options=self.options if table is None else None,
                 commit_properties=CommitProperties(
-                    max_commit_retries=0, app_transactions=[Transaction(app_id, txn_version)],
-                    custom_metadata=metadata),
+                    max_commit_retries=0, app_transactions=txns, custom_metadata=metadata),
             )
-            return self.load().version()
-        except AlreadyCommitted:
+            return base + 1  # never rebased: exactly the version after the snapshot
+        except LedgerError:
             raise
         except Exception as exc:  # noqa: BLE001 - typed
             raise self._error(exc) from None
 
     def scan(self, table: DeltaTable | None = None) -> pl.LazyFrame:
-        return pl.scan_delta(table if table is not None else self.uri, storage_options=self.options)
+        target = table if table is not None else self.uri
+        return pl.scan_delta(target, storage_options=self.options)
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        table = self.load_or_none()
+        return table.history(limit) if table is not None else []
 
 
-def is_delta_error(exc: BaseException) -> bool:
-    return isinstance(exc, DeltaError)
+def is_table(uri: str, options: dict[str, str] | None = None) -> bool:
+    """Whether ``uri`` holds a Delta table (for readers of foreign tables)."""
+    return DeltaTable.is_deltatable(uri, storage_options=options)
+
+
+def load(uri: str, options: dict[str, str] | None = None, version: int | None = None) -> DeltaTable:
+    """A foreign or own table, typed errors (``TableMissing`` when there is none)."""
+    return TablePath(uri, options).load(version)
 
 
 def _write_synced(path: str, body: bytes) -> None:
