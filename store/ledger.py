@@ -73,6 +73,15 @@ class Ledger:
         for e in batch:
             if not isinstance(e, ev.Event):
                 raise InvalidInput(f"append takes lakeledger events, got {type(e).__name__}")
+        if self._writer is not None:
+            # Keep the caller's order: what it emitted lands first. Always flush, even when
+            # nothing is pending: the timer may be committing those events right now, and
+            # flush waits for that commit.
+            self._writer.flush()
+        return self._commit(batch, check_ids=check_ids)
+
+    def _commit(self, batch: Sequence[ev.Event], *, check_ids: bool) -> Committed:
+        """One atomic commit, never through the buffer (the buffer commits with this)."""
         skipped: list[str] = []
 
         def prepare(snapshot: Snapshot) -> Sequence[ev.Event]:
@@ -80,8 +89,6 @@ class Ledger:
             skipped[:] = dropped
             return apply_model_rules(snapshot, unique)
 
-        if self._writer is not None and self._writer.pending():
-            self._writer.flush()  # keep the caller's order: buffered events first
         result = self.log.commit(prepare)
         return Committed(result.version, result.events, tuple(skipped))
 
@@ -93,7 +100,7 @@ class Ledger:
     def writer(self) -> BufferedWriter:
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
-                lambda batch: self.append(batch, check_ids=False), **self._buffer_options
+                lambda batch: self._commit(batch, check_ids=False), **self._buffer_options
             )
         return self._writer
 
