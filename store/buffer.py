@@ -43,6 +43,8 @@ class BufferedWriter:
         lifecycle.track(self)
 
     def _reset(self) -> None:
+        """Fresh state: at creation, and in a forked child (the buffer is the parent's to
+        commit, and a lock another parent thread held at the fork would never be released)."""
         self._buf: list[Event] = []
         self._oldest = 0.0
         self._lock = threading.Lock()  # guards _buf and _oldest, held for microseconds

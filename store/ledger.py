@@ -16,6 +16,7 @@ import msgspec
 import polars as pl
 
 from . import events as ev
+from . import lifecycle
 from .buffer import BufferedWriter
 from .errors import InvalidInput
 from .hashing import config_dict, config_hash
@@ -55,6 +56,7 @@ class Ledger:
         max_buffer_delay_s: float = 2.0,
     ) -> Ledger:
         """Open (and by default create) the ledger at ``root`` (default ``$LAKELEDGER_ROOT``)."""
+        lifecycle.mark_runtime()  # a forked child of a process that used deltalake cannot
         location = Location.of(root if root is not None else default_root(), storage_options)
         log = EventLog.create(location, settings) if create else EventLog(location, settings)
         if not create:
@@ -82,6 +84,7 @@ class Ledger:
 
     def _commit(self, batch: Sequence[ev.Event], *, check_ids: bool) -> Committed:
         """One atomic commit, never through the buffer (the buffer commits with this)."""
+        lifecycle.check_runtime()
         skipped: list[str] = []
 
         def prepare(snapshot: Snapshot) -> Sequence[ev.Event]:
@@ -94,6 +97,8 @@ class Ledger:
 
     def emit(self, event: ev.Event) -> None:
         """Buffer one event (group commit). Durable after ``flush()`` or ``close()``."""
+        if lifecycle.inherited_runtime:  # fail here, not at a flush far away
+            lifecycle.check_runtime()
         self.writer.add(event)
 
     @property
@@ -288,6 +293,7 @@ class Ledger:
     # -- reading -----------------------------------------------------------------------------
     @property
     def version(self) -> int:
+        lifecycle.check_runtime()
         return self.log.version()
 
     def events(
@@ -299,6 +305,7 @@ class Ledger:
         as_of: AsOf = None,
     ) -> pl.LazyFrame:
         """The log's rows, filtered; ordered by (version, seq) when collected."""
+        lifecycle.check_runtime()
         frame = filter_events(
             self.log.scan(dedupe=False), kind=kind, stream=stream, since=since, as_of=as_of,
             deduplicate=True,
@@ -325,18 +332,21 @@ class Ledger:
     def view(self, name: str, as_of: AsOf = None) -> pl.DataFrame:
         """A view (artifacts, models, runs, coverage, staleness, validations): now (materialised,
         refreshed incrementally first) or as of a version / ISO time."""
+        lifecycle.check_runtime()
         from lakeledger.projections.api import view
 
         return view(self, name, as_of)
 
     def check(self, as_of: AsOf = None) -> Report:
         """The integrity gate: ``Report.ok``; ``Report.problems`` lists what is wrong."""
+        lifecycle.check_runtime()
         from lakeledger.projections.api import check
 
         return check(self, as_of)
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""
+        lifecycle.check_runtime()
         frame = (
             self.log.scan(dedupe=False)
             .group_by("version")
