@@ -3,8 +3,8 @@
 A Delta commit costs milliseconds; a training loop logs a metric in microseconds. Events
 added here are durable once ``flush`` returns (it returns only after the commit). Flushes
 happen when ``max_events`` are waiting (in the caller, which gives natural back-pressure),
-when the oldest waiting event is ``max_delay_s`` old (a daemon thread), on ``close`` and at
-interpreter exit (``lifecycle.py``).
+when the oldest waiting event is ``max_delay_s`` old (a daemon thread), on ``close``, at
+interpreter exit and on SIGTERM (``lifecycle.py``).
 
 One flush at a time: a flush takes the whole buffer and commits it while holding the flush
 lock, so batches land in the order they were taken and a ``flush`` returns only after every
@@ -63,6 +63,8 @@ class BufferedWriter:
             full = len(self._buf) >= self.max_events
         if full:
             self.flush()
+        if lifecycle.deferred is not None:  # a SIGTERM arrived while this thread was in here
+            lifecycle.deliver()
 
     def extend(self, events: Sequence[Event]) -> None:
         for e in events:
@@ -78,12 +80,16 @@ class BufferedWriter:
                 "BufferedWriter.flush re-entered from its own commit: the commit function must "
                 "commit directly, not through this writer"
             )
-        with self._flush_lock:
-            self._flusher = threading.get_ident()
-            try:
-                return self._commit_buffer()
-            finally:
-                self._flusher = None
+        try:
+            with self._flush_lock:
+                self._flusher = threading.get_ident()
+                try:
+                    return self._commit_buffer()
+                finally:
+                    self._flusher = None
+        finally:
+            if lifecycle.deferred is not None:  # a SIGTERM arrived while this thread flushed
+                lifecycle.deliver()
 
     def _commit_buffer(self) -> Any:
         with self._lock:
