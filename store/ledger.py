@@ -21,17 +21,12 @@ from .buffer import BufferedWriter
 from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
-from .location import Location
+from .location import Location, default_root
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .query import AsOf, filter_events
 from .run import Run
 
-DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
-
-
-def default_root() -> str:
-    return os.environ.get("LAKELEDGER_ROOT", DEFAULT_ROOT)
 
 
 class Ledger:
