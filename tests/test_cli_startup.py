@@ -85,3 +85,11 @@ def test_version_everywhere_is_one_version() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"lakeledger {lakeledger.__version__}"
     assert lakeledger_version() == lakeledger.__version__ == version("lakeledger")
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    from pathlib import Path
+
+    folder = Path(main.__file__).with_name("commands")
+    modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    assert modules == {module for module, _ in main.COMMANDS.values()}
