@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import polars as pl
 from lakeledger.store import KINDS, Event, Ledger
+from lakeledger.store.codec import payload_object
 from lakeledger.store.errors import InvalidInput, PathEscapeError
 from lakeledger.store.events import ArtifactRegistered
 
@@ -154,7 +155,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def _detail(payload: str) -> str:
     """The event's own fields, compactly: what a person scanning the log wants to see."""
-    body = msgspec.json.decode(payload)
+    body = payload_object(payload)
     kind = body.get("kind", "")
     stream_field = KINDS[kind].stream_of[1] if kind in KINDS else ""
     skip = _ENVELOPE | {stream_field}
@@ -168,7 +169,7 @@ def _short(value: Any) -> str:
 
 
 def _event_json(row: dict[str, Any]) -> dict[str, Any]:
-    body = msgspec.json.decode(row["payload"])
+    body = payload_object(row["payload"])
     # Commit facts go under "commit": an event's own fields (a model's "version") never clash.
     commit = {
         "version": row["version"],

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import polars as pl
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
-from lakeledger.store.events import IngestCheckpoint, PartitionObserved
+from lakeledger.store.events import ConfigDeclared, IngestCheckpoint, PartitionObserved
 
 from .bronze import Bronze
 from .config import LoadedConfig
@@ -89,11 +88,12 @@ def run_sources(
 
 
 def last_checkpoint(ledger: Ledger, source: str) -> tuple[int, Any]:
-    rows = ledger.events(kind="ingest.checkpoint", stream=f"source/{source}").select("payload").collect()
-    if not rows.height:
-        return 0, None
-    event = msgspec.json.decode(rows["payload"][-1], type=IngestCheckpoint)
-    return event.batch, event.cursor
+    found = [
+        e
+        for e in ledger.read(kind="ingest.checkpoint", stream=f"source/{source}")
+        if isinstance(e, IngestCheckpoint)
+    ]
+    return (found[-1].batch, found[-1].cursor) if found else (0, None)
 
 
 def ingest_source(
@@ -253,8 +253,7 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
 
 def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
     """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
-    found = ledger.events(kind="dataset.declared", stream=f"dataset/{bronze.dataset}").select(pl.len())
-    if found.collect().item():
+    if ledger.read(kind="dataset.declared", stream=f"dataset/{bronze.dataset}"):
         return
     ledger.declare_dataset(
         bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
@@ -264,14 +263,8 @@ def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
 def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
     """Record the source's config (secrets masked, ``${VAR}`` kept) once per distinct hash."""
     digest = loaded.hash_of(name)
-    found = (
-        ledger.events(kind="config.declared", stream=f"config/ingest/{name}")
-        .filter(pl.col("payload").str.contains(digest, literal=True))
-        .select(pl.len())
-        .collect()
-        .item()
-    )
-    if not found:
+    declared = ledger.read(kind="config.declared", stream=f"config/ingest/{name}")
+    if not any(isinstance(e, ConfigDeclared) and e.config_hash == digest for e in declared):
         ledger.declare_config(f"ingest/{name}", loaded.recorded(name))
     return digest
 

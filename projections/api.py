@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
-from lakeledger.store.query import AsOf, Moment
+from lakeledger.store.query import AsOf, Moment, filter_events
 
 from . import materialise, registry, runs, staleness
 from .check import Report, problems
@@ -63,15 +63,13 @@ def read_events(
     first copy is at or before a moment whenever any copy is), but the dedupe window only
     sees the rows asked for, so an as-of view or an audit reads a small part of a large log.
     """
-    frame = ledger.log.scan(dedupe=False)
-    moment = Moment.parse(as_of)
-    if moment is not None:
-        frame = frame.filter(moment.predicate())
-    if kinds:
-        frame = frame.filter(pl.col("kind").is_in(list(kinds)))
-    if streams:
-        frame = frame.filter(pl.col("stream").is_in(list(streams)))
-    frame = frame.filter(pl.col("version") == pl.col("version").min().over("event_id"))
+    frame = filter_events(
+        ledger.log.scan(dedupe=False),
+        kind=list(kinds) if kinds else None,
+        stream=list(streams) if streams else None,
+        as_of=as_of,
+        deduplicate=True,
+    )
     return prepare(frame).collect()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
+from lakeledger.store import events as ev
 
 from . import periods
 from .payload import rows
@@ -23,24 +24,16 @@ KINDS = ("dataset.declared", "partition.observed", "partition.removed")
 
 def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
-        events,
-        "dataset.declared",
-        {
-            "dataset": pl.String,
-            "freq": pl.String,
-            "start": pl.String,
-            "end": pl.String,
-            "partition_key": pl.List(pl.String),
-        },
-    )
+        events, ev.DatasetDeclared, ["dataset", "freq", "start", "end", "partition_key"]
+    ).with_columns(pl.col("start", "end").cast(pl.String))  # the stored view state keeps ISO text
 
 
 def _partitions(events: pl.LazyFrame) -> pl.LazyFrame:
-    fields = {"dataset": pl.String, "partition": pl.String, "uri": pl.String}
-    observed = rows(events, "partition.observed", {**fields, "rows": pl.Int64}).with_columns(
+    fields = ["dataset", "partition", "uri"]
+    observed = rows(events, ev.PartitionObserved, [*fields, "rows"]).with_columns(
         present=pl.lit(True)
     )
-    removed = rows(events, "partition.removed", fields).with_columns(
+    removed = rows(events, ev.PartitionRemoved, fields).with_columns(
         present=pl.lit(False), rows=pl.lit(None, pl.Int64)
     )
     cols = ["dataset", "partition", "uri", "rows", "present", "pos", "recorded_at"]

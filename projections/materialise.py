@@ -25,6 +25,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
+from lakeledger.store.query import dedupe
 
 from . import registry
 from .payload import COLUMNS
@@ -130,7 +131,7 @@ def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
         .select(COLUMNS)
         .collect()
     )
-    fresh = fresh.filter(pl.col("version") == pl.col("version").min().over("event_id"))
+    fresh = dedupe(fresh)
     if after > 0 and fresh.height:
         # UUIDv7 ids grow with time, so min/max statistics prune nearly every older file.
         lowest = fresh["event_id"].min()

@@ -18,6 +18,7 @@ In order of precedence:
 from __future__ import annotations
 
 import polars as pl
+from lakeledger.store import events as ev
 
 from .artifacts import KINDS as ARTIFACT_KINDS
 from .artifacts import PARTS as ARTIFACT_PARTS
@@ -28,11 +29,11 @@ KINDS = (*ARTIFACT_KINDS, "config.declared", "dataset.declared", "partition.obse
 
 
 def _configs(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "config.declared", {"name": pl.String, "config_hash": pl.String})
+    return rows(events, ev.ConfigDeclared, ["name", "config_hash"])
 
 
 def _observed(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "partition.observed", {"dataset": pl.String, "partition": pl.String})
+    return rows(events, ev.PartitionObserved, ["dataset", "partition"])
 
 
 PARTS = (
@@ -48,7 +49,7 @@ PARTS = (
         "datasets",
         ("dataset",),
         {"declarations": ("count", None)},
-        lambda e: rows(e, "dataset.declared", {"dataset": pl.String}),
+        lambda e: rows(e, ev.DatasetDeclared, ["dataset"]),
     ),
     Part("dataset_obs", ("dataset",), {"observed_pos": ("last", "pos")}, _observed),
     Part("partition_obs", ("dataset", "partition"), {"observed_pos": ("last", "pos")}, _observed),

@@ -2,7 +2,9 @@
 
 Rules for changing it (events are immutable history, so readers must always understand them):
 - extend, never rename: new fields get defaults, new meanings get new kinds;
-- a breaking change bumps the kind's ``schema_version`` and adds an upcaster in ``upcast.py``;
+- a breaking change bumps the kind's ``schema_version`` and adds the upcaster on the class itself:
+  a static method ``upcast_v<n>_v<n+1>(obj) -> obj`` on JSON objects, which the one mapper
+  (``codec.upcast``) chains on read; nothing stored is ever rewritten;
 - the store stamps ``recorded_at`` and the writer identity at commit, outside the event.
 """
 
@@ -79,6 +81,11 @@ class MetricLogged(Event, tag="run.metric_logged", kw_only=True):
     key: str
     value: float
     step: int = 0
+
+    @staticmethod
+    def upcast_v1_v2(obj: dict[str, Any]) -> dict[str, Any]:
+        """Schema 1 metrics had no step: they were all step 0."""
+        return {**obj, "step": obj.get("step", 0)}
 
 
 class TagSet(Event, tag="run.tag_set", kw_only=True):
