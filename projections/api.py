@@ -16,9 +16,9 @@ from lakeledger.store.errors import StorageError
 from lakeledger.store.query import AsOf, Moment, filter_events
 
 from . import materialise, registry, runs, staleness
-from .check import Report, problems
+from .check import Report, problems, warnings
 from .state import Context, State, prepare, reduce
-from .world import gone_writers, missing_uris
+from .world import gone_writers, storage_facts
 
 log = logging.getLogger("lakeledger.projections")
 
@@ -79,7 +79,8 @@ def _commit_time(events: pl.DataFrame) -> datetime | None:
 
 def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bool) -> Context:
     if name == "staleness":
-        return Context(now=now, missing=missing_uris(ledger, staleness.uris(state)))
+        missing, unchecked = storage_facts(ledger, staleness.uris(state))
+        return Context(now=now, missing=missing, unchecked=tuple(sorted(unchecked.items())))
     if name == "runs" and live:
         return Context(now=now, gone=gone_writers(state["started"], state["finished"]))
     return Context(now=now)
@@ -108,5 +109,14 @@ def refresh(
 def check(ledger: Ledger, as_of: AsOf = None) -> Report:
     """The integrity gate: stale, missing or orphaned artifacts, uncovered periods of declared
     datasets, and failing ``error`` validations. ``Report.ok`` when there is nothing."""
-    frames = {n: view(ledger, n, as_of) for n in ("staleness", "coverage", "validations")}
-    return Report(problems(frames["staleness"], frames["coverage"], frames["validations"]))
+    frames = {n: view(ledger, n, as_of) for n in ("coverage", "validations", "models")}
+    stale_state, stale_ctx = state_of(ledger, "staleness", as_of)
+    frames["staleness"] = registry.get("staleness").present(stale_state, stale_ctx)
+    runs_state, _ = state_of(ledger, "runs", as_of)
+    return Report(
+        problems(frames["staleness"], frames["coverage"], frames["validations"]),
+        warnings(
+            runs_state["started"], runs_state["metrics"], frames["models"],
+            dict(stale_ctx.unchecked),
+        ),
+    )

@@ -1,4 +1,11 @@
-"""Checks that run inside a commit, on the snapshot the commit lands on.
+"""The invariants of the commit boundary: what every event must satisfy to enter the log.
+
+``admit`` checks one event, whichever door it came through (``Ledger.append``, the buffered
+writer behind ``emit`` and ``Run``, the CLI ``append``): it is readable back as its own type by
+every reader (the same encode/decode the log does, so no view ever meets a value it cannot
+decode), its stream name is usable, its uris cannot escape the root, a model version it names
+is positive. ``build`` is the one way to make an event from loose input (unknown fields are
+errors). The rest runs inside a commit, on the snapshot the commit lands on.
 
 Because ``EventLog.commit`` only ever lands at ``snapshot + 1``, what these functions read is
 exactly the state the new events follow: version numbers cannot collide, an expected stage
@@ -7,14 +14,182 @@ cannot have changed in between, a retried event id cannot be written twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 import polars as pl
 
-from .errors import ConcurrencyError, InvalidInput
-from .events import Event, ModelAliasSet, ModelStageChanged, ModelVersionRegistered
+from .errors import ConcurrencyError, InvalidInput, LedgerError
+from .events import (
+    ArtifactRegistered,
+    Event,
+    ModelAliasSet,
+    ModelStageChanged,
+    ModelVersionRegistered,
+    PartitionObserved,
+    PartitionRemoved,
+)
+from .location import Location, check_relative, check_uri
 from .log import Snapshot
+
+_ENVELOPE = ("kind", "event_id", "schema_version", "occurred_at")
+_AT = re.compile(r" - at `\$\.?([^`]*)`")
+_encoder = msgspec.json.Encoder()
+
+
+def build(cls: type[Event], fields: Mapping[str, Any], *, strict: bool = False) -> Event:
+    """An event of ``cls`` from loosely typed input: unknown fields and bad values are errors
+    naming the field (``strict=False`` also takes ISO dates as strings, as the API does)."""
+    kind = cls.__struct_config__.tag
+    allowed = set(cls.__struct_fields__) | {"kind"}
+    for key in fields:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            fix = f"did you mean {close[0]!r}?" if close else "remove it"
+            raise InvalidInput(
+                f"field {key!r} is not part of {kind} events "
+                f"(allowed: {', '.join(sorted(allowed - {'kind'}))})",
+                field=str(key),
+                value=fields[key],
+                fix=fix,
+            )
+    try:
+        return msgspec.convert(
+            {k: v for k, v in fields.items() if v is not None or strict}, cls, strict=strict
+        )
+    except msgspec.ValidationError as exc:
+        raise _invalid(kind, exc) from None
+
+
+def _invalid(kind: str, exc: Exception) -> InvalidInput:
+    text = str(exc)
+    found = _AT.search(text)
+    field = found.group(1) if found else None
+    return InvalidInput(f"{kind}: {text}", field=field)
+
+
+def admit(event: Event, location: Location) -> Event:
+    """The one check of an event entering the log; returns it with uris normalised."""
+    if not isinstance(event, Event):
+        raise InvalidInput(
+            f"append takes lakeledger events, got {type(event).__name__}",
+            value=event,
+            fix="build events from lakeledger.store.events",
+        )
+    kind = event.kind
+    try:
+        _finite(event)
+        _stream_name(event)
+        _readable(event)
+        event = _uris(event, location)
+        _versions(event)
+    except LedgerError as exc:
+        if exc.where is None:
+            exc.where = kind
+        raise
+    return event
+
+
+def _readable(event: Event) -> None:
+    """Encode and decode as the log and every reader will: a value that would not come back
+    as its declared type (a list as a param, a string as a metric) is refused now."""
+    try:
+        encoded = _encoder.encode(event)
+    except (TypeError, OverflowError) as exc:
+        raise InvalidInput(
+            f"a value cannot be stored as JSON ({exc})",
+            fix="pass plain str, int, float, bool, None, lists and dicts of them",
+        ) from None
+    try:
+        msgspec.json.decode(encoded, type=type(event))
+    except msgspec.ValidationError as exc:
+        err = _invalid(event.kind, exc)
+        err.message = str(exc)
+        err.value = _value_at(event, err.field)
+        err.fix = _FIXES.get((err.field or "").split(".", 1)[0], "give the type the field declares")
+        raise err from None
+
+
+_FIXES = {
+    "params": "params are scalars (str, int, float, bool, None): pass e.g. json.dumps(value) or "
+    "record structured settings with declare_config",
+    "value": "give the type the field declares (metrics are numbers, params scalars, tags text)",
+    "occurred_at": "pass a timezone-aware datetime (e.g. datetime.now(UTC)); lakeledger never "
+    "guesses the zone of a naive time (no timezone given)",
+}
+
+
+def _value_at(event: Event, path: str | None) -> Any:
+    if not path:
+        return None
+    head = path.split(".", 1)[0].split("[", 1)[0]
+    value = getattr(event, head, None)
+    rest = path[len(head) :].lstrip(".")
+    if rest and isinstance(value, dict):
+        value = value.get(rest.split(".", 1)[0])
+    return value
+
+
+def _finite(event: Event) -> None:
+    """JSON has no NaN or infinity (they would come back as null): refuse them by name."""
+    for name in event.__struct_fields__:
+        value = getattr(event, name)
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                field = name if key is None else f"{name}.{key}"
+                raise InvalidInput(
+                    f"{field} is {v}, not a finite number",
+                    field=field,
+                    value=v,
+                    fix="record a finite number (a diverged run is a failed run or a tag)",
+                )
+
+
+def _stream_name(event: Event) -> None:
+    """The stream is derived from the class (``stream_of``): its naming field must be usable."""
+    prefix, name = event.stream_of
+    value = getattr(event, name)
+    if not isinstance(value, str) or not value.strip() or re.search(r"[\x00-\x1f\x7f]", value):
+        raise InvalidInput(
+            f"{name} {value!r} cannot name a {prefix} stream",
+            field=name,
+            value=value,
+            fix="give a non-empty name without control characters",
+        )
+
+
+def _uris(event: Event, location: Location) -> Event:
+    if isinstance(event, ArtifactRegistered):
+        return msgspec.structs.replace(event, uri=location.resolve_artifact(event.uri))
+    if isinstance(event, PartitionObserved | PartitionRemoved) and event.uri is not None:
+        check_relative(event.uri)
+    if isinstance(event, ModelVersionRegistered) and event.artifact_uri is not None:
+        check_uri(event.artifact_uri, "artifact_uri")
+    return event
+
+
+def _versions(event: Event) -> None:
+    """Model versions are assigned by the store (``version=0``); a given one is positive."""
+    if isinstance(event, ModelVersionRegistered):
+        if event.version < 0:
+            raise InvalidInput(
+                f"model version {event.version} is negative",
+                field="version",
+                value=event.version,
+                fix="omit the version: the store assigns the next one",
+            )
+    elif isinstance(event, ModelStageChanged | ModelAliasSet) and event.version < 1:
+        raise InvalidInput(
+            f"model version {event.version} does not exist: versions start at 1",
+            field="version",
+            value=event.version,
+            fix="give a registered version",
+        )
 
 _MODEL_KINDS = ("model.version_registered", "model.stage_changed")
 
@@ -89,12 +264,23 @@ def apply_model_rules(snapshot: Snapshot, events: Sequence[Event]) -> list[Event
     for e in events:
         if isinstance(e, ModelVersionRegistered):
             versions = state[e.model]
+            following = max(versions, default=0) + 1
             if e.version == 0:
-                e = msgspec.structs.replace(e, version=max(versions, default=0) + 1)
+                e = msgspec.structs.replace(e, version=following)
             elif e.version in versions:
                 raise ConcurrencyError(
                     f"model {e.model!r} version {e.version} is already registered; omit the "
-                    "version to have the next one assigned"
+                    "version to have the next one assigned",
+                    field="version",
+                    value=e.version,
+                )
+            elif e.version != following:
+                raise InvalidInput(
+                    f"model {e.model!r} version {e.version} would skip versions: the next one "
+                    f"is {following}",
+                    field="version",
+                    value=e.version,
+                    fix="omit the version: the store assigns the next one",
                 )
             versions[e.version] = "None"
         elif isinstance(e, ModelStageChanged):

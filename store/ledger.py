@@ -12,14 +12,12 @@ from datetime import date
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import polars as pl
 
 from . import events as ev
 from .buffer import BufferedWriter
-from .errors import InvalidInput
 from .hashing import config_dict, config_hash
-from .invariants import apply_model_rules, dedupe
+from .invariants import admit, apply_model_rules, build, dedupe
 from .location import Location
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .query import AsOf, filter_events
@@ -68,11 +66,15 @@ class Ledger:
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, events: Iterable[ev.Event], *, check_ids: bool = True) -> Committed:
-        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry)."""
-        batch = list(events)
-        for e in batch:
-            if not isinstance(e, ev.Event):
-                raise InvalidInput(f"append takes lakeledger events, got {type(e).__name__}")
+        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry).
+
+        Every event is admitted first (``invariants.admit``): a bad one refuses the whole batch.
+        """
+        return self._commit([admit(e, self.location) for e in events], check_ids=check_ids)
+
+    def _commit(self, batch: list[ev.Event], *, check_ids: bool) -> Committed:
+        """Commit already admitted events (the buffered writer's events were admitted by
+        ``emit``)."""
         skipped: list[str] = []
 
         def prepare(snapshot: Snapshot) -> Sequence[ev.Event]:
@@ -86,14 +88,16 @@ class Ledger:
         return Committed(result.version, result.events, tuple(skipped))
 
     def emit(self, event: ev.Event) -> None:
-        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``."""
-        self.writer.add(event)
+        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``.
+
+        Admitted now, so a bad event fails in the caller, not later in a background flush."""
+        self.writer.add(admit(event, self.location))
 
     @property
     def writer(self) -> BufferedWriter:
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
-                lambda batch: self.append(batch, check_ids=False), **self._buffer_options
+                lambda batch: self._commit(list(batch), check_ids=False), **self._buffer_options
             )
         return self._writer
 
@@ -168,7 +172,7 @@ class Ledger:
     ) -> ev.ArtifactRegistered:
         event = ev.ArtifactRegistered(
             name=name,
-            uri=self.location.resolve_artifact(uri),
+            uri=uri,  # resolved against the root by ``admit``
             config_hash=config_hash,
             content_hash=content_hash,
             size_bytes=size_bytes,
@@ -350,10 +354,5 @@ class Ledger:
 
 
 def _build(cls: type[ev.Event], fields: dict[str, Any]) -> ev.Event:
-    """Build an event from loosely typed input (dates as strings...) with clear errors."""
-    try:
-        return msgspec.convert(
-            {k: v for k, v in fields.items() if v is not None}, cls, strict=False
-        )
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"invalid {cls.__struct_config__.tag} event: {exc}") from None
+    """Build an event from loosely typed input (dates as strings...); unknown fields refused."""
+    return build(cls, fields)
