@@ -13,8 +13,8 @@ import msgspec
 import polars as pl
 import pytest
 from deltalake import DeltaTable, write_deltalake
-from lakeledger.projections import payload
-from lakeledger.store import Ledger
+from lakeledger import Ledger
+from lakeledger.projections.engine import payload
 from lakeledger.store import events as ev
 from lakeledger.store.codec import encode
 from lakeledger.store.events import KINDS, current_schema_version
