@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -27,9 +28,11 @@ from .errors import ConcurrencyError, InvalidInput, LedgerError
 from .events import (
     ArtifactRegistered,
     Event,
+    MetricLogged,
     ModelAliasSet,
     ModelStageChanged,
     ModelVersionRegistered,
+    ParamLogged,
     PartitionObserved,
     PartitionRemoved,
 )
@@ -62,13 +65,27 @@ def build(cls: type[Event], fields: Mapping[str, Any], *, strict: bool = False) 
             {k: v for k, v in fields.items() if v is not None or strict}, cls, strict=strict
         )
     except msgspec.ValidationError as exc:
-        raise _invalid(kind, exc) from None
+        err = _invalid(kind, exc, cls, fields, strict)
+        if err.value is None:
+            err.value = fields.get(err.field or "")
+        raise err from None
 
 
-def _invalid(kind: str, exc: Exception) -> InvalidInput:
+def _invalid(
+    kind: str, exc: Exception, cls: type[Event], fields: Mapping[str, Any], strict: bool = True
+) -> InvalidInput:
+    """The error of a failed conversion, naming the field (and the key of a mapping field)."""
     text = str(exc)
     found = _AT.search(text)
     field = found.group(1) if found else None
+    if field and field.endswith("[...]") and isinstance(fields.get(field[:-5]), dict):
+        name = field[:-5]
+        hint = typing.get_type_hints(cls)[name]
+        for key, value in fields[name].items():
+            try:
+                msgspec.convert({key: value}, hint, strict=strict)
+            except msgspec.ValidationError:
+                return InvalidInput(f"{kind}: {text}", field=f"{name}.{key}", value=value)
     return InvalidInput(f"{kind}: {text}", field=field)
 
 
@@ -107,17 +124,22 @@ def _readable(event: Event) -> None:
     try:
         msgspec.json.decode(encoded, type=type(event))
     except msgspec.ValidationError as exc:
-        err = _invalid(event.kind, exc)
+        data = {f: getattr(event, f) for f in event.__struct_fields__}
+        err = _invalid(event.kind, exc, type(event), data)
         err.message = str(exc)
-        err.value = _value_at(event, err.field)
-        err.fix = _FIXES.get((err.field or "").split(".", 1)[0], "give the type the field declares")
+        if err.value is None:
+            err.value = _value_at(event, err.field)
+        head = (err.field or "").split(".", 1)[0]
+        if head == "value":  # the one field of param / metric / tag events: say which it is
+            head = {ParamLogged: "params", MetricLogged: "metrics"}.get(type(event), head)
+        err.fix = _FIXES.get(head, "give the type the field declares")
         raise err from None
 
 
 _FIXES = {
     "params": "params are scalars (str, int, float, bool, None): pass e.g. json.dumps(value) or "
     "record structured settings with declare_config",
-    "value": "give the type the field declares (metrics are numbers, params scalars, tags text)",
+    "metrics": "metrics are numbers: pass float(value)",
     "occurred_at": "pass a timezone-aware datetime (e.g. datetime.now(UTC)); lakeledger never "
     "guesses the zone of a naive time (no timezone given)",
 }
