@@ -15,9 +15,10 @@ from typing import Any
 import polars as pl
 
 from . import events as ev
+from .admission import admit, build
 from .buffer import BufferedWriter
 from .hashing import config_dict, config_hash
-from .invariants import admit, apply_model_rules, build, dedupe
+from .invariants import apply_model_rules, dedupe
 from .location import Location
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .query import AsOf, filter_events
@@ -65,7 +66,7 @@ class Ledger:
     def append(self, events: Iterable[ev.Event], *, check_ids: bool = True) -> Committed:
         """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry).
 
-        Every event is admitted first (``invariants.admit``): a bad one refuses the whole batch.
+        Every event is admitted first (``admission.admit``): a bad one refuses the whole batch.
         """
         return self._commit([admit(e, self.location) for e in events], check_ids=check_ids)
 

@@ -12,9 +12,9 @@ import polars as pl
 from lakeledger.cli import output
 from lakeledger.cli.context import open_ledger
 from lakeledger.store import KINDS, Event, Ledger
+from lakeledger.store.admission import admit, build
 from lakeledger.store.codec import payload_object
 from lakeledger.store.errors import InvalidInput, LedgerError, PathEscapeError
-from lakeledger.store.invariants import admit, build
 
 _ENVELOPE = {"kind", "event_id", "schema_version", "occurred_at"}
 
