@@ -15,6 +15,7 @@ from lakeledger.store import KINDS, Event, Ledger
 from lakeledger.store.admission import admit, build
 from lakeledger.store.codec import payload_object
 from lakeledger.store.errors import InvalidInput, LedgerError, PathEscapeError
+from lakeledger.store.schema import DatasetSchema
 
 _ENVELOPE = {"kind", "event_id", "schema_version", "occurred_at"}
 
@@ -87,6 +88,13 @@ def parse_lines(
                 value=kind,
                 where=where,
             )
+        if kind == "dataset.declared" and obj.get("schema") is not None:
+            try:  # any schema shape people write ({"id": "int"}, Spark fields...): one type
+                obj["schema"] = msgspec.to_builtins(DatasetSchema.parse(obj["schema"]))
+            except InvalidInput as exc:
+                raise InvalidInput(
+                    f"field 'schema': {exc}", field="schema", value=obj["schema"], where=where
+                ) from None
         try:
             event = build(KINDS[kind], obj, strict=True)
             if ledger is not None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from lakeledger.store import Ledger
+from lakeledger.store import events as ev
 from lakeledger.store.events import (
-    DatasetDeclared,
     PartitionObserved,
     PartitionRemoved,
     ValidationRecorded,
 )
+from lakeledger.store.schema import DatasetSchema
 
 SOURCE = "watch"  # details.source of the validation events the watcher writes
 
@@ -33,7 +33,9 @@ class Live:
 @dataclass
 class WatchState:
     declared: bool = False
-    schema: dict[str, Any] | None = None
+    schema: DatasetSchema | None = None
+    partition_key: tuple[str, ...] = ()  # columns held by the path, not by the files
+    freq: str | None = None
     live: dict[str, Live] = field(default_factory=dict)  # uri -> latest observation
     # (check, uri, checksum) of every problem already reported
     reported: set[tuple[str, str, str | None]] = field(default_factory=set)
@@ -49,12 +51,18 @@ class WatchState:
         return [u for u in self.live if u in exact or u.startswith(dirs)]
 
 
-def declared_schema(ledger: Ledger, dataset: str) -> tuple[bool, dict[str, Any] | None]:
-    """Whether ``dataset`` is declared, and the schema of its latest declaration."""
-    stream = f"dataset/{dataset}"
-    found = ledger.read(kind="dataset.declared", stream=stream)
-    declared = [e for e in found if isinstance(e, DatasetDeclared)]
-    return (True, declared[-1].schema) if declared else (False, None)
+def declaration(ledger: Ledger, dataset: str) -> ev.DatasetDeclared | None:
+    """The latest ``dataset.declared`` of ``dataset`` (old schema shapes upcast), if any."""
+    found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{dataset}")
+             if isinstance(e, ev.DatasetDeclared)]
+    return found[-1] if found else None
+
+
+def apply_declaration(state: WatchState, declared: ev.DatasetDeclared | None) -> None:
+    state.declared = declared is not None
+    state.schema = declared.schema if declared else None
+    state.partition_key = tuple(declared.partition_key) if declared else ()
+    state.freq = declared.freq if declared else None
 
 
 def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
@@ -62,7 +70,7 @@ def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
     state = WatchState()
     inside = root.rstrip(os.sep) + os.sep
 
-    state.declared, state.schema = declared_schema(ledger, dataset)
+    apply_declaration(state, declaration(ledger, dataset))
     kinds = ["partition.observed", "partition.removed"]
     for event in ledger.read(kind=kinds, stream=f"dataset/{dataset}"):
         if not isinstance(event, PartitionObserved | PartitionRemoved):
