@@ -22,7 +22,7 @@ def _populate(root: Path) -> Ledger:
         for step in range(3):
             run.log_metric("loss", 1.0 / (step + 1), step=step)
     ledger.register_model_version("fraud", run_id=run.run_id)
-    ledger.set_stage("fraud", 1, "production")
+    ledger.set_stage("fraud", 1, "Production")
     for name in ("runs", "models"):
         ledger.view(name)  # materialised, so doctor compares them with a rebuild
     return ledger
