@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from lakeledger.store import Ledger, LedgerError, default_root
 from lakeledger.store.errors import InvalidInput
 
-COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks"]
+COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "serve.command", "follow", "lineage"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -28,6 +28,8 @@ from .run import Run
 if TYPE_CHECKING:
     from lakeledger.projections.check import Report
 
+    from .subscription import Subscription
+
 DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
 
@@ -305,6 +307,13 @@ class Ledger:
         return [
             decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
         ]
+
+    def subscribe(self, **options: Any) -> Subscription:
+        """Events as they commit: ``for e in ledger.subscribe(kind="model.*", consumer="n")``,
+        from the consumer's durable position, at least once; see ``store/subscription.py``."""
+        from .subscription import Subscription
+
+        return Subscription(self, **options)
 
     # -- declarative stages: lakeledger.ingest.stages, imported lazily ------------------------
     def stage(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
