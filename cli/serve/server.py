@@ -45,6 +45,8 @@ def serve(
             if services.loop is not None:
                 services.loop.call_soon_threadsafe(services.stopping.set)
             super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal after its shutdown; ours is complete: exit 0
+            getattr(self, "_captured_signals", []).clear()
 
     options: dict[str, Any] = {}
     if _has("uvloop"):
