@@ -125,7 +125,7 @@ def test_a_subscriber_killed_and_restarted_resumes_from_its_position(tmp_path: P
 class Receiver(BaseHTTPRequestHandler):
     got: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.got.append(json.loads(body))
         self.send_response(204)
