@@ -1,1 +1,2 @@
-"""lakeledger.cli: the ``lakeledger`` command (``main.py``; one module per command group)."""
+"""lakeledger.cli: the ``lakeledger`` command (``main.py``) and one module per command group
+under ``commands/``."""

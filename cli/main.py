@@ -2,7 +2,8 @@
 
 Exit codes are stable: 0 ok, 1 a check found problems (or the store failed), 2 bad usage or
 input. ``LedgerError`` messages are printed without a traceback. Command groups live in their
-own modules, each with ``register(subparsers)``; add a module to ``COMMAND_MODULES``.
+own modules under ``commands/``, each with ``register(subparsers)``; add a module to
+``COMMAND_MODULES``. Shared options live in ``context`` (the ledger) and ``output`` (--json).
 """
 
 from __future__ import annotations
@@ -14,31 +15,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lakeledger.store import Ledger, LedgerError, default_root
+from lakeledger.store import LedgerError, default_root
 from lakeledger.store.errors import InvalidInput
 
-COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "serve.command", "follow", "lineage"]
+# under lakeledger.cli.commands
+COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "serve", "follow", "lineage"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 too; keep its message short
         self.print_usage(sys.stderr)
         raise InvalidInput(f"{self.prog}: {message}")
-
-
-def storage_options(pairs: Sequence[str] | None) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--storage-option {pair.split('=')[0]!r} must be KEY=VALUE")
-        options[key] = value
-    return options
-
-
-def open_ledger(args: argparse.Namespace, *, create: bool = False) -> Ledger:
-    """The ledger named by ``--root``/``LAKELEDGER_ROOT``; read commands never create one."""
-    return Ledger.open(args.root, storage_options(args.storage_option), create=create)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
-        importlib.import_module(f"lakeledger.cli.{name}").register(sub)
+        importlib.import_module(f"lakeledger.cli.commands.{name}").register(sub)
     return parser
 
 

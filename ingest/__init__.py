@@ -1,2 +1,8 @@
-"""lakeledger.ingest: the producers. Extractors and the bronze writer (``runner``, ``sources``),
-the landing-directory watcher (``watcher``), checks (``checks``) and declarative stages (``stages``)."""
+"""lakeledger.ingest: the producers, one subpackage per way data reaches the ledger.
+
+- ``extract``: sources (CSV, HTTP/GitHub, SQL) -> validated records -> bronze exactly once,
+  rejected records to quarantine, progress as ``ingest.checkpoint`` events;
+- ``watch``: partitions landing in a directory -> ``partition.observed`` events;
+- ``checks``: data-quality checks -> ``validation.recorded`` events;
+- ``stages``: declarative pipeline stages -> artifacts with lineage and coverage.
+"""

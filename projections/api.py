@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import polars as pl
+from lakeledger.projections import registry
+from lakeledger.projections.engine import materialise
+from lakeledger.projections.engine.state import Context, State, prepare, reduce
+from lakeledger.projections.engine.world import gone_writers, missing_uris
+from lakeledger.projections.gate import Report, problems
+from lakeledger.projections.views import runs, staleness
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
 from lakeledger.store.query import AsOf, Moment
-
-from . import materialise, registry, runs, staleness
-from .check import Report, problems
-from .state import Context, State, prepare, reduce
-from .world import gone_writers, missing_uris
 
 log = logging.getLogger("lakeledger.projections")
 

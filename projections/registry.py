@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+from lakeledger.projections.engine.state import Context, Part, State
+from lakeledger.projections.views import artifacts, coverage, models, runs, staleness, validations
 from lakeledger.store.errors import InvalidInput
-
-from . import artifacts, coverage, models, runs, staleness, validations
-from .state import Context, Part, State
 
 
 @dataclass(frozen=True)

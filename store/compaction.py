@@ -21,13 +21,14 @@ from deltalake.exceptions import CommitFailedError
 from deltalake.transaction import AddAction, RemoveAction
 
 from . import codec, datafile
+from .datafile import SEQ_APP_ID
 
 if TYPE_CHECKING:
     from .log import EventLog
 
+
 def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None:
     """Merge the table's small files into one. Returns counts, or None when skipped/lost."""
-    from .log import SEQ_APP_ID
 
     table = event_log.refresh()
     version = table.version()

@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
+# The Delta app transaction every event-log commit carries (its version: the commit's own).
+SEQ_APP_ID = "lakeledger.events"
 # Data-skipping stats only where reads filter (see LogSettings.table_config).
 STATS_COLUMNS = ("version", "seq", "event_id", "kind", "stream", "batch_id")
 

@@ -7,7 +7,7 @@ is durable after ``flush``/``close``. Every typed helper below is a thin builder
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -26,8 +26,6 @@ from .query import AsOf, filter_events
 from .run import Run
 
 if TYPE_CHECKING:
-    from lakeledger.projections.check import Report
-
     from .subscription import Subscription
 
 DEFAULT_ROOT = "./lakeledger"
@@ -314,28 +312,6 @@ class Ledger:
         from .subscription import Subscription
 
         return Subscription(self, **options)
-
-    # -- declarative stages: lakeledger.ingest.stages, imported lazily ------------------------
-    def stage(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
-        """Declare a pipeline stage: ``@ledger.stage("features", inputs=[...], output=Schema,
-        config=Config)``; see ``lakeledger.ingest.stages``."""
-        from lakeledger.ingest.stages import stage
-
-        return stage(self, name, **options)
-
-    # -- views: lakeledger.projections, imported lazily (data flows store -> projections) ------
-    def view(self, name: str, as_of: AsOf = None) -> pl.DataFrame:
-        """A view (artifacts, models, runs, coverage, staleness, validations): now (materialised,
-        refreshed incrementally first) or as of a version / ISO time."""
-        from lakeledger.projections.api import view
-
-        return view(self, name, as_of)
-
-    def check(self, as_of: AsOf = None) -> Report:
-        """The integrity gate: ``Report.ok``; ``Report.problems`` lists what is wrong."""
-        from lakeledger.projections.api import check
-
-        return check(self, as_of)
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""

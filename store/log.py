@@ -25,7 +25,7 @@ from deltalake import CommitProperties, DeltaTable, PostCommitHookProperties, Tr
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from . import codec, datafile, maintenance
-from .datafile import STATS_COLUMNS
+from .datafile import SEQ_APP_ID, STATS_COLUMNS
 from .errors import LedgerError, NotInitialised, StorageError
 from .events import Event
 from .identity import Writer
@@ -36,7 +36,6 @@ from .storage import filesystem
 
 log = logging.getLogger("lakeledger.store")
 
-SEQ_APP_ID = "lakeledger.events"
 # A snapshot older than this is refreshed before committing on it: together with the log
 # margin kept by maintenance, a writer can never re-create a cleaned-up version file.
 MAX_SNAPSHOT_AGE_S = 0.25

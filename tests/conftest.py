@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from lakeledger.store import Ledger, LogSettings
+from lakeledger import Ledger  # the facade: the store Ledger plus view, check and stage
+from lakeledger.store import LogSettings
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 import polars as pl
-from lakeledger.ingest import config as ingest_config
-from lakeledger.ingest.sources import Batch, Source
+from lakeledger.ingest.extract import config as ingest_config
+from lakeledger.ingest.extract.sources import Batch, Source
 from lakeledger.store import Ledger
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from lakeledger.ingest.runner import PAUSE_ENV, PAUSE_FILE_ENV
+from lakeledger.ingest.extract.runner import PAUSE_ENV, PAUSE_FILE_ENV
 
 from .ingest_fixtures import write_config
 

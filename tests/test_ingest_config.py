@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lakeledger.ingest.config import ConfigError, load
+from lakeledger.ingest.extract.config import ConfigError, load
 
 from .ingest_fixtures import write_config
 

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.config import decode
-from lakeledger.ingest.runner import run_sources
-from lakeledger.ingest.sources import Context, build
+from lakeledger.ingest.extract.config import decode
+from lakeledger.ingest.extract.runner import run_sources
+from lakeledger.ingest.extract.sources import Context, build
 from lakeledger.store import Ledger
 
 from .ingest_fixtures import bronze, load, metrics, payloads, quarantine, write_config

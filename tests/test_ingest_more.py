@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.config import decode
-from lakeledger.ingest.records import RecordSchema
-from lakeledger.ingest.runner import run_sources
-from lakeledger.projections.ingest_status import ingest_status
+from lakeledger.ingest.extract.config import decode
+from lakeledger.ingest.extract.records import RecordSchema
+from lakeledger.ingest.extract.runner import run_sources
+from lakeledger.projections.views.ingest_status import ingest_status
 from lakeledger.store import Ledger
 
 from .ingest_fixtures import bronze, load, payloads, write_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from lakeledger.ingest.runner import run_sources
+from lakeledger.ingest.extract.runner import run_sources
 from lakeledger.store import Ledger
 
 from .ingest_fixtures import bronze, load, payloads, quarantine, write_config

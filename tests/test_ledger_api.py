@@ -118,3 +118,16 @@ def test_remote_roots_check_paths_without_a_disk() -> None:
         loc.resolve_artifact("../../other-bucket/x")
     assert "hunter2" not in repr(loc)
     assert loc.redact("boom hunter2-secret boom") == "boom *** boom"
+
+
+def test_facade_adds_views_and_gate_above_the_store(ledger) -> None:
+    """``lakeledger.Ledger`` is the store's Ledger plus the read side; the store class has none."""
+    import lakeledger
+    from lakeledger.store import Ledger as StoreLedger
+
+    assert isinstance(ledger, lakeledger.Ledger) and isinstance(ledger, StoreLedger)
+    assert not hasattr(StoreLedger, "view") and not hasattr(StoreLedger, "check")
+    version = ledger.register_model_version("churn", artifact_uri="m.pkl")
+    assert ledger.view("models").select("model", "version").rows() == [("churn", version)]
+    assert ledger.check().ok
+    assert lakeledger.__version__

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = {"store": "lakeledger.store", "ingest": "lakeledger.ingest",
+FOLDERS = {"facade": "lakeledger", "store": "lakeledger.store", "ingest": "lakeledger.ingest",
            "projections": "lakeledger.projections", "cli": "lakeledger.cli"}
 
 
@@ -16,7 +16,8 @@ def test_every_subpackage_is_listed_for_setuptools() -> None:
     assert {k: v for k, v in config["package-dir"].items()} == {v: k for k, v in FOLDERS.items()}
     found = set()
     for folder, package in FOLDERS.items():
-        for init in (ROOT / folder).rglob("__init__.py"):
+        inits = (ROOT / folder).rglob("__init__.py") if package != "lakeledger" else [ROOT / folder / "__init__.py"]
+        for init in inits:
             rel = init.parent.relative_to(ROOT / folder)
             found.add(".".join([package, *rel.parts]))
     assert found == set(config["packages"])

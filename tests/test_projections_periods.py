@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from lakeledger.projections import periods
+from lakeledger.projections.engine import periods
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ import polars as pl
 from deltalake import write_deltalake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lakeledger.projections import api, materialise, registry
-from lakeledger.projections.state import Context, combine, reduce, sort_state
+from lakeledger.projections import api, registry
+from lakeledger.projections.engine import materialise
+from lakeledger.projections.engine.state import Context, combine, reduce, sort_state
 from lakeledger.store import Ledger, codec
 from lakeledger.store import events as ev
 from lakeledger.store.identity import Writer

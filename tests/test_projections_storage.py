@@ -3,7 +3,8 @@ fsspec (a local directory and S3 on a real moto_server)."""
 
 from __future__ import annotations
 
-from lakeledger.projections import api, materialise
+from lakeledger.projections import api
+from lakeledger.projections.engine import materialise
 from lakeledger.store.storage import filesystem
 
 

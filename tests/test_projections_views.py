@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import polars as pl
-from lakeledger.projections.artifacts import artifact_history, artifacts
-from lakeledger.projections.coverage import coverage
-from lakeledger.projections.models import model_stage_history, models
-from lakeledger.projections.runs import runs
-from lakeledger.projections.staleness import staleness
-from lakeledger.projections.state import Context
-from lakeledger.projections.validations import validation_history, validations
+from lakeledger.projections.engine.state import Context
+from lakeledger.projections.views.artifacts import artifact_history, artifacts
+from lakeledger.projections.views.coverage import coverage
+from lakeledger.projections.views.models import model_stage_history, models
+from lakeledger.projections.views.runs import runs
+from lakeledger.projections.views.staleness import staleness
+from lakeledger.projections.views.validations import validation_history, validations
 from lakeledger.store import events as ev
 
 from tests.projections_fixtures import T0, WRITER, log_frame

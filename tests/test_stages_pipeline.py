@@ -138,13 +138,11 @@ def test_metadata_files_when_asked(ledger: Ledger) -> None:
     assert [c["name"] for c in schema["columns"]] == ["kind", "total"]
 
 
-def test_ledger_stage_method_when_wired(ledger: Ledger) -> None:
-    """``@ledger.stage(...)`` is ``stage(ledger, ...)``; the store gains the method at merge."""
-    if not hasattr(Ledger, "stage"):
-        pytest.skip("Ledger.stage is added in store/ledger.py by the lead")
+def test_ledger_stage_method(ledger: Ledger) -> None:
+    """``@ledger.stage(...)`` on the facade (``lakeledger.Ledger``) is ``stage(ledger, ...)``."""
     seed(ledger, orders())
 
-    @ledger.stage("totals", inputs=["bronze/orders"])  # type: ignore[attr-defined]
+    @ledger.stage("totals", inputs=["bronze/orders"])
     def totals(src: pl.LazyFrame) -> pl.LazyFrame:
         return src.select(pl.len())
 

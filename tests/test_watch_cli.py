@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from lakeledger.projections import materialise
+from lakeledger.projections.engine import materialise
 from lakeledger.store import Ledger
 
 from .watch_fixtures import (

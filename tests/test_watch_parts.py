@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lakeledger.ingest.fileinfo import IncompleteFile, UnreadableFile, inspect
-from lakeledger.ingest.layout import is_data_file, is_hidden_or_temp, partition_of
-from lakeledger.ingest.schema import declared_columns, differences, normalise_type, schema_hash
+from lakeledger.ingest.watch.fileinfo import IncompleteFile, UnreadableFile, inspect
+from lakeledger.ingest.watch.layout import is_data_file, is_hidden_or_temp, partition_of
+from lakeledger.ingest.watch.schema import declared_columns, differences, normalise_type, schema_hash
 
 from .watch_fixtures import parquet_bytes, sales, sha
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.watcher import Watcher, WatchOptions
+from lakeledger.ingest.watch.watcher import Watcher, WatchOptions
 from lakeledger.store import Ledger
 
 from .conftest import Backend

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from lakeledger.cli.log import parse_lines
+from lakeledger.cli.commands.log import parse_lines
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.events import Event
 from starlette.requests import Request

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lakeledger.ingest.openlineage import parse
-from lakeledger.projections import lineage as view
+from lakeledger.projections.views import lineage as view
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.query import Moment
 from starlette.concurrency import run_in_threadpool

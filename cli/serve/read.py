@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from lakeledger.cli.views import _json_rows, _where
+from lakeledger.cli.commands.views import _json_rows, _where
 from lakeledger.projections import api, registry
 from lakeledger.projections.audit import audit, audit_streams
 from lakeledger.store.errors import InvalidInput

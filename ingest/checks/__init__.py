@@ -4,7 +4,7 @@ Every check returns a ``CheckResult`` that can be recorded as a ``validation.rec
 event; a ``Suite`` runs many checks in one pass over the data.
 """
 
-from .boundary import (
+from lakeledger.ingest.checks.boundary import (
     HasColumns,
     Leak,
     Merge,
@@ -17,14 +17,28 @@ from .boundary import (
     safe_merge,
     unique_key,
 )
-from .check import Check, Plan
-from .contract import Contract
-from .drift import KS, PSI
-from .frames import as_frame, as_lazy, as_polars, scan_path
-from .metadata import read_schema_file, schema_of, stats_of, validate_schema_file, write_metadata
-from .quality import Categories, Completeness, Freshness, Range, RowCount, Schema, Uniqueness
-from .result import CheckFailed, CheckResult
-from .suite import Report, Suite
+from lakeledger.ingest.checks.check import Check, Plan
+from lakeledger.ingest.checks.contract import Contract
+from lakeledger.ingest.checks.drift import KS, PSI
+from lakeledger.ingest.checks.frames import as_frame, as_lazy, as_polars, scan_path
+from lakeledger.ingest.checks.metadata import (
+    read_schema_file,
+    schema_of,
+    stats_of,
+    validate_schema_file,
+    write_metadata,
+)
+from lakeledger.ingest.checks.quality import (
+    Categories,
+    Completeness,
+    Freshness,
+    Range,
+    RowCount,
+    Schema,
+    Uniqueness,
+)
+from lakeledger.ingest.checks.result import CheckFailed, CheckResult
+from lakeledger.ingest.checks.suite import Report, Suite
 
 __all__ = [
     "KS",

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import polars as pl
+from lakeledger.ingest.checks.check import Check, Plan, as_list
+from lakeledger.ingest.checks.frames import as_frame
+from lakeledger.ingest.checks.result import CheckFailed, CheckResult, Severity
 from lakeledger.store.errors import InvalidInput
-
-from .check import Check, Plan, as_list
-from .frames import as_frame
-from .result import CheckFailed, CheckResult, Severity
 
 
 class HasColumns(Check):

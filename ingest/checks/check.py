@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from lakeledger.ingest.checks.result import SEVERITIES, CheckResult, Severity
 from lakeledger.store.errors import InvalidInput
-
-from .result import SEVERITIES, CheckResult, Severity
 
 if TYPE_CHECKING:
     from lakeledger.store import Ledger
@@ -72,7 +71,7 @@ class Check:
 
     def run(self, data: Any, *, sample: int = 5) -> CheckResult:
         """Run this check alone (one pass over ``data``)."""
-        from .suite import Suite
+        from lakeledger.ingest.checks.suite import Suite
 
         return Suite([self], sample=sample).run(data).results[0]
 

@@ -16,13 +16,12 @@ from typing import Any
 
 import msgspec
 import polars as pl
+from lakeledger.ingest.checks.boundary import NoNulls
+from lakeledger.ingest.checks.check import Check
+from lakeledger.ingest.checks.dtypes import DtypeLike
+from lakeledger.ingest.checks.quality import Categories, Range, Schema
 from lakeledger.store.errors import InvalidInput
 from msgspec import inspect as mi
-
-from .boundary import NoNulls
-from .check import Check
-from .dtypes import DtypeLike
-from .quality import Categories, Range, Schema
 
 _SIMPLE: dict[type, DtypeLike] = {
     mi.IntType: int,

@@ -16,11 +16,10 @@ import math
 from typing import Any
 
 import polars as pl
+from lakeledger.ingest.checks.check import Check, Plan
+from lakeledger.ingest.checks.frames import as_frame
+from lakeledger.ingest.checks.result import CheckResult, Severity
 from lakeledger.store.errors import InvalidInput
-
-from .check import Check, Plan
-from .frames import as_frame
-from .result import CheckResult, Severity
 
 EPSILON = 1e-4  # floor for empty bins: PSI is undefined on a zero share
 

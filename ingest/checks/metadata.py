@@ -13,14 +13,13 @@ from typing import Any
 
 import msgspec
 import polars as pl
+from lakeledger.ingest.checks.frames import as_polars
+from lakeledger.ingest.checks.quality import Schema
+from lakeledger.ingest.checks.result import CheckResult, Severity, jsonable
+from lakeledger.ingest.checks.suite import aggregate
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.location import Location
 from lakeledger.store.storage import filesystem
-
-from .frames import as_polars
-from .quality import Schema
-from .result import CheckResult, Severity, jsonable
-from .suite import aggregate
 
 
 def schema_of(data: Any) -> dict[str, Any]:

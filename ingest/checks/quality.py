@@ -12,11 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
+from lakeledger.ingest.checks.check import Check, Plan, as_list
+from lakeledger.ingest.checks.dtypes import DtypeLike, dtype_matches, dtype_name
+from lakeledger.ingest.checks.result import CheckResult, Severity
 from lakeledger.store.errors import InvalidInput
-
-from .check import Check, Plan, as_list
-from .dtypes import DtypeLike, dtype_matches, dtype_name
-from .result import CheckResult, Severity
 
 
 class Schema(Check):

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 import polars as pl
+from lakeledger.ingest.checks.frames import as_polars
+from lakeledger.ingest.checks.result import CheckFailed, CheckResult, jsonable
 from lakeledger.store import events as ev
 
-from .check import Check, Plan
-from .frames import as_polars
-from .result import CheckFailed, CheckResult, jsonable
-
 if TYPE_CHECKING:
+    from lakeledger.ingest.checks.check import Check, Plan
     from lakeledger.store import Committed, Ledger
 
 ROWS = "__rows__"

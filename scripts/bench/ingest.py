@@ -37,8 +37,8 @@ def make_csv(path: Path, rows: int) -> None:
 
 
 def child(csv: str, batch_rows: int, queue: mp.Queue) -> None:  # type: ignore[type-arg]
-    from lakeledger.ingest.config import decode
-    from lakeledger.ingest.runner import run_sources
+    from lakeledger.ingest.extract.config import decode
+    from lakeledger.ingest.extract.runner import run_sources
     from lakeledger.store import Ledger
 
     root = tempfile.mkdtemp(prefix="ll-bench-")

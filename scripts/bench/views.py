@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from lakeledger.projections import api, materialise
+from lakeledger.projections import api
+from lakeledger.projections.engine import materialise
 from lakeledger.store import Ledger, LogSettings
 from lakeledger.store import events as ev
 

@@ -1,0 +1,1 @@
+"""One module per command group, each with ``register(subparsers)``; ``cli.main`` lists them."""

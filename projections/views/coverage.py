@@ -1,0 +1,149 @@
+"""Coverage of declared datasets: expected periods against observed, not-removed partitions.
+
+Expected periods run from ``start`` (or the earliest observed period when no start was
+declared) to ``end``, inclusive, or while no end was declared, to the period containing ``now``
+(periods that have begun). A partition counts while its last event is ``partition.observed``
+(removed then re-observed counts again). Partitions keyed by several columns are split into a
+time value and a *group* (see ``periods.py``); every group ever present is expected in every
+period, so ``region=us`` missing on one day is a gap even when ``region=eu`` landed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+from lakeledger.projections.engine import periods
+from lakeledger.projections.engine.payload import rows
+from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+
+KINDS = ("dataset.declared", "partition.observed", "partition.removed")
+
+
+def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
+    return rows(
+        events,
+        "dataset.declared",
+        {
+            "dataset": pl.String,
+            "freq": pl.String,
+            "start": pl.String,
+            "end": pl.String,
+            "partition_key": pl.List(pl.String),
+        },
+    )
+
+
+def _partitions(events: pl.LazyFrame) -> pl.LazyFrame:
+    fields = {"dataset": pl.String, "partition": pl.String, "uri": pl.String}
+    observed = rows(events, "partition.observed", {**fields, "rows": pl.Int64}).with_columns(
+        present=pl.lit(True)
+    )
+    removed = rows(events, "partition.removed", fields).with_columns(
+        present=pl.lit(False), rows=pl.lit(None, pl.Int64)
+    )
+    cols = ["dataset", "partition", "uri", "rows", "present", "pos", "recorded_at"]
+    return pl.concat([observed.select(cols), removed.select(cols)]).sort("pos")
+
+
+PARTS = (
+    Part(
+        "declared",
+        ("dataset",),
+        {
+            "freq": ("last", None),
+            "start": ("last", None),
+            "end": ("last", None),
+            "partition_key": ("last", None),
+            "declared_at": ("last", "recorded_at"),
+        },
+        _declared,
+    ),
+    Part(
+        "partitions",
+        ("dataset", "partition"),
+        {
+            "present": ("last", None),
+            "uri": ("last", None),
+            "rows": ("last", None),
+            "changed_pos": ("last", "pos"),
+            "changed_at": ("last", "recorded_at"),
+            "observations": ("count", None),
+        },
+        _partitions,
+    ),
+)
+
+SCHEMA = {
+    "dataset": pl.String,
+    "freq": pl.String,
+    "start": pl.Date,
+    "end": pl.Date,
+    "groups": pl.Int64,
+    "expected": pl.Int64,
+    "present": pl.Int64,
+    "missing": pl.Int64,
+    "coverage_pct": pl.Float64,
+    "first_gap": pl.String,
+    "missing_periods": pl.List(pl.String),
+    "unmatched": pl.Int64,
+}
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def present(state: State, ctx: Context) -> pl.DataFrame:
+    parts = state["partitions"].filter(pl.col("present"))
+    by_dataset = {k[0]: g for k, g in parts.partition_by("dataset", as_dict=True).items()}
+    out = []
+    for row in state["declared"].sort("dataset").iter_rows(named=True):
+        out.append(_coverage(row, by_dataset.get(row["dataset"]), ctx.now))
+    return pl.DataFrame(out, schema=SCHEMA, orient="row")
+
+
+def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict:  # type: ignore[type-arg]
+    freq, keys = row["freq"] or "D", tuple(row["partition_key"] or ["date"])
+    start, end = _day(row["start"]), _day(row["end"])
+    cells: set[tuple[str, datetime]] = set()
+    unmatched = 0
+    for partition in observed["partition"].to_list() if observed is not None else []:
+        group, moment = periods.split_partition(partition, keys)
+        if moment is None:
+            unmatched += 1
+        else:
+            cells.add((group, periods.truncate(moment, freq)))
+    first = (
+        datetime.combine(start, time(), UTC) if start else min((m for _, m in cells), default=None)
+    )
+    limit = (
+        now
+        if end is None
+        else min(now, datetime.combine(end, time(), UTC) + timedelta(days=1, microseconds=-1))
+    )
+    expected = periods.expected(freq, first, limit) if first is not None and first <= limit else []
+    groups = sorted({g for g, _ in cells}) or [""]
+    span = set(expected)
+    unmatched += sum(1 for _, m in cells if m not in span)
+    missing = [(g, p) for p in expected for g in groups if (g, p) not in cells]
+    labels = [f"{g}/{periods.label(p, freq)}" if g else periods.label(p, freq) for g, p in missing]
+    total = len(expected) * len(groups)
+    return {
+        "dataset": row["dataset"],
+        "freq": freq,
+        "start": start,
+        "end": end,
+        "groups": len(groups),
+        "expected": total,
+        "present": total - len(missing),
+        "missing": len(missing),
+        "coverage_pct": round(100.0 * (total - len(missing)) / total, 2) if total else None,
+        "first_gap": labels[0] if labels else None,
+        "missing_periods": labels,
+        "unmatched": unmatched,
+    }
+
+
+def coverage(events: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
+    return present(reduce(PARTS, prepare(events)), ctx)
