@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .ledger import Ledger
 
 POSITION_KIND = "consumer.position"
+_LAST_SEQ = 2**31 - 1  # past every seq of a version
 
 
 @dataclass(frozen=True, order=True)
@@ -81,7 +82,8 @@ class Subscription(Iterator[AnyEvent | RawEvent]):
         self.follow = follow
         self.stop = stop or threading.Event()
         stored = stored_position(ledger, consumer) if consumer else None
-        self.position = stored or Position(since or 0, -1)
+        # ``since``: events committed after that version (as ``ledger.events(since=...)``)
+        self.position = stored or (Position(since, _LAST_SEQ) if since is not None else Position())
         self._saved = self.position
         self._pending: deque[tuple[Position, AnyEvent | RawEvent]] = deque()
         self._seen_version = -1

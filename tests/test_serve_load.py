@@ -106,3 +106,20 @@ def test_kill_9_mid_load_keeps_every_acknowledged_event_once(tmp_path: Path) -> 
     stored = raw_ids(server.root)
     assert max(stored.values()) == 1
     assert set(stored) == acked | {e["event_id"] for b in retried for e in b}  # type: ignore[misc]
+
+
+@pytest.mark.slow
+def test_sigterm_mid_load_answers_what_it_took_and_stops_cleanly(tmp_path: Path) -> None:
+    server = Server(str(tmp_path / "ledger")).start()
+    clients = run_clients(server, 1e9)
+    time.sleep(max(3.0, SECONDS / 2))
+    assert server.stop() == 0  # SIGTERM while 16 clients are sending
+    for c in clients:
+        c.until = 0
+        c.join(300)
+    acked = {i for c in clients for i in c.acked}
+    unanswered = {e["event_id"] for c in clients for b in c.unanswered for e in b}
+    stored = raw_ids(server.root)
+    assert acked and acked <= set(stored) and max(stored.values()) == 1
+    assert set(stored) - acked <= unanswered  # nothing stored that its client was not told of,
+    assert not [e for c in clients for e in c.errors]  # unless its connection was cut

@@ -189,3 +189,26 @@ def test_follow_exec_gets_each_event_on_stdin(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "--root", root, "follow", "--webhook", "ftp://x", "--once"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "--webhook" in bad.stderr
+
+
+def test_subscription_positions_failures_and_interrupted_handling(tmp_path: Path) -> None:
+    ledger = Ledger.open(str(tmp_path / "ledger"))
+    ledger.register_model_version("m")
+    ledger.append([ValidationRecorded(target="t", check="c", passed=True)])
+    ledger.set_stage("m", 1, "Production")
+    sub = ledger.subscribe(kind="model.*", consumer="unit", follow=False)
+    first = next(sub)
+    assert first.kind == "model.version_registered"
+    second = next(sub)  # both came in one batch: nothing saved yet
+    assert second.kind == "model.stage_changed" and stored_position(ledger, "unit") is None
+    sub.record_failure("receiver down", 1)  # recorded at the position before the failing event
+    assert stored_position(ledger, "unit") == Position(1, 0)
+    sub.close(handled=False)  # interrupted while handling the second: it stays unhandled
+    assert stored_position(ledger, "unit") == Position(1, 0)
+    again = list(ledger.subscribe(kind="model.*", consumer="unit", follow=False))
+    assert [e.kind for e in again] == ["model.stage_changed"]
+    assert stored_position(ledger, "unit") == Position(3, 0)
+    assert list(ledger.subscribe(consumer="unit", follow=False)) == []  # positions are not news
+    assert [e.kind for e in ledger.subscribe(since=2, follow=False)] == ["model.stage_changed"]
+    with pytest.raises(Exception, match="consumer name"):
+        ledger.subscribe(consumer="a/b")
