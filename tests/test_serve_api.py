@@ -199,3 +199,17 @@ def test_curl_appends_json_lines(server: Server, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["appended"] == 5
     assert count(server, stream="validation/curl") == 5
+
+
+def test_a_run_started_over_http_is_not_lost_when_the_server_restarts(tmp_path: Path) -> None:
+    srv = Server(str(tmp_path / "ledger")).start()
+    run_id = srv.request("POST", "/api/v1/runs", {"job": "remote"})[1]["run_id"]
+    assert srv.stop() == 0
+    srv.start()
+    try:
+        status, runs = srv.request("GET", f"/api/views/runs?where=run_id={run_id}")
+        assert status == 200 and runs[0]["status"] == "running", runs
+        trail = srv.request("GET", f"/api/audit/run/{run_id}")[1]
+        assert trail[0]["who"].endswith("/serve")
+    finally:
+        assert srv.stop() == 0

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakeledger.store import Ledger, LedgerError
 from lakeledger.store.errors import ConcurrencyError, InvalidInput, NotInitialised, StorageError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from . import DEFAULT_MAX_BODY, append, lineage, openapi, read, subscribe
 from .auth import BodyTooLarge, Guard
@@ -77,6 +79,11 @@ async def _ledger_error(request: Request, exc: Exception) -> Response:
     return error(status, str(exc))
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error(500, "internal error (logged on the server); nothing was written by this request")
@@ -86,16 +93,28 @@ async def _health(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+def _stamp_as_server(ledger: Ledger) -> None:
+    """Events arriving over HTTP were not made by this process: stamp the host as
+    ``<host>/serve`` so the runs view never calls a client's run lost because the server
+    restarted (its pid check is for local writers; remote runs fall back to the silence rule)."""
+    log_writer = getattr(ledger.log, "writer", None)
+    if log_writer is not None and dataclasses.is_dataclass(log_writer):
+        ledger.log.writer = dataclasses.replace(log_writer, host=f"{log_writer.host}/serve")
+
+
 def create_app(
     root: str,
     storage_options: dict[str, str] | None = None,
     *,
     token: str | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Any:
-    """The server's ASGI app; the ledger at ``root`` is created if missing."""
+    """The server's ASGI app; the ledger at ``root`` is created if missing. ``extra_routes``
+    come after the API's (the dashboard mounts itself at ``/`` this way), behind the same token."""
     options = storage_options or {}
     writer = Ledger.open(root, options)
+    _stamp_as_server(writer)
     services = Services(root, options, max_body, Ledger.open(root, options, create=False))
 
     @contextlib.asynccontextmanager
@@ -116,11 +135,16 @@ def create_app(
         *lineage.ROUTES,
         *read.ROUTES,
         *subscribe.ROUTES,
+        *extra_routes,
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={LedgerError: _ledger_error, Exception: _unexpected},
+        exception_handlers={
+            LedgerError: _ledger_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
     )
     app.state.services = services
     return Guard(app, token=token, max_body=max_body)
