@@ -213,3 +213,10 @@ def test_a_run_started_over_http_is_not_lost_when_the_server_restarts(tmp_path: 
         assert trail[0]["who"].endswith("/serve")
     finally:
         assert srv.stop() == 0
+
+
+def test_unknown_paths_and_methods_answer_json(server: Server) -> None:
+    status, answer = server.request("GET", "/api/nothing-here")
+    assert status == 404 and "/api/nothing-here" in answer["error"]
+    status, answer = server.request("GET", "/api/v1/events")
+    assert status == 405 and "error" in answer
