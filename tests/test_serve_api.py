@@ -220,3 +220,35 @@ def test_unknown_paths_and_methods_answer_json(server: Server) -> None:
     assert status == 404 and "/api/nothing-here" in answer["error"]
     status, answer = server.request("GET", "/api/v1/events")
     assert status == 405 and "error" in answer
+
+
+NODE_CLIENT = """
+const http = require("http");
+const body = JSON.stringify([1, 2, 3].map(i => ({kind: "validation.recorded", target: "node", check: "c" + i,
+                                                 passed: true})));
+const req = http.request({host: "127.0.0.1", port: process.argv[1], path: "/api/v1/events", method: "POST",
+                          headers: {"Content-Type": "application/json", "Authorization": "Bearer " + process.argv[2]}},
+  res => { let data = ""; res.on("data", c => data += c);
+           res.on("end", () => { console.log(res.statusCode, JSON.parse(data).appended); }); });
+req.end(body);
+"""
+
+
+def test_a_node_client_appends(server: Server) -> None:
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed")
+    done = subprocess.run([node, "-e", NODE_CLIENT, str(server.port), TOKEN], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["200", "3"]
+    assert count(server, stream="validation/node") == 3
+
+
+def test_an_escaped_event_id_key_is_still_checked_against_the_log(server: Server) -> None:
+    key = "0190a5a0-0000-7000-8000-00000000e5c0"
+    plain = b'[{"kind":"validation.recorded","event_id":"%s","target":"esc","check":"c","passed":true}]' % key.encode()
+    escaped = plain.replace(b'"event_id"', b'"event\\u005fid"')
+    assert server.request("POST", "/api/v1/events", raw=plain)[1]["appended"] == 1
+    assert server.request("POST", "/api/v1/events", raw=escaped)[1]["skipped"] == [key]
+    assert count(server, stream="validation/esc") == 1

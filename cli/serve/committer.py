@@ -51,6 +51,7 @@ class Receipt:
 @dataclass
 class _Pending:
     events: list[Event]
+    check_ids: bool
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Receipt] = field(repr=False)
 
@@ -66,9 +67,11 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="lakeledger-commit", daemon=True)
         self._thread.start()
 
-    async def submit(self, events: list[Event]) -> Receipt:
+    async def submit(self, events: list[Event], *, check_ids: bool = True) -> Receipt:
+        """Commit ``events`` with the next tick. ``check_ids=False`` only when every id was made
+        here just now (none came from the client): then no stored event can have it."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(events, loop, loop.create_future())
+        pending = _Pending(events, check_ids, loop, loop.create_future())
         with self._cond:
             if self._stopping:
                 raise StorageError("the server is stopping; retry against the restarted server")
@@ -99,7 +102,9 @@ class GroupCommitter:
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
-            result = self.ledger.append([e for p in batch for e in p.events])
+            result = self.ledger.append(
+                [e for p in batch for e in p.events], check_ids=any(p.check_ids for p in batch)
+            )
         except LedgerError as exc:
             if len(batch) == 1:
                 _resolve(batch[0], exc)
