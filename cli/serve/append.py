@@ -24,7 +24,7 @@ from .responses import JSONResponse
 _encode = msgspec.json.Encoder().encode
 
 
-def events_from_body(body: bytes, content_type: str, ledger: Any, source: str) -> list[Event]:
+def events_from_body(body: bytes, ledger: Any, source: str) -> list[Event]:
     """A JSON array or JSON Lines (one event per line) -> validated events, all or nothing."""
     text = body.strip()
     if not text:
@@ -58,7 +58,7 @@ async def _commit(
 async def post_events(request: Request) -> Response:
     services = request.app.state.services
     body = await read_body(request)
-    events = events_from_body(body, request.headers.get("content-type", ""), services.reader, "body")
+    events = events_from_body(body, services.reader, "body")
     # a key spelled otherwise than "event_id" would need a \u escape: then search the log anyway
     return await _commit(request, events, given=b'"event_id"' in body or b"\\u" in body)
 

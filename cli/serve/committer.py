@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeledger.store import Ledger, LedgerError
-from lakeledger.store.errors import StorageError
+from lakeledger.store.errors import ConcurrencyError, InvalidInput, StorageError
 from lakeledger.store.events import Event
 
 log = logging.getLogger("lakeledger.serve")
@@ -105,16 +105,18 @@ class GroupCommitter:
             result = self.ledger.append(
                 [e for p in batch for e in p.events], check_ids=any(p.check_ids for p in batch)
             )
-        except LedgerError as exc:
+        except (InvalidInput, ConcurrencyError) as exc:
             if len(batch) == 1:
                 _resolve(batch[0], exc)
             else:  # someone's events were refused: find whose, commit the others
                 for p in batch:
                     self._commit([p])
             return
+        except LedgerError as exc:  # storage trouble: the same for everyone in the tick
+            for p in batch:
+                _resolve(p, exc)
+            return
         self.commits += 1
-        if result.version is not None and self.on_commit is not None:
-            self.on_commit(result.version)
         stored = {e.event_id: e for e in result.events}
         for p in batch:
             mine: list[Event] = []
@@ -126,6 +128,9 @@ class GroupCommitter:
                 else:
                     mine.append(committed)
             _resolve(p, Receipt(result.version if mine else None, mine, skipped))
+        if result.version is not None and self.on_commit is not None:
+            with contextlib.suppress(RuntimeError):  # the event loop closed: nobody to wake
+                self.on_commit(result.version)
 
 
 def _resolve(p: _Pending, outcome: Receipt | BaseException) -> None:
