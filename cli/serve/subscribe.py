@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import polars as pl
 from lakeledger.store.errors import InvalidInput
+from lakeledger.store.subscription import POSITION_KIND
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -55,13 +56,12 @@ async def subscribe(request: Request) -> Response:
 
     def fetch(pos: tuple[int, int]) -> list[dict[str, Any]]:
         with services.read_lock:
-            frame = (
-                services.reader.events(kind=kinds, since=max(pos[0] - 1, 0) or None)
-                .filter((pl.col("version") > pos[0]) | (pl.col("seq") > pos[1]))
-                .filter(pl.col("kind") != "consumer.position")
-                .head(BATCH)
-                .collect()
+            frame = services.reader.events(kind=kinds, since=max(pos[0] - 1, 0) or None).filter(
+                (pl.col("version") > pos[0]) | (pl.col("seq") > pos[1])
             )
+            if not kinds or POSITION_KIND not in kinds:  # subscribers' bookkeeping, unless asked
+                frame = frame.filter(pl.col("kind") != POSITION_KIND)
+            frame = frame.head(BATCH).collect()
         return [event_json(r) for r in frame.iter_rows(named=True)]
 
     async def stream() -> AsyncIterator[bytes]:
