@@ -46,6 +46,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "doctor",
         "check the log end to end, data files, duplicate ids, views, schema versions",
     ),
+    "serve": ("serve", "HTTP server: append, OpenLineage, views, subscriptions"),
+    "follow": ("follow", "react to events as they commit (exec a command or call a webhook)"),
+    "lineage": ("lineage", "OpenLineage events in"),
 }
 
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -26,6 +26,9 @@ from .periods import parse_duration
 from .query import AsOf, filter_events
 from .run import Run
 from .schema import DatasetSchema
+
+if TYPE_CHECKING:
+    from .subscription import Subscription
 
 ANY = object()  # set_stage(expect=ANY): no expectation
 
@@ -321,6 +324,13 @@ class Ledger:
         return [
             decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
         ]
+
+    def subscribe(self, **options: Any) -> Subscription:
+        """Events as they commit: ``for e in ledger.subscribe(kind="model.*", consumer="n")``,
+        from the consumer's durable position, at least once; see ``store/subscription.py``."""
+        from .subscription import Subscription
+
+        return Subscription(self, **options)
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""
