@@ -1,0 +1,99 @@
+"""Coverage: a calendar per dataset and group (H/D/W/M/Q/Y periods), present / missing / late,
+with each partition's rows and bytes on hover.
+
+Which periods are expected and missing comes from the coverage view itself (``missing_periods``);
+present cells are the observed, not-removed partitions, mapped to periods by the same period
+vocabulary the view uses. A cell is late when its partition was first observed more than one
+period after the period ended.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import polars as pl
+from lakeledger.projections import api
+from lakeledger.projections.engine import periods as partition_periods
+from lakeledger.store import Ledger, periods
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .page import Page, render
+
+OBSERVED = pl.Struct(
+    {"dataset": pl.String, "partition": pl.String, "rows": pl.Int64, "bytes": pl.Int64, "uri": pl.String}
+)
+
+
+def _observed(ledger: Ledger, as_of: str | None) -> pl.DataFrame:
+    """The live partitions: last observation of each, unless removed after it."""
+    events = api.read_events(ledger, as_of=as_of, kinds=["partition.observed", "partition.removed"])
+    if not events.height:
+        schema = {**OBSERVED.to_schema(), "kind": pl.String, "first_seen": pl.Datetime("us", "UTC")}
+        return pl.DataFrame(schema=schema)
+    frame = events.select(
+        "kind", "recorded_at", "version", "seq", pl.col("payload").str.json_decode(OBSERVED).alias("p")
+    ).unnest("p")
+    first_seen = frame.filter(pl.col("kind") == "partition.observed").group_by("dataset", "partition").agg(
+        pl.col("recorded_at").min().alias("first_seen")
+    )
+    last = frame.sort("version", "seq").group_by("dataset", "partition").last()
+    return last.filter(pl.col("kind") == "partition.observed").join(first_seen, on=["dataset", "partition"])
+
+
+def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]]:
+    """One calendar per group of a dataset: cells in period order with status and facts."""
+    freq = row["freq"] or "D"
+    keys = tuple(row.get("partition_key") or ["date"])
+    cells: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for p in observed.filter(pl.col("dataset") == row["dataset"]).iter_rows(named=True):
+        group, moment = partition_periods.split_partition(p["partition"], keys)
+        if moment is None:
+            continue
+        start = periods.truncate(moment, freq)
+        late = p["first_seen"] > periods.step(periods.step(start, freq), freq)
+        cells[group][periods.label(start, freq)] = {
+            "label": periods.label(start, freq),
+            "status": "late" if late else "present",
+            "rows": p["rows"],
+            "bytes": p["bytes"],
+            "partition": p["partition"],
+            "start": start,
+        }
+    for missing in row["missing_periods"] or []:
+        group, _, label = missing.rpartition("/")
+        cells[group].setdefault(label, {"label": label, "status": "missing", "partition": missing})
+    return [
+        {"group": group, "cells": sorted(by_label.values(), key=lambda c: c["label"])}
+        for group, by_label in sorted(cells.items())
+    ]
+
+
+def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
+    view = api.view(ledger, "coverage", page.as_of)
+    wanted = page.request.query_params.get("dataset")
+    if wanted:
+        view = view.filter(pl.col("dataset") == wanted)
+    rows, pager = page.paginate(view.sort("dataset"))
+    observed = _observed(ledger, page.as_of)
+    declared = {
+        r["dataset"]: r
+        for r in api.read_events(ledger, as_of=page.as_of, kinds=["dataset.declared"])
+        .select(pl.col("payload").str.json_decode(
+            pl.Struct({"dataset": pl.String, "partition_key": pl.List(pl.String)})).alias("p"))
+        .unnest("p").to_dicts()
+    }
+    datasets = []
+    for row in rows:
+        row = {**row, "partition_key": (declared.get(row["dataset"]) or {}).get("partition_key")}
+        datasets.append({"row": row, "groups": calendar(row, observed)})
+    return {"datasets": datasets, "pager": pager}
+
+
+async def coverage_page(request: Request) -> Response:
+    return await render(request, "coverage.html", _page)
+
+
+ROUTES = [Route("/coverage", coverage_page)]
