@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from lakeledger.store import LedgerError, default_root
 from lakeledger.store.errors import InvalidInput
 
-COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks"]  # under lakeledger.cli.commands
+# under lakeledger.cli.commands
+COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "serve", "follow", "lineage"]
 
 
 class _Parser(argparse.ArgumentParser):

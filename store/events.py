@@ -200,6 +200,32 @@ class IngestCheckpoint(Event, tag="ingest.checkpoint", kw_only=True):
     batch: int = 0
 
 
+class ConsumerPosition(Event, tag="consumer.position", kw_only=True):
+    """A subscriber's durable position: it has handled every event up to (version, seq).
+
+    ``error`` (with ``attempts``) records a delivery that failed at that position.
+    """
+
+    stream_of = ("consumer", "consumer")
+    consumer: str
+    version: int
+    seq: int = -1
+    error: str | None = None
+    attempts: int = 0
+
+
+class LineageReceived(Event, tag="lineage.received", kw_only=True):
+    """An OpenLineage event, kept whole in ``raw``; ``subject`` is its job (or dataset) id."""
+
+    stream_of = ("lineage", "subject")
+    subject: str
+    event_type: str | None = None
+    run_id: str | None = None
+    inputs: list[str] = []
+    outputs: list[str] = []
+    raw: dict[str, Any] = {}
+
+
 class RawEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An event this version of lakeledger cannot type (unknown kind or newer schema).
 
@@ -237,6 +263,8 @@ KINDS: dict[str, type[Event]] = {
         PartitionRemoved,
         ValidationRecorded,
         IngestCheckpoint,
+        ConsumerPosition,
+        LineageReceived,
     )
 }
 
@@ -258,6 +286,8 @@ AnyEvent = (
     | PartitionRemoved
     | ValidationRecorded
     | IngestCheckpoint
+    | ConsumerPosition
+    | LineageReceived
 )
 
 

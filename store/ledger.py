@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import polars as pl
@@ -24,6 +24,9 @@ from .location import Location
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .query import AsOf, filter_events
 from .run import Run
+
+if TYPE_CHECKING:
+    from .subscription import Subscription
 
 DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
@@ -302,6 +305,13 @@ class Ledger:
         return [
             decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
         ]
+
+    def subscribe(self, **options: Any) -> Subscription:
+        """Events as they commit: ``for e in ledger.subscribe(kind="model.*", consumer="n")``,
+        from the consumer's durable position, at least once; see ``store/subscription.py``."""
+        from .subscription import Subscription
+
+        return Subscription(self, **options)
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""

@@ -23,7 +23,7 @@ def test_every_kind_of_the_vocabulary_exists() -> None:
         "run.tag_set", "run.finished", "config.declared", "artifact.registered",
         "artifact.retired", "model.version_registered", "model.stage_changed",
         "model.alias_set", "dataset.declared", "partition.observed", "partition.removed",
-        "validation.recorded", "ingest.checkpoint",
+        "validation.recorded", "ingest.checkpoint", "consumer.position", "lineage.received",
     }
 
 
