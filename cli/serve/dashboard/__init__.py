@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import artifacts, audit, coverage, ingestion, models, runs, validations
+from . import artifacts, audit, coverage, ingestion, login, models, runs, validations
 
 
 async def _home(request: Request) -> Response:
@@ -25,6 +25,7 @@ async def _home(request: Request) -> Response:
 
 ROUTES: list[BaseRoute] = [
     Route("/", _home),
+    *login.ROUTES,
     *runs.ROUTES,
     *models.ROUTES,
     *artifacts.ROUTES,

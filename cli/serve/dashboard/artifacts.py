@@ -29,7 +29,7 @@ def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
         {"missing": 0, "stale": 1, "orphaned": 2, "fresh": 3}, default=4, return_dtype=pl.Int32
     )
     rows, pager = page.paginate(frame.sort(order, "name"))
-    return {"rows": rows, "pager": pager, "columns": COLUMNS}
+    return {"rows": rows, "paging": pager, "columns": COLUMNS}
 
 
 def _base(ref: str) -> str:

@@ -28,7 +28,7 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
             raise InvalidInput(f"stream {stream!r} must be KIND/NAME, e.g. model/fraud or dataset/sales")
         events = api.read_events(ledger, as_of=page.as_of, streams=audit_streams(stream))
         timeline, pager = page.paginate(audit(events.lazy(), stream).reverse())
-    return {"stream": stream, "streams": streams[:500], "timeline": timeline, "pager": pager,
+    return {"stream": stream, "streams": streams[:500], "timeline": timeline, "paging": pager,
             "views": sorted(registry.VIEWS)}
 
 
@@ -45,7 +45,7 @@ def _diff(ledger: Ledger, page: Page) -> dict[str, Any]:
     changes = diff(before, after, view.key)
     rows, pager = page.paginate(changes)
     return {"view": view.name, "since": since, "until": until or "now", "rows": rows,
-            "columns": changes.columns, "pager": pager, "views": sorted(registry.VIEWS)}
+            "columns": changes.columns, "paging": pager, "views": sorted(registry.VIEWS)}
 
 
 async def audit_page(request: Request) -> Response:

@@ -3,8 +3,9 @@ with each partition's rows and bytes on hover.
 
 Which periods are expected and missing comes from the coverage view itself (``missing_periods``);
 present cells are the observed, not-removed partitions, mapped to periods by the same period
-vocabulary the view uses. A cell is late when its partition was first observed more than one
-period after the period ended.
+vocabulary the view uses. A cell is late when its partition was first observed after it was due
+(one period after the period ended) although the dataset was already declared then; earlier
+periods are a backfill, not late.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _observed(ledger: Ledger, as_of: str | None) -> pl.DataFrame:
 
 
 def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]]:
+    declared_at = row.get("declared_at")
     """One calendar per group of a dataset: cells in period order with status and facts."""
     freq = row["freq"] or "D"
     keys = tuple(row.get("partition_key") or ["date"])
@@ -53,7 +55,8 @@ def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]
         if moment is None:
             continue
         start = periods.truncate(moment, freq)
-        late = p["first_seen"] > periods.step(periods.step(start, freq), freq)
+        due = periods.step(periods.step(start, freq), freq)
+        late = p["first_seen"] > due and declared_at is not None and declared_at < due
         cells[group][periods.label(start, freq)] = {
             "label": periods.label(start, freq),
             "status": "late" if late else "present",
@@ -78,18 +81,22 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
         view = view.filter(pl.col("dataset") == wanted)
     rows, pager = page.paginate(view.sort("dataset"))
     observed = _observed(ledger, page.as_of)
+    shape = pl.Struct({"dataset": pl.String, "partition_key": pl.List(pl.String)})
     declared = {
         r["dataset"]: r
         for r in api.read_events(ledger, as_of=page.as_of, kinds=["dataset.declared"])
-        .select(pl.col("payload").str.json_decode(
-            pl.Struct({"dataset": pl.String, "partition_key": pl.List(pl.String)})).alias("p"))
-        .unnest("p").to_dicts()
+        .select("recorded_at", pl.col("payload").str.json_decode(shape).alias("p"))
+        .unnest("p")
+        .group_by("dataset")
+        .agg(pl.col("partition_key").last(), pl.col("recorded_at").min().alias("declared_at"))
+        .to_dicts()
     }
     datasets = []
     for row in rows:
-        row = {**row, "partition_key": (declared.get(row["dataset"]) or {}).get("partition_key")}
+        facts = declared.get(row["dataset"]) or {}
+        row = {**row, "partition_key": facts.get("partition_key"), "declared_at": facts.get("declared_at")}
         datasets.append({"row": row, "groups": calendar(row, observed)})
-    return {"datasets": datasets, "pager": pager}
+    return {"datasets": datasets, "paging": pager}
 
 
 async def coverage_page(request: Request) -> Response:

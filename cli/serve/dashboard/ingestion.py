@@ -30,7 +30,7 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
         "status_columns": status.columns,
         "rows": rows,
         "columns": columns,
-        "pager": pager,
+        "paging": pager,
         "source": source,
         "sources": sorted(status["source"].to_list()) if "source" in status.columns else [],
         "quarantine_total": quarantined.height,

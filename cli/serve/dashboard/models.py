@@ -21,7 +21,7 @@ COLUMNS = ["model", "version", "stage", "aliases", "run_id", "framework", "metri
 def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
     frame = api.view(ledger, "models", page.as_of).sort("model", "version", descending=[False, True])
     rows, pager = page.paginate(frame)
-    return {"rows": rows, "pager": pager, "columns": COLUMNS}
+    return {"rows": rows, "paging": pager, "columns": COLUMNS}
 
 
 def _one(ledger: Ledger, page: Page) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
     where = page.request.query_params.getlist("where")
     frame = _sorted(page, _where(frame, [w for w in where if w]))
     rows, pager = page.paginate(frame)
-    return {"rows": rows, "pager": pager, "columns": COLUMNS, "where": where}
+    return {"rows": rows, "paging": pager, "columns": COLUMNS, "where": where}
 
 
 def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
@@ -72,7 +72,8 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
     runs = frame.to_dicts()
     if not runs:
         raise InvalidInput(f"run: none of {', '.join(wanted)} exists at this moment")
-    labels = {r["run_id"]: f"{r['name'] or r['job'] or ''} {r['run_id'][:8]}".strip() for r in runs}
+    # UUIDv7 run ids share their leading (time) digits: the tail tells runs apart
+    labels = {r["run_id"]: f"{r['name'] or r['job'] or ''} …{r['run_id'][-6:]}".strip() for r in runs}
     params = {r["run_id"]: _objects(r["params"]) for r in runs}
     keys = sorted({k for p in params.values() for k in p})
     table = [{"param": k, **{labels[r]: params[r].get(k) for r in params}} for k in keys]

@@ -26,7 +26,7 @@ def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
         "passed", "target", "check", nulls_last=True
     )
     rows, pager = page.paginate(frame)
-    return {"rows": rows, "pager": pager, "columns": COLUMNS}
+    return {"rows": rows, "paging": pager, "columns": COLUMNS}
 
 
 def _number(text: str | None) -> float | None:
