@@ -20,8 +20,8 @@ MAX_DEPTH = 4
 
 
 def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
-    stale = api.view(ledger, "staleness", page.as_of).select("name", "status", "reason")
-    registry = api.view(ledger, "artifacts", page.as_of)
+    stale = page.view(ledger, "staleness").select("name", "status", "reason")
+    registry = page.view(ledger, "artifacts")
     frame = registry.join(stale, on="name", how="left").with_columns(
         pl.when(pl.col("retired")).then(pl.lit("retired")).otherwise(pl.col("status")).alias("status")
     )
@@ -87,11 +87,11 @@ def svg_layout(nodes: list[dict[str, Any]], edges: list[tuple[int, int]]) -> dic
 
 def _one(ledger: Ledger, page: Page) -> dict[str, Any]:
     name = page.request.path_params["name"]
-    registry = api.view(ledger, "artifacts", page.as_of)
+    registry = page.view(ledger, "artifacts")
     mine = registry.filter(pl.col("name") == name)
     if not mine.height:
         raise LookupError(f"no artifact {name!r} at this moment")
-    stale = api.view(ledger, "staleness", page.as_of).filter(pl.col("name") == name)
+    stale = page.view(ledger, "staleness").filter(pl.col("name") == name)
     events = api.read_events(ledger, as_of=page.as_of, streams=[f"artifact/{name}"])
     return {
         "name": name,

@@ -21,7 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .page import Page, render
+from .page import CACHE, Page, render
+
+WINDOW = 90  # periods shown per group: the most recent ones; older gaps are counted
+DATASETS_PER_PAGE = 5
 
 OBSERVED = pl.Struct(
     {"dataset": pl.String, "partition": pl.String, "rows": pl.Int64, "bytes": pl.Int64, "uri": pl.String}
@@ -45,6 +48,7 @@ def _observed(ledger: Ledger, as_of: str | None) -> pl.DataFrame:
 
 
 def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]]:
+    """Per group: its most recent WINDOW cells, and how many older ones (and gaps) there are."""
     declared_at = row.get("declared_at")
     """One calendar per group of a dataset: cells in period order with status and facts."""
     freq = row["freq"] or "D"
@@ -68,34 +72,46 @@ def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]
     for missing in row["missing_periods"] or []:
         group, _, label = missing.rpartition("/")
         cells[group].setdefault(label, {"label": label, "status": "missing", "partition": missing})
-    return [
-        {"group": group, "cells": sorted(by_label.values(), key=lambda c: c["label"])}
-        for group, by_label in sorted(cells.items())
-    ]
+    out = []
+    for group, by_label in sorted(cells.items()):
+        ordered = sorted(by_label.values(), key=lambda c: c["label"])
+        older = ordered[:-WINDOW]
+        out.append({
+            "group": group,
+            "cells": ordered[-WINDOW:],
+            "older": len(older),
+            "older_missing": sum(1 for c in older if c["status"] == "missing"),
+        })
+    return out
 
 
-def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
-    view = api.view(ledger, "coverage", page.as_of)
-    wanted = page.request.query_params.get("dataset")
-    if wanted:
-        view = view.filter(pl.col("dataset") == wanted)
-    rows, pager = page.paginate(view.sort("dataset"))
-    observed = _observed(ledger, page.as_of)
+def _declared(ledger: Ledger, as_of: str | None) -> dict[str, dict[str, Any]]:
+    """Each dataset's partition keys and when it was first declared."""
     shape = pl.Struct({"dataset": pl.String, "partition_key": pl.List(pl.String)})
-    declared = {
-        r["dataset"]: r
-        for r in api.read_events(ledger, as_of=page.as_of, kinds=["dataset.declared"])
+    frame = (
+        api.read_events(ledger, as_of=as_of, kinds=["dataset.declared"])
         .select("recorded_at", pl.col("payload").str.json_decode(shape).alias("p"))
         .unnest("p")
         .group_by("dataset")
         .agg(pl.col("partition_key").last(), pl.col("recorded_at").min().alias("declared_at"))
-        .to_dicts()
-    }
+    )
+    return {r["dataset"]: r for r in frame.to_dicts()}
+
+
+def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
+    view = page.view(ledger, "coverage")
+    wanted = page.request.query_params.get("dataset")
+    if wanted:
+        view = view.filter(pl.col("dataset") == wanted)
+    rows, pager = page.paginate(view.sort("dataset"), per_page=DATASETS_PER_PAGE)
+    observed = CACHE.get(("partitions", *page.moment_key(ledger)), lambda: _observed(ledger, page.as_of))
+    declared = CACHE.get(("declared", *page.moment_key(ledger)), lambda: _declared(ledger, page.as_of))
     datasets = []
     for row in rows:
         facts = declared.get(row["dataset"]) or {}
         row = {**row, "partition_key": facts.get("partition_key"), "declared_at": facts.get("declared_at")}
-        datasets.append({"row": row, "groups": calendar(row, observed)})
+        key = ("calendar", row["dataset"], *page.moment_key(ledger))
+        datasets.append({"row": row, "groups": CACHE.get(key, lambda row=row: calendar(row, observed))})
     return {"datasets": datasets, "paging": pager}
 
 

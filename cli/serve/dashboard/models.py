@@ -19,14 +19,14 @@ COLUMNS = ["model", "version", "stage", "aliases", "run_id", "framework", "metri
 
 
 def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
-    frame = api.view(ledger, "models", page.as_of).sort("model", "version", descending=[False, True])
+    frame = page.view(ledger, "models").sort("model", "version", descending=[False, True])
     rows, pager = page.paginate(frame)
     return {"rows": rows, "paging": pager, "columns": COLUMNS}
 
 
 def _one(ledger: Ledger, page: Page) -> dict[str, Any]:
     model = page.request.path_params["model"]
-    versions = api.view(ledger, "models", page.as_of).filter(pl.col("model") == model)
+    versions = page.view(ledger, "models").filter(pl.col("model") == model)
     if not versions.height:
         raise LookupError(f"no model {model!r} at this moment")
     events = api.read_events(ledger, as_of=page.as_of, streams=[f"model/{model}"])

@@ -8,6 +8,9 @@ travels in the URL (``?as_of=``), so a link shows the same past state to anyone.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -17,6 +20,7 @@ from urllib.parse import urlencode
 import msgspec
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from lakeledger.projections import api
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.query import Moment
@@ -68,17 +72,54 @@ TEMPLATES.filters["cell"] = cell
 TEMPLATES.filters["json"] = lambda value: msgspec.json.encode(value).decode()
 
 
+class Cache:
+    """Pages computed from one ledger version are reused until the ledger moves: a view at "now"
+    is keyed by the version it reflects, a past moment by the moment itself. Small and bounded."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+CACHE = Cache()
+
+
 class Page:
     """One request's view of the ledger: its as-of moment and links that keep it."""
 
     def __init__(self, request: Request) -> None:
         self.request = request
+        self._version: int | None = None
         self.as_of = request.query_params.get("as_of") or None
         if self.as_of is not None:
             try:
                 Moment.parse(self.as_of)
             except InvalidInput as exc:
                 raise InvalidInput(f"as_of: {exc}") from None
+
+    def moment_key(self, ledger: Ledger) -> tuple[Any, ...]:
+        """What a result computed for this page depends on: the root and the moment (the
+        ledger's version, read once per request)."""
+        if self._version is None:
+            self._version = ledger.version
+        return (str(ledger.location.root), self.as_of if self.as_of is not None else self._version)
+
+    def view(self, ledger: Ledger, name: str) -> pl.DataFrame:
+        """A view as of the page's moment, computed once per ledger version."""
+        return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
 
     def link(self, path: str, **params: Any) -> str:
         """``path`` with ``params`` and the page's as-of moment (unless overridden)."""
@@ -109,11 +150,13 @@ class Page:
             raise InvalidInput(f"{name}: must be at least {low}, got {value}")
         return value
 
-    def paginate(self, frame: pl.DataFrame) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def paginate(
+        self, frame: pl.DataFrame, per_page: int = PER_PAGE
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One page of rows, cut on the server: a page never carries a whole large table."""
-        pages = max(1, math.ceil(frame.height / PER_PAGE))
+        pages = max(1, math.ceil(frame.height / per_page))
         page = min(self.int_param("page", 1), pages)
-        rows = frame.slice((page - 1) * PER_PAGE, PER_PAGE).to_dicts()
+        rows = frame.slice((page - 1) * per_page, per_page).to_dicts()
         pager = {
             "page": page,
             "pages": pages,
@@ -129,6 +172,7 @@ async def render(
 ) -> HTMLResponse:
     """Build the page's data in a worker thread (one read at a time on the reader ledger, as the
     read API does), then render it with the shared frame (navigation, as-of control)."""
+    started = time.perf_counter()
     try:
         page = Page(request)
     except InvalidInput as exc:
@@ -139,7 +183,7 @@ async def render(
         with services.read_lock:
             ledger = services.reader
             data = dict(build(ledger, page))
-            data["latest_version"] = ledger.version
+            data["latest_version"] = page.moment_key(ledger)[1] if page.as_of is None else ledger.version
         return data
 
     try:
@@ -151,7 +195,8 @@ async def render(
     body = TEMPLATES.get_template(template).render(
         page=page, nav=NAV, section=template.split("_")[0].removesuffix(".html"), **data
     )
-    return HTMLResponse(body)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return HTMLResponse(body, headers={"Server-Timing": f"app;dur={elapsed_ms:.1f}"})
 
 
 def error_page(status: int, message: str) -> HTMLResponse:

@@ -57,7 +57,7 @@ def charts(points: pl.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]
 
 
 def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
-    frame = api.view(ledger, "runs", page.as_of)
+    frame = page.view(ledger, "runs")
     where = page.request.query_params.getlist("where")
     frame = _sorted(page, _where(frame, [w for w in where if w]))
     rows, pager = page.paginate(frame)
@@ -68,7 +68,7 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
     wanted = [r for r in page.request.query_params.getlist("run") if r]
     if len(wanted) < 1:
         raise InvalidInput("run: pick at least one run to compare (?run=ID&run=ID)")
-    frame = api.view(ledger, "runs", page.as_of).filter(pl.col("run_id").is_in(wanted))
+    frame = page.view(ledger, "runs").filter(pl.col("run_id").is_in(wanted))
     runs = frame.to_dicts()
     if not runs:
         raise InvalidInput(f"run: none of {', '.join(wanted)} exists at this moment")
@@ -88,11 +88,11 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
 
 def _one(ledger: Ledger, page: Page) -> dict[str, Any]:
     run_id = page.request.path_params["run_id"]
-    frame = api.view(ledger, "runs", page.as_of).filter(pl.col("run_id") == run_id)
+    frame = page.view(ledger, "runs").filter(pl.col("run_id") == run_id)
     if not frame.height:
         raise LookupError(f"no run {run_id} at this moment")
     run = frame.row(0, named=True)
-    artifacts = api.view(ledger, "artifacts", page.as_of).filter(pl.col("run_id") == run_id)
+    artifacts = page.view(ledger, "artifacts").filter(pl.col("run_id") == run_id)
     inputs = sorted({i for row in artifacts["inputs"].to_list() for i in (row or [])})
     return {
         "run": run,

@@ -22,7 +22,7 @@ COLUMNS = ["target", "check", "passed", "severity", "observed", "expected", "fai
 
 
 def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
-    frame = api.view(ledger, "validations", page.as_of).sort(
+    frame = page.view(ledger, "validations").sort(
         "passed", "target", "check", nulls_last=True
     )
     rows, pager = page.paginate(frame)

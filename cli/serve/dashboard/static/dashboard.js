@@ -7,9 +7,14 @@
   const shown = document.getElementById("asof-shown");
   if (!slider || !value) return;
   slider.addEventListener("input", () => { shown.textContent = "v" + slider.value; });
+  const form = document.getElementById("asof");
+  // an empty moment means "now": leave it out of the URL rather than sending ?as_of=
+  const dropEmpty = () => { if (!value.value.trim()) value.disabled = true; };
+  form.addEventListener("submit", dropEmpty);
   slider.addEventListener("change", () => {
     value.value = slider.value === slider.max ? "" : slider.value;
-    document.getElementById("asof").submit();
+    dropEmpty();
+    form.submit();
   });
 })();
 
