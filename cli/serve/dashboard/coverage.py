@@ -3,9 +3,9 @@ with each partition's rows and bytes on hover.
 
 Which periods are expected and missing comes from the coverage view itself (``missing_periods``);
 present cells are the observed, not-removed partitions, mapped to periods by the same period
-vocabulary the view uses. A cell is late when its partition was first observed after it was due
-(one period after the period ended) although the dataset was already declared then; earlier
-periods are a backfill, not late.
+vocabulary the view uses (``lakeledger.store.partitions``). A cell is late when its partition was
+first observed after it was due (the period's end plus the dataset's ``due_after`` grace) although
+the dataset was already declared then; earlier periods are a backfill, not late.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 
 import polars as pl
 from lakeledger.projections import api
-from lakeledger.projections.engine import periods as partition_periods
+from lakeledger.projections.views.coverage import grace_of
 from lakeledger.store import Ledger, periods
+from lakeledger.store.partitions import split_partition
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -50,16 +51,17 @@ def _observed(ledger: Ledger, as_of: str | None) -> pl.DataFrame:
 def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]]:
     """Per group: its most recent WINDOW cells, and how many older ones (and gaps) there are."""
     declared_at = row.get("declared_at")
+    grace = grace_of(row.get("due_after"))
     """One calendar per group of a dataset: cells in period order with status and facts."""
     freq = row["freq"] or "D"
     keys = tuple(row.get("partition_key") or ["date"])
     cells: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for p in observed.filter(pl.col("dataset") == row["dataset"]).iter_rows(named=True):
-        group, moment = partition_periods.split_partition(p["partition"], keys)
+        group, moment = split_partition(p["partition"], keys)
         if moment is None:
             continue
         start = periods.truncate(moment, freq)
-        due = periods.step(periods.step(start, freq), freq)
+        due = periods.step(start, freq) + grace
         late = p["first_seen"] > due and declared_at is not None and declared_at < due
         cells[group][periods.label(start, freq)] = {
             "label": periods.label(start, freq),
@@ -87,13 +89,17 @@ def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]
 
 def _declared(ledger: Ledger, as_of: str | None) -> dict[str, dict[str, Any]]:
     """Each dataset's partition keys and when it was first declared."""
-    shape = pl.Struct({"dataset": pl.String, "partition_key": pl.List(pl.String)})
+    shape = pl.Struct({"dataset": pl.String, "partition_key": pl.List(pl.String), "due_after": pl.String})
     frame = (
         api.read_events(ledger, as_of=as_of, kinds=["dataset.declared"])
         .select("recorded_at", pl.col("payload").str.json_decode(shape).alias("p"))
         .unnest("p")
         .group_by("dataset")
-        .agg(pl.col("partition_key").last(), pl.col("recorded_at").min().alias("declared_at"))
+        .agg(
+            pl.col("partition_key").last(),
+            pl.col("due_after").last(),
+            pl.col("recorded_at").min().alias("declared_at"),
+        )
     )
     return {r["dataset"]: r for r in frame.to_dicts()}
 
@@ -109,7 +115,7 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
     datasets = []
     for row in rows:
         facts = declared.get(row["dataset"]) or {}
-        row = {**row, "partition_key": facts.get("partition_key"), "declared_at": facts.get("declared_at")}
+        row = {**row, **{k: facts.get(k) for k in ("partition_key", "due_after", "declared_at")}}
         key = ("calendar", row["dataset"], *page.moment_key(ledger))
         datasets.append({"row": row, "groups": CACHE.get(key, lambda row=row: calendar(row, observed))})
     return {"datasets": datasets, "paging": pager}
