@@ -147,4 +147,5 @@ def create_app(
         },
     )
     app.state.services = services
+    app.state.token = token  # the dashboard's login form compares against it
     return Guard(app, token=token, max_body=max_body)

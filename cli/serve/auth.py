@@ -2,6 +2,9 @@
 
 A pure ASGI middleware, so a refused request never reaches a handler: 401 (token) and 413 (body)
 leave nothing written. The token is compared in constant time (``hmac.compare_digest``).
+Browsers cannot send a bearer header when following a link, so the dashboard's ``/login`` form
+stores the same token in an HttpOnly cookie, checked the same way; a page asked for without it
+is redirected there.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from lakeledger.store.errors import InvalidInput
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-OPEN_PATHS = frozenset({"/api/health"})  # says only "up": lets a supervisor probe without the token
+OPEN_PATHS = frozenset({"/api/health", "/login"})  # "up" for a supervisor; the dashboard's login form
+OPEN_PREFIXES = ("/static/",)  # the dashboard's CSS and chart library: no ledger data
+COOKIE = b"lakeledger_token"
 
 
 class BodyTooLarge(InvalidInput):
@@ -33,9 +38,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if self.token is not None and scope["path"] not in OPEN_PATHS:
-            given = headers.get(b"authorization", b"")
+        path = scope["path"]
+        if self.token is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
+            given = headers.get(b"authorization", b"") or b"Bearer " + _cookie(headers, COOKIE)
             if not hmac.compare_digest(given, self.token):
+                if not path.startswith("/api/") and b"text/html" in headers.get(b"accept", b""):
+                    await _redirect(send, "/login")
+                    return
                 await _answer(
                     send,
                     401,
@@ -48,6 +57,22 @@ class Guard:
             await _answer(send, 413, f"request body over the limit of {self.max_body} bytes")
             return
         await self.app(scope, receive, send)
+
+
+def _cookie(headers: dict[bytes, bytes], name: bytes) -> bytes:
+    for part in headers.get(b"cookie", b"").split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name:
+            return value
+    return b""
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send(
+        {"type": "http.response.start", "status": 303,
+         "headers": [(b"location", location.encode()), (b"content-length", b"0")]}
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _answer(

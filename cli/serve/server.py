@@ -36,8 +36,9 @@ def serve(
             "lakeledger serve needs its extra: pip install 'lakeledger[serve]' (Starlette, uvicorn)"
         ) from None
     from .app import create_app
+    from .dashboard import ROUTES as DASHBOARD
 
-    guarded = create_app(root, storage_options, token=token, max_body=max_body)
+    guarded = create_app(root, storage_options, token=token, max_body=max_body, extra_routes=DASHBOARD)
     services = guarded.app.state.services
 
     class Server(uvicorn.Server):

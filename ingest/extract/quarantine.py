@@ -60,6 +60,8 @@ class Quarantine:
 
     def scan(self, source: str | None = None) -> pl.LazyFrame:
         """Quarantined rows (empty when nothing was ever rejected)."""
+        if not DeltaTable.is_deltatable(self.uri, storage_options=self.location.options):
+            return pl.LazyFrame(schema={c: pl.String for c in COLUMNS})  # scan_delta fails late
         try:
             frame = pl.scan_delta(self.uri, storage_options=self.location.options)
         except Exception:  # noqa: BLE001 - no table yet: nothing quarantined
