@@ -111,7 +111,8 @@ class Bronze:
                     data,
                     mode="overwrite" if overwrite else "append",
                     partition_by=self.partition_by,
-                    schema_mode="overwrite" if overwrite else None,
+                    # a source's schema may evolve (new columns): append merges them in
+                    schema_mode="overwrite" if overwrite else "merge",
                     commit_properties=properties,
                     storage_options=self.location.options,
                 )

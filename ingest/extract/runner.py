@@ -5,9 +5,11 @@ Per batch ``b`` of a source, in this order:
 2. valid rows -> bronze, with app transaction ``(lakeledger.ingest/<source>, b)`` and the cursor
    in the commit info;
 3. one ledger commit: ``partition.observed`` for each partition touched + ``ingest.checkpoint``.
-A process killed anywhere in between is resumed by the next run: a step whose app transaction
-already reached ``b`` is not repeated, and a bronze commit ahead of the last checkpoint gets its
-checkpoint written from the commit info. Each source run is a ledger run with its metrics.
+A process killed anywhere in between is resumed by the next run: a bronze batch whose app
+transaction already reached ``b`` is not repeated, a record already quarantined (by identity) is
+not quarantined again, and a bronze commit ahead of the last checkpoint gets its checkpoint written
+from the commit info. Each source run is a ledger run with its metrics. Cursors, commit metadata,
+origins, quarantined rows and messages are recorded with secrets masked (``secrets.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import msgspec
 import polars as pl
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
-from lakeledger.ingest.extract.quarantine import Quarantine
+from lakeledger.ingest.extract.evolution import evolved, frozen, restored, unknown_columns
+from lakeledger.ingest.extract.quarantine import KEY, Quarantine
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
+from lakeledger.ingest.extract.secrets import Secrets
 from lakeledger.ingest.extract.sources import Batch, Context, Source, build
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
@@ -53,6 +57,7 @@ class SourceResult:
     done: float | None = None  # share of the work done, when the source can tell
     stop_reason: str | None = None
     repaired: bool = False  # a checkpoint lost in a crash was written from the bronze commit
+    schema_added: list[str] = field(default_factory=list)  # columns the schema evolved by
     error: str | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
 
@@ -88,12 +93,13 @@ def run_sources(
     return results
 
 
-def last_checkpoint(ledger: Ledger, source: str) -> tuple[int, Any]:
+def last_checkpoint(ledger: Ledger, source: str, secrets: Secrets | None = None) -> tuple[int, Any]:
+    """The last checkpointed batch and cursor (placeholders of known secrets expanded)."""
     rows = ledger.events(kind="ingest.checkpoint", stream=f"source/{source}").select("payload").collect()
     if not rows.height:
         return 0, None
     event = msgspec.json.decode(rows["payload"][-1], type=IngestCheckpoint)
-    return event.batch, event.cursor
+    return event.batch, secrets.unmask(event.cursor) if secrets else event.cursor
 
 
 def ingest_source(
@@ -113,7 +119,7 @@ def ingest_source(
         "source": name,
         "kind": config.kind,
         "config_hash": config_hash,
-        "config_path": loaded.path,
+        "config_path": context.redact(loaded.path),
         "full_refresh": full_refresh,
     }
     run = ledger.run(f"ingest/{name}", params=params, tags={"source": name, "kind": config.kind})
@@ -121,16 +127,20 @@ def ingest_source(
     try:
         _ingest(ledger, source, bronze, result, full_refresh=full_refresh, progress=progress)
     except (Exception, KeyboardInterrupt) as exc:
-        message = loaded.redact(context.redact(str(exc) or type(exc).__name__))
-        result.status, result.error = "failed", message
+        message = context.redact(str(exc) or type(exc).__name__)
+        result.status, result.error, result.cursor = "failed", message, context.secrets.mask(result.cursor)
         _metrics(run, result)
         run.finish("aborted" if isinstance(exc, KeyboardInterrupt) else "failed", message)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return result
     _metrics(run, result)
+    result.cursor = context.secrets.mask(result.cursor)
     if result.stop_reason:
+        result.stop_reason = context.redact(result.stop_reason)
         run.set_tag("stop_reason", result.stop_reason)
+    if result.schema_added:
+        run.set_tag("schema_added", ", ".join(result.schema_added))
     run.finish("success")
     return result
 
@@ -145,8 +155,9 @@ def _ingest(
     progress: Progress | None,
 ) -> None:
     name = source.config.name
+    secrets = source.context.secrets
     declared = _declare(ledger, bronze, source)
-    batch_no, cursor = last_checkpoint(ledger, name)
+    batch_no, cursor = last_checkpoint(ledger, name, secrets)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
         info = bronze.commit_info(committed)
@@ -161,46 +172,56 @@ def _ingest(
                 IngestCheckpoint(source=name, cursor=info["cursor"], batch=committed),
             ]
         )
-        batch_no, cursor, result.repaired = committed, info["cursor"], True
+        batch_no, cursor, result.repaired = committed, secrets.unmask(info["cursor"]), True
     if full_refresh:
         cursor = None
+    else:  # columns earlier runs added stay in the schema
+        source.schema = restored(source.schema, declared.schema, bronze.partition_by)
     quarantine = Quarantine(ledger.location)
+    known = quarantine.known(name, source.record_identity)
     overwrite = full_refresh
     seen = pl.Series("key", [], pl.UInt64)
     for batch in source.batches(cursor):
         batch_no += 1
         at = datetime.now(UTC)
-        valid, bad = _check(source, batch)
+        recorded = secrets.mask(batch.cursor)
+        valid, bad = _check(source, batch, result)
         if source.config.dedupe_key and valid.height:
             valid, duplicates, seen = _dedupe(valid, source.config.dedupe_key, seen)
             result.duplicates += duplicates.height
             bad = pl.concat([bad, duplicates], how="diagonal_relaxed")
-        if bad.height and quarantine.committed_batch(name) < batch_no:
-            quarantine.write(bad, source=name, batch=batch_no, run_id=result.run_id, at=at)
+        fresh = bad.head(0)
+        if bad.height:
+            masked = bad.with_columns(
+                secrets.column(pl.col(c)) for c in (RAW, REASON, ORIGIN) if c in bad.columns
+            )
+            fresh = quarantine.new(masked, known, source.record_identity)
+            if fresh.height:
+                quarantine.write(fresh, source=name, batch=batch_no, run_id=result.run_id, at=at)
+                known = pl.concat([known, fresh[KEY]])
         _pause("after-quarantine", batch_no)
         events: list[Any] = []
         if valid.height:
+            if ORIGIN in valid.columns:
+                valid = valid.with_columns(secrets.column(pl.col(ORIGIN)))
             frame = bronze.prepare(valid, run_id=result.run_id, batch=batch_no, at=at)
+            if (redeclared := _with_schema(declared, frame)) is not None:
+                ledger.append([redeclared])  # the schema bronze is about to hold, before it does
+                declared = redeclared
             written = bronze.write(
-                frame,
-                batch=batch_no,
-                cursor=batch.cursor,
-                run_id=result.run_id,
-                overwrite=overwrite,
+                frame, batch=batch_no, cursor=recorded, run_id=result.run_id, overwrite=overwrite
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
-            if (redeclared := _with_schema(declared, frame)) is not None:
-                _declared, events = redeclared, [redeclared, *events]
         _pause("after-bronze", batch_no)
-        ledger.append([*events, IngestCheckpoint(source=name, cursor=batch.cursor, batch=batch_no)])
+        ledger.append([*events, IngestCheckpoint(source=name, cursor=recorded, batch=batch_no)])
         _pause("after-checkpoint", batch_no)
         cursor = batch.cursor
         result.batches += 1
         result.read += batch.rows + batch.skipped
         result.skipped += batch.skipped
         result.written += valid.height
-        result.quarantined += bad.height
+        result.quarantined += fresh.height
         result.bytes += batch.bytes
         result.last_batch, result.cursor, result.done = batch_no, cursor, batch.done
         result.duration_s = time.monotonic() - result.started
@@ -208,20 +229,29 @@ def _ingest(
             progress(result)
     final = source.finish(cursor)
     if final != cursor:
-        ledger.append([IngestCheckpoint(source=name, cursor=final, batch=batch_no)])
+        ledger.append([IngestCheckpoint(source=name, cursor=secrets.mask(final), batch=batch_no)])
     result.last_batch, result.cursor = batch_no, final
     result.stop_reason = source.stop_reason
     result.duration_s = time.monotonic() - result.started
 
 
-def _check(source: Source, batch: Batch) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if batch.frame is not None:
-        checked = source.schema.check_frame(
-            batch.frame, keep=[c for c in (ORIGIN, ROW) if c in batch.frame.columns]
-        )
-    else:
+def _check(source: Source, batch: Batch, result: SourceResult) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a batch into typed valid rows and quarantine rows; columns the schema lacks evolve
+    it or (``schema_mode = "freeze"``) reject the rows holding them."""
+    if batch.frame is None:
         checked = source.schema.check_records(batch.records or [], batch.origin, batch.first_row)
-    return checked.valid, checked.bad
+        return checked.valid, checked.bad
+    frame, rejected = batch.frame, None
+    new = unknown_columns(frame, source.schema)
+    if new and source.config.schema_mode == "evolve":
+        source.schema = evolved(source.schema, new)
+        result.schema_added += new
+    elif new:
+        frame, rejected = frozen(frame, new)
+    checked = source.schema.check_frame(frame, keep=[c for c in (ORIGIN, ROW) if c in frame.columns])
+    if rejected is None or not rejected.height:
+        return checked.valid, checked.bad
+    return checked.valid, pl.concat([rejected, checked.bad], how="diagonal_relaxed")
 
 
 def _dedupe(
@@ -255,13 +285,19 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
 
 def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> DatasetDeclared:
     """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
-    found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{bronze.dataset}")
-             if isinstance(e, DatasetDeclared)]
+    stream = f"dataset/{bronze.dataset}"
+    found = [e for e in ledger.read(kind="dataset.declared", stream=stream) if isinstance(e, DatasetDeclared)]
     if found:
         return found[-1]
     return ledger.declare_dataset(
-        bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
+        bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=_bronze_schema(bronze, source)
     )
+
+
+def _bronze_schema(bronze: Bronze, source: Source) -> DatasetSchema:
+    """What bronze holds for the record schema: records, origin, row and lineage columns."""
+    empty = pl.DataFrame(schema={**source.schema.polars_schema, ORIGIN: pl.String(), ROW: pl.Int64()})
+    return DatasetSchema.from_polars(bronze.prepare(empty, run_id="", batch=0, at=datetime.now(UTC)))
 
 
 def _with_schema(declared: DatasetDeclared, frame: pl.DataFrame) -> DatasetDeclared | None:
