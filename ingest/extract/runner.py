@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 import polars as pl
+from lakeledger.ingest.extract import records
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
 from lakeledger.ingest.extract.evolution import evolved, frozen, restored, unknown_columns
@@ -241,13 +242,14 @@ def _check(source: Source, batch: Batch, result: SourceResult) -> tuple[pl.DataF
     if batch.frame is None:
         checked = source.schema.check_records(batch.records or [], batch.origin, batch.first_row)
         return checked.valid, checked.bad
-    frame, rejected = batch.frame, None
+    frame, rejected = records.rejected(batch.frame)
     new = unknown_columns(frame, source.schema)
     if new and source.config.schema_mode == "evolve":
         source.schema = evolved(source.schema, new)
         result.schema_added += new
     elif new:
-        frame, rejected = frozen(frame, new)
+        frame, refused = frozen(frame, new)
+        rejected = refused if rejected is None else pl.concat([rejected, refused], how="diagonal_relaxed")
     checked = source.schema.check_frame(frame, keep=[c for c in (ORIGIN, ROW) if c in frame.columns])
     if rejected is None or not rejected.height:
         return checked.valid, checked.bad
