@@ -183,10 +183,10 @@ class CsvSource(Source):
         names = self._names(piece)
         if piece.body is None:
             reason = f"line {piece.line}: longer than options.max_line_bytes ({o.max_line_bytes} bytes)"
-            frame = pl.DataFrame(
-                {RAW: [piece.head.decode(errors="replace") + "..."], REASON: [reason]},
-                schema={**dict.fromkeys(names, pl.String), RAW: pl.String, REASON: pl.String},
-            )
+            cells: dict[str, list[str | None]] = {n: [None] for n in names}
+            cells.update({RAW: [piece.head.decode(errors="replace") + "..."], REASON: [reason]})
+            schema = {**dict.fromkeys(names, pl.String), RAW: pl.String, REASON: pl.String}
+            frame = pl.DataFrame(cells, schema=schema)
             return frame.with_columns(pl.lit(path).alias(ORIGIN))
         frame = pl.read_csv(
             piece.body,
