@@ -26,6 +26,8 @@ import polars as pl
 from lakeledger.ingest.extract import records
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
+from lakeledger.ingest.extract.crashpoints import PAUSE_ENV, PAUSE_FILE_ENV, pause
+from lakeledger.ingest.extract.declarations import declare_config, declare_dataset, with_schema
 from lakeledger.ingest.extract.evolution import evolved, frozen, restored, unknown_columns
 from lakeledger.ingest.extract.quarantine import KEY, Quarantine
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
@@ -33,11 +35,7 @@ from lakeledger.ingest.extract.secrets import Secrets
 from lakeledger.ingest.extract.sources import Batch, Context, Source, build
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
-from lakeledger.store.events import DatasetDeclared, IngestCheckpoint, PartitionObserved
-from lakeledger.store.schema import DatasetSchema
-
-PAUSE_ENV = "LAKELEDGER_INGEST_PAUSE"  # "<point>:<batch>": stop there (crash tests)
-PAUSE_FILE_ENV = "LAKELEDGER_INGEST_PAUSE_FILE"  # written with the pid when paused
+from lakeledger.store.events import IngestCheckpoint, PartitionObserved
 
 
 @dataclass
@@ -115,7 +113,7 @@ def ingest_source(
     config = loaded.source(name)
     source = build(config, context)
     bronze = Bronze(ledger.location, name, config.partition_by)
-    config_hash = _declare_config(ledger, loaded, name)
+    config_hash = declare_config(ledger, loaded, name)
     params = {
         "source": name,
         "kind": config.kind,
@@ -157,7 +155,7 @@ def _ingest(
 ) -> None:
     name = source.config.name
     secrets = source.context.secrets
-    declared = _declare(ledger, bronze, source)
+    declared = declare_dataset(ledger, bronze, source)
     batch_no, cursor = last_checkpoint(ledger, name, secrets)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
@@ -200,13 +198,13 @@ def _ingest(
             if fresh.height:
                 quarantine.write(fresh, source=name, batch=batch_no, run_id=result.run_id, at=at)
                 known = pl.concat([known, fresh[KEY]])
-        _pause("after-quarantine", batch_no)
+        pause("after-quarantine", batch_no)
         events: list[Any] = []
         if valid.height:
             if ORIGIN in valid.columns:
                 valid = valid.with_columns(secrets.column(pl.col(ORIGIN)))
             frame = bronze.prepare(valid, run_id=result.run_id, batch=batch_no, at=at)
-            if (redeclared := _with_schema(declared, frame)) is not None:
+            if (redeclared := with_schema(declared, frame)) is not None:
                 ledger.append([redeclared])  # the schema bronze is about to hold, before it does
                 declared = redeclared
             written = bronze.write(
@@ -214,9 +212,9 @@ def _ingest(
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
-        _pause("after-bronze", batch_no)
+        pause("after-bronze", batch_no)
         ledger.append([*events, IngestCheckpoint(source=name, cursor=recorded, batch=batch_no)])
-        _pause("after-checkpoint", batch_no)
+        pause("after-checkpoint", batch_no)
         cursor = batch.cursor
         result.batches += 1
         result.read += batch.rows + batch.skipped
@@ -285,48 +283,6 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
     ]
 
 
-def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> DatasetDeclared:
-    """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
-    stream = f"dataset/{bronze.dataset}"
-    found = [e for e in ledger.read(kind="dataset.declared", stream=stream) if isinstance(e, DatasetDeclared)]
-    if found:
-        return found[-1]
-    return ledger.declare_dataset(
-        bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=_bronze_schema(bronze, source)
-    )
-
-
-def _bronze_schema(bronze: Bronze, source: Source) -> DatasetSchema:
-    """What bronze holds for the record schema: records, origin, row and lineage columns."""
-    empty = pl.DataFrame(schema={**source.schema.polars_schema, ORIGIN: pl.String(), ROW: pl.Int64()})
-    return DatasetSchema.from_polars(bronze.prepare(empty, run_id="", batch=0, at=datetime.now(UTC)))
-
-
-def _with_schema(declared: DatasetDeclared, frame: pl.DataFrame) -> DatasetDeclared | None:
-    """The declaration again with the schema bronze really holds (record, lineage and partition
-    columns), when that differs from the declared one: a watcher judges files by it."""
-    schema = DatasetSchema.from_polars(frame)
-    if declared.schema is not None and declared.schema.hash == schema.hash:
-        return None
-    kept = {f: getattr(declared, f) for f in ("dataset", "freq", "start", "end", "partition_key")}
-    return DatasetDeclared(**kept, due_after=declared.due_after, schema=schema)
-
-
-def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
-    """Record the source's config (secrets masked, ``${VAR}`` kept) once per distinct hash."""
-    digest = loaded.hash_of(name)
-    found = (
-        ledger.events(kind="config.declared", stream=f"config/ingest/{name}")
-        .filter(pl.col("payload").str.contains(digest, literal=True))
-        .select(pl.len())
-        .collect()
-        .item()
-    )
-    if not found:
-        ledger.declare_config(f"ingest/{name}", loaded.recorded(name))
-    return digest
-
-
 def _metrics(run: Any, result: SourceResult) -> None:
     run.log_metrics(
         {
@@ -342,21 +298,12 @@ def _metrics(run: Any, result: SourceResult) -> None:
     )
 
 
-def _pause(point: str, batch: int) -> None:
-    """Crash-test hook: with ``LAKELEDGER_INGEST_PAUSE=<point>:<batch>`` the process writes its
-    pid to ``LAKELEDGER_INGEST_PAUSE_FILE`` and waits there until that file is removed (or it
-    is killed)."""
-    wanted = os.environ.get(PAUSE_ENV)
-    if not wanted or wanted != f"{point}:{batch}":
-        return
-    marker = os.environ.get(PAUSE_FILE_ENV)
-    if not marker:
-        raise StorageError(f"{PAUSE_ENV} is set but {PAUSE_FILE_ENV} is not")
-    with open(marker + ".tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(marker + ".tmp", marker)
-    while os.path.exists(marker):
-        time.sleep(0.02)
-
-
-__all__ = ["LedgerError", "SourceResult", "ingest_source", "last_checkpoint", "run_sources"]
+__all__ = [
+    "PAUSE_ENV",
+    "PAUSE_FILE_ENV",
+    "LedgerError",
+    "SourceResult",
+    "ingest_source",
+    "last_checkpoint",
+    "run_sources",
+]
