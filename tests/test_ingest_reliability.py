@@ -15,6 +15,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lakeledger.ingest.extract.config import decode
 from lakeledger.ingest.extract.runner import PAUSE_ENV, PAUSE_FILE_ENV, run_sources
 from lakeledger.ingest.extract.sources import Context, build
@@ -92,6 +94,43 @@ def test_a_changed_prefix_is_read_again_as_a_new_version(tmp_path: Path) -> None
     path.write_text("id,v\n" + "".join(f"{i},y\n" for i in range(11)))  # rewritten in place
     again = [i for b in source.batches(first.cursor) if b.frame is not None for i in b.frame["id"]]
     assert [int(i) for i in again] == list(range(11))  # a new version: read in full
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.text(alphabet='ab,"\n é', max_size=8), min_size=1, max_size=20),
+    st.lists(st.text(alphabet='ab,"\n', max_size=8), min_size=1, max_size=5),
+    st.integers(1, 6),
+    st.booleans(),
+)
+def test_any_cursor_then_growth_reads_exactly_the_rest(
+    tmp_path: Path, notes: list[str], added: list[str], batch_rows: int, rewrite: bool
+) -> None:
+    """Stop after any batch, let the file grow (or rewrite its first row), resume from that
+    cursor: exactly the rows after it and the new ones, or (rewritten) the whole new version."""
+    path = tmp_path / "g.csv"
+    raw = {"sources": [{"name": "g", "kind": "csv", "options": {"path": str(path)},
+                        "schema": {"id": "int", "note": "str?"}, "batch_rows": batch_rows}]}
+
+    def write(texts: list[str]) -> None:
+        pl.DataFrame({"id": range(len(texts)), "note": texts}).write_csv(path)
+
+    def ids(batches: Any) -> list[int]:
+        return [int(i) for b in batches if b.frame is not None and b.frame.height for i in b.frame["id"]]
+
+    write(notes)
+    source = build(decode(raw).source("g"), Context())
+    batches = list(source.batches(None))
+    done = 0
+    for batch in batches:
+        done += batch.frame.height if batch.frame is not None else 0
+        grown = [*notes, *added]
+        if rewrite:
+            grown[0] = grown[0] + "Z"
+        write(grown)
+        expected = list(range(len(grown))) if rewrite else list(range(done, len(grown)))
+        assert ids(source.batches(batch.cursor)) == expected
+        write(notes)
 
 
 # -- 7: HTTP resumed after a kill: each bad record quarantined once --------------------------------
