@@ -101,15 +101,16 @@ def test_a_changed_prefix_is_read_again_as_a_new_version(tmp_path: Path) -> None
     st.lists(st.text(alphabet='ab,"\n é', max_size=8), min_size=1, max_size=20),
     st.lists(st.text(alphabet='ab,"\n', max_size=8), min_size=1, max_size=5),
     st.integers(1, 6),
+    st.sampled_from([64 << 20, 30, 9]),  # max_batch_bytes: batches cut by bytes too
     st.booleans(),
 )
 def test_any_cursor_then_growth_reads_exactly_the_rest(
-    tmp_path: Path, notes: list[str], added: list[str], batch_rows: int, rewrite: bool
+    tmp_path: Path, notes: list[str], added: list[str], batch_rows: int, max_bytes: int, rewrite: bool
 ) -> None:
     """Stop after any batch, let the file grow (or rewrite its first row), resume from that
     cursor: exactly the rows after it and the new ones, or (rewritten) the whole new version."""
     path = tmp_path / "g.csv"
-    raw = {"sources": [{"name": "g", "kind": "csv", "options": {"path": str(path)},
+    raw = {"sources": [{"name": "g", "kind": "csv", "options": {"path": str(path), "max_batch_bytes": max_bytes},
                         "schema": {"id": "int", "note": "str?"}, "batch_rows": batch_rows}]}
 
     def write(texts: list[str]) -> None:
@@ -121,6 +122,7 @@ def test_any_cursor_then_growth_reads_exactly_the_rest(
     write(notes)
     source = build(decode(raw).source("g"), Context())
     batches = list(source.batches(None))
+    assert ids(batches) == list(range(len(notes)))
     done = 0
     for batch in batches:
         done += batch.frame.height if batch.frame is not None else 0
@@ -254,7 +256,8 @@ def test_megabyte_lines_in_bounded_memory(tmp_path: Path) -> None:
     assert peak < 900, peak
     with Ledger.open(tmp_path / "ledger") as ledger:
         big = bronze(ledger, "big")
-        assert big.height == 40 and big["text"].str.len_bytes().min() == 1 << 20
+        assert sorted(big["id"]) == list(range(40)) and big["text"].str.len_bytes().min() == 1 << 20
+        assert big["_batch"].n_unique() >= 5  # batches of at most 8 MB of text
         assert sorted(bronze(ledger, "huge")["id"]) == [1, 3]
         [bad] = quarantine(ledger, "huge").to_dicts()
         assert bad["reason"] == "line 3: longer than options.max_line_bytes (1048576 bytes)"

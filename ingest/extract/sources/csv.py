@@ -24,14 +24,12 @@ import msgspec
 import polars as pl
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW, cast_text
 from lakeledger.ingest.extract.sources.base import Batch, Source, SourceError
-from lakeledger.ingest.extract.sources.csv_pieces import Piece, digest, pieces, prefix_holds, ragged
+from lakeledger.ingest.extract.sources.csv_pieces import Piece, digest, pieces, ragged
 from lakeledger.store.location import Location, is_uri
 from lakeledger.store.storage import filesystem
 
 _CHUNK = 1 << 20
 _EXTRA = "__lakeledger_extra"  # one column past the header: a wider row shows there
-_Skip = tuple[int, int, int, int | None, str | None]
-_Resume = tuple[int, int, int, str]  # offset, rows to drop there, prefix size, prefix SHA-256
 
 
 class CsvOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -87,19 +85,19 @@ class CsvSource(Source):
         plan = []
         for path in self.files():
             seen = state.files.get(path)
-            whole, size, prefix = digest(self._open(path), seen[2] if seen else None)
+            partial = state.partial if state.partial and state.partial[0] == path else None
+            # the old version's size: is its content still the start of this file?
+            old_size = partial[5] if partial and len(partial) > 5 else (seen[2] if seen else None)
+            whole, size, prefix = digest(self._open(path), old_size)
             if seen and seen[0] == whole:
                 continue
-            # resume inside this very file (checking, when it changed since, that the part read
-            # is still its prefix), or after the part of it read before it grew
-            skip: _Skip = (0, 0, 0, None, None)
-            partial = state.partial
-            if partial and partial[:2] == [path, whole]:
-                skip = (int(partial[2]), int(partial[3]), int(partial[4]), None, None)
-            elif partial and partial[0] == path and len(partial) >= 7:
-                skip = (int(partial[2]), int(partial[3]), int(partial[4]), int(partial[5]), partial[6])
-            elif seen and prefix == seen[0]:
-                skip = (int(seen[1]), int(seen[3]), 0, None, None)
+            # resume inside this very file (also after it grew: the version read then is still
+            # its start), or after the part of it read before it grew; else read a new version
+            skip = (0, 0, 0)  # rows read, where to restart in the UTF-8 text, rows to drop there
+            if partial and (partial[1] == whole or (len(partial) > 5 and prefix == partial[1])):
+                skip = (int(partial[2]), int(partial[3]), int(partial[4]))
+            elif seen and not partial and prefix == seen[0]:
+                skip = (int(seen[1]), int(seen[3]), 0)
             plan.append((path, whole, size, skip))
         self._total = max(1, sum(size - skip[1] for _, _, size, skip in plan))
         self._done = 0
@@ -114,44 +112,47 @@ class CsvSource(Source):
         state.base = state.top
         return state.encode()
 
-    def _file(self, path: str, digest: str, size: int, skip: _Skip, state: _State) -> Iterator[Batch]:
+    def _file(
+        self, path: str, digest: str, size: int, skip: tuple[int, int, int], state: _State
+    ) -> Iterator[Batch]:
         """Batches of ``batch_rows`` rows (fewer when ``max_batch_bytes`` of text come first; the
-        last may be shorter). ``skip``: (rows already read, offset of the piece to restart from,
-        rows to drop there, and the prefix size and hash that must still hold to restart)."""
-        source = self._utf8(path)
-        rows, start, drop, size_to, sha_to = skip
-        if size_to is not None and not prefix_holds(self._open(source), size_to, str(sha_to), start):
-            rows, start, drop = 0, 0, 0  # the part read before changed: a new version of the file
+        last may be shorter) of the file's first ``size`` bytes, the version ``digest`` names
+        (a logger appending meanwhile is read next run). ``skip``: (rows already read, offset of
+        the piece to restart from, rows to drop there)."""
+        source = self._utf8(path, size)
+        rows, start, drop = skip
+        self._size = size
         o, want = self.options, self.config.batch_rows
         quote = o.quote_char.encode() if o.quote_char else None
         try:
             held: list[pl.DataFrame] = []
             held_rows, held_bytes, end = 0, 0, start
-            pending: tuple[pl.DataFrame | None, _Resume] | None = None
+            pending: tuple[pl.DataFrame | None, tuple[int, int]] | None = None
             read = pieces(self._open(source), start, rows=want, quote=quote, max_line=o.max_line_bytes,
-                          header=o.has_header)
+                          header=o.has_header, limit=size if source == path else None)
             for piece in read:
                 frame = self._parse(piece, path)
                 per_row = (piece.end - piece.begin) / max(1, frame.height)
                 pos, drop, end = drop, 0, piece.end
                 while pos < frame.height:
-                    take = min(want - held_rows, frame.height - pos)
-                    if per_row > 0:  # ... and at most max_batch_bytes of text
-                        take = max(1, min(take, int((o.max_batch_bytes - held_bytes) / per_row)))
+                    room = want - held_rows  # rows the batch still takes, and bytes of text
+                    if per_row > 0:
+                        room = min(room, max(1, int((o.max_batch_bytes - held_bytes) / per_row)))
+                    take = min(room, frame.height - pos)
                     held.append(frame.slice(pos, take))
                     held_rows, held_bytes, pos = held_rows + take, held_bytes + take * per_row, pos + take
-                    if held_rows < want and held_bytes < o.max_batch_bytes:
+                    if take < room:  # the piece is used up, the batch is not full
                         break
                     if pending is not None:
                         rows = yield from self._emit(pending, rows, path, digest, state, None)
                     at = (piece.end, 0) if pos == frame.height else (piece.begin, pos)
-                    pending = (pl.concat(held, how="diagonal_relaxed"), (*at, piece.end, piece.sha))
+                    pending = (pl.concat(held, how="diagonal_relaxed"), at)
                     held, held_rows, held_bytes = [], 0, 0
             if held_rows or pending is None:
                 if pending is not None:
                     rows = yield from self._emit(pending, rows, path, digest, state, None)
                 tail = pl.concat(held, how="diagonal_relaxed") if held else None
-                pending = (tail, (end, 0, end, ""))
+                pending = (tail, (end, 0))
             yield from self._emit(pending, rows, path, digest, state, size)
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"cannot read CSV {path}: {exc}") from None
@@ -161,7 +162,7 @@ class CsvSource(Source):
 
     def _emit(
         self,
-        pending: tuple[pl.DataFrame | None, _Resume],
+        pending: tuple[pl.DataFrame | None, tuple[int, int]],
         rows: int,
         path: str,
         digest: str,
@@ -225,7 +226,7 @@ class CsvSource(Source):
         rows: int,
         state: _State,
         size: int | None,
-        resume: _Resume,
+        resume: tuple[int, int],
     ) -> Batch:
         """``size`` is given for the file's last batch; ``resume``: where the next one starts."""
         chunk = chunk if chunk is not None else pl.DataFrame(schema={ROW: pl.Int64, ORIGIN: pl.String})
@@ -251,7 +252,7 @@ class CsvSource(Source):
             state.files[path] = [digest, rows, size, resume[0]]
             state.partial = None
         else:
-            state.partial = [path, digest, rows, *resume]
+            state.partial = [path, digest, rows, *resume, self._size]
         done = self._done + (size - self._start if size is not None else resume[0] - self._start)
         return Batch(
             cursor=state.encode(),
@@ -262,8 +263,9 @@ class CsvSource(Source):
             done=min(1.0, done / self._total),
         )
 
-    def _utf8(self, path: str) -> str:
-        """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file."""
+    def _utf8(self, path: str, size: int) -> str:
+        """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file
+        (the first ``size`` bytes: the version whose digest the cursor keeps)."""
         encoding = self.options.encoding.lower().replace("-", "")
         if encoding in ("utf8", "utf8lossy"):
             return path
@@ -274,7 +276,9 @@ class CsvSource(Source):
         fd, temp = tempfile.mkstemp(suffix=".csv")
         try:
             with self._open(path) as src, os.fdopen(fd, "wb") as dst:
-                while block := src.read(_CHUNK):
+                left = size
+                while left > 0 and (block := src.read(min(_CHUNK, left))):
+                    left -= len(block)
                     dst.write(decoder.decode(block).encode())
                 dst.write(decoder.decode(b"", final=True).encode())
         except UnicodeDecodeError as exc:
@@ -288,8 +292,8 @@ class CsvSource(Source):
 
 class _State(msgspec.Struct, kw_only=True):
     files: dict[str, list[Any]] = {}  # path -> [sha256, rows, bytes, bytes of UTF-8 text]
-    # inside a file: [path, sha256, rows read, UTF-8 offset of a piece, rows to drop there,
-    # size and SHA-256 of the text prefix holding every row read (resume only while it holds)]
+    # inside a file: [path, sha256, rows read, UTF-8 offset of a piece, rows to drop there, bytes
+    # the sha256 covers] - a later run resumes there while those bytes still start the file
     partial: list[Any] | None = None
     base: Any = None  # highest cursor value of completed runs (filters rows)
     top: Any = None  # highest cursor value read so far

@@ -1,10 +1,11 @@
-"""The bytes of a CSV file: pieces of complete records, prefix hashes, and record shapes.
+"""The bytes of a CSV file: pieces of complete records, digests, and record shapes.
 
 Reading by byte ranges keeps memory bounded whatever the file or line size: a piece is at most a
-few MB of complete records (a newline outside quotes ends a record), and a record longer than
-``max_line_bytes`` is streamed past and reported, never held. Every piece carries the SHA-256 of
-the text before its end, so a cursor can prove later that what it committed is still a prefix of
-the file (a logger appending) before a run resumes there.
+16 MB of complete records (a newline outside quotes ends a record), and a record longer than
+``max_line_bytes`` is streamed past and reported, never held. Reading stops at ``limit``: the
+size the file's digest covered when the run planned it, so everything a cursor commits lies in
+the version it names, and a later run can check that this version still starts the file (a
+logger appending) before it resumes there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-READ = 4 << 20  # most bytes read at once
+READ = 16 << 20  # most bytes read at once
 HEAD = 1000  # bytes of an over-long record kept for the quarantine
 
 
@@ -28,67 +29,76 @@ class Piece:
     body: bytes | None  # complete records; None: one over-long record (``head`` is its start)
     begin: int  # offsets in the (UTF-8) text
     end: int
-    sha: str  # SHA-256 of the text before ``end``
     line: int  # line number of the piece's first record
     head: bytes = b""
 
 
 def pieces(
-    file: BinaryIO, start: int, *, rows: int, quote: bytes | None, max_line: int, header: bool
+    file: BinaryIO,
+    start: int,
+    *,
+    rows: int,
+    quote: bytes | None,
+    max_line: int,
+    header: bool,
+    limit: int | None = None,
 ) -> Iterator[Piece]:
-    """Pieces of about ``rows`` records (and at most ``READ`` bytes read at once) from ``start``;
-    the text before ``start`` is read once to hash it and count its lines."""
-    sha = hashlib.sha256()
+    """Pieces of about ``rows`` records (and at most ``READ`` bytes read at once) from ``start``
+    to ``limit``; the text before ``start`` is read once to count its lines."""
     with file as f:
-        header = f.readline() if header else b""
-        sha.update(header)
-        line = 1 + header.count(b"\n")
+        head = f.readline() if header else b""
+        line = 1 + head.count(b"\n")
         pos = f.tell()
         while pos < start:
             block = f.read(min(READ, start - pos))
             if not block:
                 break
-            sha.update(block)
             line += block.count(b"\n")
             pos += len(block)
         offset = pos
         per_row, carry = 100.0, b""
+
+        def read(n: int) -> bytes:
+            nonlocal pos
+            if limit is not None:
+                n = min(n, limit - pos)
+            block = f.read(n) if n > 0 else b""
+            pos += len(block)
+            return block
+
         while True:
-            block = f.read(int(min(READ, max(1 << 16, rows * per_row - len(carry)))))
+            block = read(int(min(READ, max(1 << 16, rows * per_row - len(carry)))))
             data = carry + block
             if not block:
                 if data.strip():
-                    sha.update(data)
-                    yield Piece(header, data, offset, offset + len(data), sha.hexdigest(), line)
+                    yield Piece(head, data, offset, offset + len(data), line)
                 return
             cut = _row_end(data, quote)
             if cut is None and len(data) > max_line:  # one record longer than allowed: skip it
-                head, size, carry = data[:HEAD], len(data), b""
+                first, size, carry = data[:HEAD], len(data), b""
                 parity = data.count(quote) % 2 if quote else 0
-                sha.update(data)
                 lines = data.count(b"\n")
                 while True:
-                    block = f.read(READ)
+                    block = read(READ)
                     found = _first_row_end(block, quote, parity) if block else len(block)
                     part = block if found is None else block[:found]
-                    sha.update(part)
                     lines += part.count(b"\n")
                     size += len(part)
                     if found is not None:
                         carry = block[found:]
                         break
                     parity = (parity + (block.count(quote) if quote else 0)) % 2
-                yield Piece(header, None, offset, offset + size, sha.hexdigest(), line, head)
+                yield Piece(head, None, offset, offset + size, line, first)
                 offset, line = offset + size, line + lines
                 continue
             if cut is None:  # not one complete record yet
                 carry = data
                 continue
             body, carry = data[:cut], data[cut:]
-            per_row = max(1.0, len(body) / max(1, body.count(b"\n")))
-            sha.update(body)
-            yield Piece(header, body, offset, offset + cut, sha.hexdigest(), line)
-            offset, line = offset + cut, line + body.count(b"\n")
+            newlines = body.count(b"\n")
+            per_row = max(1.0, len(body) / max(1, newlines))
+            yield Piece(head, body, offset, offset + cut, line)
+            offset, line = offset + cut, line + newlines
 
 
 def _row_end(data: bytes, quote: bytes | None) -> int | None:
@@ -111,21 +121,6 @@ def _first_row_end(block: bytes, quote: bytes | None, parity: int) -> int | None
             return pos + 1
         prev, pos = pos, block.find(b"\n", pos + 1)
     return None
-
-
-def prefix_holds(file: BinaryIO, size: int, sha: str, start: int) -> bool:
-    """Is ``sha`` the SHA-256 of the first ``size`` bytes, and does a record end at ``start``?"""
-    digest, read, before = hashlib.sha256(), 0, b"\n"
-    with file as f:
-        while read < size:
-            block = f.read(min(READ, size - read))
-            if not block:
-                return False
-            if read < start <= read + len(block):
-                before = block[start - read - 1 : start - read]
-            digest.update(block)
-            read += len(block)
-    return digest.hexdigest() == sha and (start == 0 or before == b"\n")
 
 
 def digest(file: BinaryIO, prefix_size: int | None) -> tuple[str, int, str | None]:
@@ -173,10 +168,11 @@ def ragged(frame: pl.DataFrame, names: list[str], extra: str, piece: Piece, opti
     on the records whose width is not the header's; ``extra`` dropped."""
     from lakeledger.ingest.extract.records import RAW, REASON
 
-    raws: list[str | None] = [None] * frame.height
-    reasons: list[str | None] = [None] * frame.height
     suspect = frame[extra].is_not_null() | frame[names[-1]].is_null()
+    raws: list[str | None] = []
+    reasons: list[str | None] = []
     if suspect.any() and piece.body is not None:
+        raws, reasons = [None] * frame.height, [None] * frame.height
         found = shapes(piece.body, options.delimiter, options.quote_char, piece.line)
         if len(found) == frame.height:  # polars and the csv module agree on the records
             import msgspec
@@ -186,6 +182,9 @@ def ragged(frame: pl.DataFrame, names: list[str], extra: str, piece: Piece, opti
                 if len(fields) != len(names) and not (len(names) == 1 and not fields):
                     raws[i] = msgspec.json.encode(fields).decode()
                     reasons[i] = f"line {line}: {len(fields)} fields, the header has {len(names)}"
+    if not any(reasons):  # the common case: no per-row Python lists
+        none = pl.lit(None, pl.String)
+        return frame.drop(extra).with_columns(none.alias(RAW), none.alias(REASON))
     return frame.drop(extra).with_columns(
         pl.Series(RAW, raws, pl.String), pl.Series(REASON, reasons, pl.String)
     )
