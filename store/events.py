@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from .ids import new_event_id, new_run_id
-from .periods import Freq
+from .periods import DURATION_PATTERN, Freq
 from .schema import DatasetSchema
 
 Scalar = str | int | float | bool | None
@@ -165,7 +165,7 @@ class DatasetDeclared(Event, tag="dataset.declared", kw_only=True):
     end: date | None = None
     partition_key: list[str] = msgspec.field(default_factory=lambda: ["date"])
     schema: DatasetSchema | None = None
-    due_after: str | None = None
+    due_after: Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)] | None = None
 
 
 class PartitionObserved(Event, tag="partition.observed", kw_only=True):

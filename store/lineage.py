@@ -16,6 +16,7 @@ the log or supplied from storage); when it is not (a view as of a past moment), 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal
 
@@ -42,6 +43,7 @@ class Ref(msgspec.Struct, frozen=True):
         return f"{Ref(self.name, self.scope)}@{pin}"
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_ref(text: str, *, strict: bool = True) -> Ref:
     """Read an input reference; an ``@`` suffix that is no pin is an error naming the fix
     (``strict=False``, for what is already in the log: the whole text is the name)."""
@@ -67,6 +69,8 @@ def parse_ref(text: str, *, strict: bool = True) -> Ref:
 def split_dataset(rest: str, known: set[str]) -> tuple[str, str | None]:
     """``sales/date=2025-03-01`` -> (``sales``, ``date=2025-03-01``): the longest declared or
     observed dataset name that prefixes ``rest`` (dataset names may hold ``/``)."""
+    if rest in known:
+        return rest, None
     best = ""
     for i, ch in enumerate(rest + "/"):
         if ch == "/" and rest[:i] in known:

@@ -330,8 +330,7 @@ def split_partition(partition: str, keys: tuple[str, ...]) -> tuple[str, datetim
     segments = [s for s in partition.strip("/").split("/") if s]
     if segments and not any("=" in s for s in segments):
         return "", parse_time("-".join(segments))
-    pairs = [s.partition("=") for s in segments]
-    named = [(k, v) for k, _, v in pairs]
+    named = [(k, v) if sep else ("", k) for k, sep, v in (s.partition("=") for s in segments)]
     calendar = {k.lower(): v for k, v in named if k.lower() in _CALENDAR_KEYS}
     found = _calendar_label(calendar) if calendar else None
     if found is not None:

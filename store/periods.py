@@ -77,15 +77,16 @@ def expected(freq: str, start: datetime, last: datetime) -> list[datetime]:
     return out
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.I)
+DURATION_PATTERN = r"^\s*(?:0|(\d+(?:\.\d+)?)\s*([sSmMhHdDwW]|[mM][iI][nN]))\s*$"
+_DURATION = re.compile(DURATION_PATTERN)
 _UNIT = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str, field: str = "duration") -> timedelta:
     """``90s``, ``30m``, ``6h``, ``2d``, ``1w`` (also ``0``)."""
-    if str(text).strip() == "0":
-        return timedelta(0)
     match = _DURATION.match(str(text))
+    if match is not None and match[1] is None:
+        return timedelta(0)
     if match is None:
         raise InvalidInput(f"{field}: {text!r} is not a duration; write e.g. '6h', '30m', '2d' or '0'")
     return timedelta(seconds=float(match[1]) * _UNIT[match[2].lower()])

@@ -72,7 +72,7 @@ def test_spark_fields_shape_uses_spark_words() -> None:
     got = DatasetSchema.parse({"fields": fields})
     assert got is not None and got.types == {"id": "int32", "v": "float64", "t": "timestamp[us,UTC]"}
     assert DatasetSchema.parse(None) is None and DatasetSchema.parse({}) is None
-    with pytest.raises(InvalidInput, match="schema.id"):
+    with pytest.raises(InvalidInput, match=r"schema\.id"):
         DatasetSchema.parse({"id": 5})
     with pytest.raises(InvalidInput, match="must be an object"):
         DatasetSchema.parse(["id"])

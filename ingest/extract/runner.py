@@ -27,7 +27,7 @@ from lakeledger.ingest.extract import records
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
 from lakeledger.ingest.extract.crashpoints import PAUSE_ENV, PAUSE_FILE_ENV, pause
-from lakeledger.ingest.extract.declarations import declare_config, declare_dataset, with_schema
+from lakeledger.ingest.extract.declarations import declaration, declare_config, declare_dataset, with_schema
 from lakeledger.ingest.extract.evolution import evolved, frozen, restored, unknown_columns
 from lakeledger.ingest.extract.quarantine import KEY, Quarantine
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
@@ -155,7 +155,7 @@ def _ingest(
 ) -> None:
     name = source.config.name
     secrets = source.context.secrets
-    declared = declare_dataset(ledger, bronze, source)
+    declared = declaration(ledger, bronze)
     batch_no, cursor = last_checkpoint(ledger, name, secrets)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
@@ -174,7 +174,7 @@ def _ingest(
         batch_no, cursor, result.repaired = committed, secrets.unmask(info["cursor"]), True
     if full_refresh:
         cursor = None
-    else:  # columns earlier runs added stay in the schema
+    elif declared is not None:  # columns earlier runs added stay in the schema
         source.schema = restored(source.schema, declared.schema, bronze.partition_by)
     quarantine = Quarantine(ledger.location)
     known = quarantine.known(name, source.record_identity)
@@ -204,7 +204,7 @@ def _ingest(
             if ORIGIN in valid.columns:
                 valid = valid.with_columns(secrets.column(pl.col(ORIGIN)))
             frame = bronze.prepare(valid, run_id=result.run_id, batch=batch_no, at=at)
-            if (redeclared := with_schema(declared, frame)) is not None:
+            if (redeclared := with_schema(declared, bronze, frame)) is not None:
                 ledger.append([redeclared])  # the schema bronze is about to hold, before it does
                 declared = redeclared
             written = bronze.write(
@@ -226,6 +226,8 @@ def _ingest(
         result.duration_s = time.monotonic() - result.started
         if progress:
             progress(result)
+    if declared is None:
+        declare_dataset(ledger, bronze, source)  # no data yet: the record schema, until a batch lands
     final = source.finish(cursor)
     if final != cursor:
         ledger.append([IngestCheckpoint(source=name, cursor=secrets.mask(final), batch=batch_no)])

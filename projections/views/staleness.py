@@ -69,9 +69,9 @@ def present_artifacts(state: State) -> pl.DataFrame:
     )
 
 
-def facts(state: State, ctx: Context) -> dict[str, Facts]:
+def facts(state: State, ctx: Context, live: pl.DataFrame | None = None) -> dict[str, Facts]:
     """The lineage facts of every live artifact, from the state and the supplied facts."""
-    live = present_artifacts(state)
+    live = present_artifacts(state) if live is None else live
     art_pos = dict(zip(state["registered"]["name"], state["registered"]["registered_pos"], strict=True))
     declared = dict(zip(state["configs"]["name"], state["configs"]["latest_hash"], strict=True))
     hashes = set(state["hashes"]["config_hash"].drop_nulls())
@@ -82,10 +82,10 @@ def facts(state: State, ctx: Context) -> dict[str, Facts]:
     known = datasets | set(ds_pos)
     content = dict(zip(live["name"], live["content_hash"], strict=True))
     out: dict[str, Facts] = {}
-    for row in live.iter_rows(named=True):
-        at = row["registered_pos"]
+    columns = ("name", "uri", "config_hash", "registered_pos", "inputs")
+    for name, uri, config, at, texts in zip(*(live[c].to_list() for c in columns), strict=True):
         inputs = []
-        for text in row["inputs"] or []:
+        for text in texts or []:
             ref = parse_ref(text, strict=False)
             upstream = ref.name if ref.scope != "dataset" and ref.name in content else None
             if ref.scope == "dataset":
@@ -103,10 +103,8 @@ def facts(state: State, ctx: Context) -> dict[str, Facts]:
             elif ref.pin is not None and ref.pin.startswith("sha256:") and content.get(ref.name):
                 current = ref.pinned(f"sha256:{content[ref.name]}")
             inputs.append(Input(text, current, changed, gone, upstream))
-        name, config = row["name"], row["config_hash"]
         owned = name in declared or name in datasets or config in hashes
-        out[name] = Facts(name, row["uri"], config, declared.get(name), owned, row["uri"] in ctx.missing,
-                          tuple(inputs))
+        out[name] = Facts(name, uri, config, declared.get(name), owned, uri in ctx.missing, tuple(inputs))
     return out
 
 
@@ -125,9 +123,8 @@ def pinned_inputs(state: State) -> dict[str, tuple[str | None, str | None]]:
 
 
 def present(state: State, ctx: Context) -> pl.DataFrame:
-    found = facts(state, ctx)
-    verdicts = decide_all(found)
     live = present_artifacts(state)
+    verdicts = decide_all(facts(state, ctx, live))
     status = pl.DataFrame(
         {
             "name": list(verdicts),
