@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import msgspec
 import polars as pl
 
 READ = 16 << 20  # most bytes read at once
@@ -175,13 +176,17 @@ def ragged(frame: pl.DataFrame, names: list[str], extra: str, piece: Piece, opti
         raws, reasons = [None] * frame.height, [None] * frame.height
         found = shapes(piece.body, options.delimiter, options.quote_char, piece.line)
         if len(found) == frame.height:  # polars and the csv module agree on the records
-            import msgspec
-
             for i in suspect.arg_true().to_list():
                 line, fields = found[i]
                 if len(fields) != len(names) and not (len(names) == 1 and not fields):
                     raws[i] = msgspec.json.encode(fields).decode()
                     reasons[i] = f"line {line}: {len(fields)} fields, the header has {len(names)}"
+        else:  # they do not: at least never keep a row polars cut short
+            wide = frame.select(pl.concat_list([*names, extra]).list.eval(pl.element().fill_null("")))
+            for i in frame[extra].is_not_null().arg_true().to_list():
+                raws[i] = msgspec.json.encode(wide.row(i)[0]).decode()
+                at = piece.line + i  # each record takes one line or more
+                reasons[i] = f"line {at} or later: more fields than the header's {len(names)}"
     if not any(reasons):  # the common case: no per-row Python lists
         none = pl.lit(None, pl.String)
         return frame.drop(extra).with_columns(none.alias(RAW), none.alias(REASON))
