@@ -39,6 +39,7 @@ HIVE_KEYS: dict[str, list[str]] = {
     "Y": ["year"],
 }
 _CALENDAR = {tuple(keys): freq for freq, keys in HIVE_KEYS.items()}
+_CALENDAR_KEYS = {"year", "month", "day", "hour", "week", "quarter"}
 LABEL_PATTERNS = {
     "H": re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2})$"),
     "D": re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
@@ -231,9 +232,6 @@ def partition_label(pairs: list[tuple[str, str]]) -> str:
         elif found[0] not in out:
             out.append(found[0])
     return "/".join(out)
-
-
-_CALENDAR_KEYS = {"year", "month", "day", "hour", "week", "quarter"}
 
 
 def hive_pairs(parts: list[str]) -> list[tuple[str, str]]:
