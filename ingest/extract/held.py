@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import polars as pl
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 from lakeledger.ingest.extract.bronze import META, Bronze
 from lakeledger.ingest.extract.quarantine import Quarantine
 from lakeledger.store.location import Location
@@ -23,12 +21,12 @@ def held(location: Location, sources: Iterable[str]) -> pl.DataFrame:
     """Rows per (source, run_id): ``written`` in bronze, ``quarantined`` in quarantine."""
     frames = []
     for source in sources:
-        try:
-            table = DeltaTable(Bronze(location, source, []).uri, storage_options=location.options)
-        except TableNotFoundError:
+        bronze = Bronze(location, source, [])
+        table = bronze.table()
+        if table is None:
             continue
         frames.append(
-            pl.scan_delta(table)
+            bronze.files.scan(table)
             .group_by(pl.col(META["run_id"]).alias("run_id"))
             .agg(pl.len().cast(pl.Int64).alias("written"))
             .with_columns(pl.lit(source).alias("source"))
