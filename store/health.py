@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from . import maintenance
 from .errors import LedgerError
 from .events import KINDS, current_schema_version
 from .upcast import UPCASTERS

@@ -12,13 +12,12 @@ from datetime import date
 from types import TracebackType
 from typing import Any
 
-import msgspec
 import polars as pl
 
 from . import events as ev
 from . import lifecycle
+from .admission import admit, build
 from .buffer import BufferedWriter
-from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
 from .location import Location, default_root
@@ -64,11 +63,11 @@ class Ledger:
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, events: Iterable[ev.Event], *, check_ids: bool = True) -> Committed:
-        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry)."""
-        batch = list(events)
-        for e in batch:
-            if not isinstance(e, ev.Event):
-                raise InvalidInput(f"append takes lakeledger events, got {type(e).__name__}")
+        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry).
+
+        Every event is admitted first (``admission.admit``): a bad one refuses the whole batch.
+        """
+        batch = [admit(e, self.location) for e in events]
         if self._writer is not None:
             # Keep the caller's order: what it emitted lands first. Always flush, even when
             # nothing is pending: the timer may be committing those events right now, and
@@ -76,8 +75,9 @@ class Ledger:
             self._writer.flush()
         return self._commit(batch, check_ids=check_ids)
 
-    def _commit(self, batch: Sequence[ev.Event], *, check_ids: bool) -> Committed:
-        """One atomic commit, never through the buffer (the buffer commits with this)."""
+    def _commit(self, batch: list[ev.Event], *, check_ids: bool) -> Committed:
+        """One atomic commit of already admitted events, never through the buffer (the buffer
+        commits with this; its events were admitted by ``emit``)."""
         lifecycle.check_runtime()
         skipped: list[str] = []
 
@@ -90,16 +90,18 @@ class Ledger:
         return Committed(result.version, result.events, tuple(skipped))
 
     def emit(self, event: ev.Event) -> None:
-        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``."""
+        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``.
+
+        Admitted now, so a bad event fails in the caller, not later in a background flush."""
         if lifecycle.inherited_runtime:  # fail here, not at a flush far away
             lifecycle.check_runtime()
-        self.writer.add(event)
+        self.writer.add(admit(event, self.location))
 
     @property
     def writer(self) -> BufferedWriter:
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
-                lambda batch: self._commit(batch, check_ids=False), **self._buffer_options
+                lambda batch: self._commit(list(batch), check_ids=False), **self._buffer_options
             )
         return self._writer
 
@@ -174,7 +176,7 @@ class Ledger:
     ) -> ev.ArtifactRegistered:
         event = ev.ArtifactRegistered(
             name=name,
-            uri=self.location.resolve_artifact(uri),
+            uri=uri,  # resolved against the root by ``admit``
             config_hash=config_hash,
             content_hash=content_hash,
             size_bytes=size_bytes,
@@ -343,10 +345,5 @@ class Ledger:
 
 
 def _build(cls: type[ev.Event], fields: dict[str, Any]) -> ev.Event:
-    """Build an event from loosely typed input (dates as strings...) with clear errors."""
-    try:
-        return msgspec.convert(
-            {k: v for k, v in fields.items() if v is not None}, cls, strict=False
-        )
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"invalid {cls.__struct_config__.tag} event: {exc}") from None
+    """Build an event from loosely typed input (dates as strings...); unknown fields refused."""
+    return build(cls, fields)

@@ -38,7 +38,9 @@ class Run:
             self.log_param(key, value)
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
-        self.ledger.emit(MetricLogged(run_id=self.run_id, key=key, value=float(value), step=step))
+        # numpy/torch scalars become floats; text never does: metrics stay numbers
+        number = value if isinstance(value, str | bytes) else float(value)
+        self.ledger.emit(MetricLogged(run_id=self.run_id, key=key, value=number, step=step))
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         for key, value in metrics.items():

@@ -8,7 +8,7 @@ from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
 from lakeledger.ingest.extract.sources import Source
 from lakeledger.store import Ledger
-from lakeledger.store.events import DatasetDeclared
+from lakeledger.store.events import ConfigDeclared, DatasetDeclared
 from lakeledger.store.schema import DatasetSchema
 
 
@@ -49,13 +49,7 @@ def with_schema(
 def declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
     """Record the source's config (secrets masked, ``${VAR}`` kept) once per distinct hash."""
     digest = loaded.hash_of(name)
-    found = (
-        ledger.events(kind="config.declared", stream=f"config/ingest/{name}")
-        .filter(pl.col("payload").str.contains(digest, literal=True))
-        .select(pl.len())
-        .collect()
-        .item()
-    )
-    if not found:
+    declared = ledger.read(kind="config.declared", stream=f"config/ingest/{name}")
+    if not any(isinstance(e, ConfigDeclared) and e.config_hash == digest for e in declared):
         ledger.declare_config(f"ingest/{name}", loaded.recorded(name))
     return digest

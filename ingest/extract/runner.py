@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import polars as pl
 from lakeledger.ingest.extract import records
 from lakeledger.ingest.extract.bronze import Bronze
@@ -94,11 +93,14 @@ def run_sources(
 
 def last_checkpoint(ledger: Ledger, source: str, secrets: Secrets | None = None) -> tuple[int, Any]:
     """The last checkpointed batch and cursor (placeholders of known secrets expanded)."""
-    rows = ledger.events(kind="ingest.checkpoint", stream=f"source/{source}").select("payload").collect()
-    if not rows.height:
+    found = [
+        e
+        for e in ledger.read(kind="ingest.checkpoint", stream=f"source/{source}")
+        if isinstance(e, IngestCheckpoint)
+    ]
+    if not found:
         return 0, None
-    event = msgspec.json.decode(rows["payload"][-1], type=IngestCheckpoint)
-    return event.batch, secrets.unmask(event.cursor) if secrets else event.cursor
+    return found[-1].batch, secrets.unmask(found[-1].cursor) if secrets else found[-1].cursor
 
 
 def ingest_source(

@@ -28,6 +28,7 @@ from lakeledger.projections.registry import View
 from lakeledger.store import Ledger
 from lakeledger.store.delta import CommitConflict, DeltaTable, TablePath
 from lakeledger.store.errors import StorageError
+from lakeledger.store.query import dedupe
 
 log = logging.getLogger("lakeledger.projections")
 
@@ -129,7 +130,7 @@ def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
         .select(COLUMNS)
         .collect()
     )
-    fresh = fresh.filter(pl.col("version") == pl.col("version").min().over("event_id"))
+    fresh = dedupe(fresh)
     if after > 0 and fresh.height:
         # UUIDv7 ids grow with time, so min/max statistics prune nearly every older file.
         lowest = fresh["event_id"].min()

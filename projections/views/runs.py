@@ -14,37 +14,28 @@ from datetime import timedelta
 import polars as pl
 from lakeledger.projections.engine.payload import explode_object, json_objects, rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import events as ev
 
 KINDS = ("run.started", "run.param_logged", "run.metric_logged", "run.tag_set", "run.finished")
 
 LOST_AFTER = timedelta(hours=24)
 
-_RUN = {"run_id": pl.String}
-
-
 def _started(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
-        events,
-        "run.started",
-        {"run_id": pl.String, "experiment": pl.String, "name": pl.String, "job": pl.String},
-        raw={"params": "params", "tags": "tags"},
+        events, ev.RunStarted, ["run_id", "experiment", "name", "job", "params", "tags"]
     )
 
 
-def _keyed(events: pl.LazyFrame, kind: str, obj: str) -> pl.LazyFrame:
-    """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``kind`` events after it."""
-    initial = explode_object(rows(events, "run.started", _RUN, raw={obj: obj}), obj)
-    logged = rows(events, kind, {"run_id": pl.String, "key": pl.String, "value": pl.String})
+def _keyed(events: pl.LazyFrame, cls: type[ev.ParamLogged | ev.TagSet], obj: str) -> pl.LazyFrame:
+    """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``cls`` events after it."""
+    initial = explode_object(rows(events, ev.RunStarted, ["run_id", obj]), obj)
+    logged = rows(events, cls, ["run_id", "key", "value"])
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
     return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
 
 
 def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(
-        events,
-        "run.metric_logged",
-        {"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64},
-    ).with_columns(pl.col("step").fill_null(0))  # schema 1 had no step: step 0
+    return rows(events, ev.MetricLogged, ["run_id", "key", "value", "step"])
 
 
 def _activity(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -76,21 +67,19 @@ PARTS = (
             "error": ("last", None),
             "finished_at": ("last", "occurred_at"),
         },
-        lambda e: rows(
-            e, "run.finished", {"run_id": pl.String, "status": pl.String, "error": pl.String}
-        ),
+        lambda e: rows(e, ev.RunFinished, ["run_id", "status", "error"]),
     ),
     Part(
         "params",
         ("run_id", "key"),
         {"value": ("last", None)},
-        lambda e: _keyed(e, "run.param_logged", "params"),
+        lambda e: _keyed(e, ev.ParamLogged, "params"),
     ),
     Part(
         "tags",
         ("run_id", "key"),
         {"value": ("last", None)},
-        lambda e: _keyed(e, "run.tag_set", "tags"),
+        lambda e: _keyed(e, ev.TagSet, "tags"),
     ),
     Part(
         "metrics",
