@@ -5,6 +5,10 @@ A run without ``run.finished`` is ``running`` unless its writer is gone, then ``
   those in ``Context.gone`` (``api.py`` checks pids on this host; other hosts cannot be checked);
 - or nothing was recorded for the run for longer than ``LOST_AFTER`` (24 h) before ``now``.
 The time rule alone makes a past view reproducible: as of a moment, ``now`` is that moment.
+
+Params keep their JSON type (0.05 stays a number, "0.05" a string); metrics are numbers. A run
+whose last ``run.deleted`` is not followed by ``run.restored`` leaves the view (the audit keeps
+it). A run lists the artifacts registered with its id; ``parent_run_id`` nests runs.
 """
 
 from __future__ import annotations
@@ -12,10 +16,33 @@ from __future__ import annotations
 from datetime import timedelta
 
 import polars as pl
-from lakeledger.projections.engine.payload import explode_object, json_objects, rows
+from lakeledger.projections.engine.payload import (
+    explode_object,
+    json_objects,
+    rows,
+)
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
 
-KINDS = ("run.started", "run.param_logged", "run.metric_logged", "run.tag_set", "run.finished")
+RUN_KINDS = (
+    "run.started",
+    "run.param_logged",
+    "run.metric_logged",
+    "run.tag_set",
+    "run.finished",
+    "run.deleted",
+    "run.restored",
+)
+KINDS = (*RUN_KINDS, "artifact.registered")
+
+# MLflow's attribute names -> our columns, for search filters (``attributes.start_time > ...``)
+ALIASES = {
+    "run_name": "name",
+    "start_time": "started_at",
+    "end_time": "finished_at",
+    "experiment_id": "experiment",
+    "experiment_name": "experiment",
+    "user_id": "started_by",
+}
 
 LOST_AFTER = timedelta(hours=24)
 
@@ -26,17 +53,39 @@ def _started(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
         events,
         "run.started",
-        {"run_id": pl.String, "experiment": pl.String, "name": pl.String, "job": pl.String},
+        {
+            "run_id": pl.String,
+            "experiment": pl.String,
+            "name": pl.String,
+            "job": pl.String,
+            "parent_run_id": pl.String,
+        },
         raw={"params": "params", "tags": "tags"},
     )
 
 
-def _keyed(events: pl.LazyFrame, kind: str, obj: str) -> pl.LazyFrame:
-    """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``kind`` events after it."""
-    initial = explode_object(rows(events, "run.started", _RUN, raw={obj: obj}), obj)
-    logged = rows(events, kind, {"run_id": pl.String, "key": pl.String, "value": pl.String})
+def _keyed(events: pl.LazyFrame, kind: str, obj: str, *, as_json: bool = False) -> pl.LazyFrame:
+    """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``kind`` events after it.
+
+    ``as_json``: values as JSON text with their type (params), else as plain text (tags)."""
+    initial = explode_object(rows(events, "run.started", _RUN, raw={obj: obj}), obj, as_json=as_json)
+    fields = {"run_id": pl.String, "key": pl.String, "value": pl.String}
+    if as_json:
+        logged = rows(events, kind, {"run_id": pl.String, "key": pl.String}, scalar_json={"value": "value"})
+    else:
+        logged = rows(events, kind, fields)
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
     return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+
+
+def _deletions(events: pl.LazyFrame) -> pl.LazyFrame:
+    return rows(events, ("run.deleted", "run.restored"), _RUN)
+
+
+def _artifacts(events: pl.LazyFrame) -> pl.LazyFrame:
+    return rows(
+        events, "artifact.registered", {"run_id": pl.String, "name": pl.String}
+    ).filter(pl.col("run_id").is_not_null())
 
 
 def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -48,7 +97,7 @@ def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _activity(events: pl.LazyFrame) -> pl.LazyFrame:
-    return events.filter(pl.col("kind").is_in(KINDS)).select(
+    return events.filter(pl.col("kind").is_in(RUN_KINDS)).select(
         pl.col("stream").str.slice(4).alias("run_id"), "recorded_at"
     )
 
@@ -61,6 +110,7 @@ PARTS = (
             "experiment": ("first", None),
             "name": ("first", None),
             "job": ("first", None),
+            "parent_run_id": ("first", None),
             "started_at": ("first", "occurred_at"),
             "started_by": ("first", "writer_user"),
             "writer_host": ("first", None),
@@ -84,7 +134,7 @@ PARTS = (
         "params",
         ("run_id", "key"),
         {"value": ("last", None)},
-        lambda e: _keyed(e, "run.param_logged", "params"),
+        lambda e: _keyed(e, "run.param_logged", "params", as_json=True),
     ),
     Part(
         "tags",
@@ -106,6 +156,13 @@ PARTS = (
         _metrics,
     ),
     Part("activity", ("run_id",), {"last_event_at": ("max", "recorded_at")}, _activity),
+    Part(
+        "deletion",
+        ("run_id",),
+        {"deletion": ("last", "kind"), "deleted_at": ("last", "recorded_at")},
+        _deletions,
+    ),
+    Part("artifacts", ("run_id", "name"), {"first_at": ("first", "recorded_at")}, _artifacts),
 )
 
 COLUMNS = [
@@ -113,6 +170,7 @@ COLUMNS = [
     "experiment",
     "job",
     "name",
+    "parent_run_id",
     "status",
     "status_reason",
     "started_at",
@@ -122,6 +180,7 @@ COLUMNS = [
     "metrics",
     "metric_stats",
     "tags",
+    "artifacts",
     "error",
     "started_by",
     "writer_host",
@@ -146,13 +205,23 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
             "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
         )
     )
+    deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
+    artifacts = (
+        state["artifacts"].lazy().group_by("run_id").agg(pl.col("name").sort().alias("artifacts"))
+    )
     return (
         state["started"]
         .lazy()
+        .join(deleted, on="run_id", how="anti")
+        .join(artifacts, on="run_id", how="left")
         .join(state["finished"].lazy(), on="run_id", how="left")
         .join(state["activity"].lazy(), on="run_id", how="left")
         .join(gone.lazy(), on=["writer_host", "writer_pid"], how="left")
-        .join(json_objects(state["params"].lazy(), "run_id", "params"), on="run_id", how="left")
+        .join(
+            json_objects(state["params"].lazy(), "run_id", "params", as_json=True),
+            on="run_id",
+            how="left",
+        )
         .join(json_objects(state["tags"].lazy(), "run_id", "tags"), on="run_id", how="left")
         .join(json_objects(metrics, "run_id", "metrics"), on="run_id", how="left")
         .join(json_objects(stats, "run_id", "metric_stats"), on="run_id", how="left")
@@ -174,6 +243,7 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
             tags=pl.col("tags").fill_null("{}"),
             metrics=pl.col("metrics").fill_null("{}"),
             metric_stats=pl.col("metric_stats").fill_null("{}"),
+            artifacts=pl.col("artifacts").fill_null(pl.lit([], pl.List(pl.String))),
         )
         .select(COLUMNS)
         .sort("started_at", "run_id")
@@ -187,7 +257,23 @@ def run_metrics(state: State) -> pl.DataFrame:
 
 
 def run_params(state: State) -> pl.DataFrame:
+    """Params per (run, key); ``value`` is JSON text keeping the logged type."""
     return state["params"].select("run_id", "key", "value").sort("run_id", "key")
+
+
+def deleted_runs(state: State) -> list[str]:
+    """Ids of runs deleted (and not restored since)."""
+    return state["deletion"].filter(pl.col("deletion") == "run.deleted")["run_id"].to_list()
+
+
+def metric_history(events: pl.LazyFrame, run_id: str, key: str | None = None) -> pl.DataFrame:
+    """Every point a run logged for ``key`` (all keys when None), in log order."""
+    frame = _metrics(prepare(events)).filter(pl.col("run_id") == run_id)
+    if key is not None:
+        frame = frame.filter(pl.col("key") == key)
+    return frame.select(
+        "key", "step", "value", "occurred_at", "recorded_at", pl.col("version").alias("version")
+    ).collect()
 
 
 def runs(events: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
