@@ -6,9 +6,8 @@ and polars decodes them in bulk (``str.json_decode`` into a ``Struct``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import re
+from collections.abc import Mapping
 
 import msgspec
 import polars as pl
