@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from lakeledger import Ledger
-from lakeledger.projections import VIEWS, api
+from lakeledger.projections import api
 
 duckdb = pytest.importorskip("duckdb")
 
