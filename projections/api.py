@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 from lakeledger.projections import registry
@@ -113,7 +114,9 @@ def _publish(ledger: Ledger, name: str, frame: pl.DataFrame, through: int) -> No
         publish.publish(ledger, name, frame, through)
         if name == "models" and (publish.published_through(ledger, "model_stages") or -1) < through:
             events = read_events(ledger, as_of=through, kinds=["model.stage_changed"])
-            publish.publish(ledger, "model_stages", models.model_stage_history(events.lazy()), through)
+            publish.publish(
+                ledger, "model_stages", models.model_stage_history(events.lazy()), through
+            )
     except Exception as exc:  # noqa: BLE001 - derived tables: log, the view itself is fine
         log.warning("table %s not published: %s", name, ledger.location.redact(str(exc)))
 
@@ -142,23 +145,24 @@ def search(
 ) -> pl.DataFrame:
     """A view's rows that pass a filter in MLflow's search syntax (plus OR and parentheses).
 
-    ``artifact_versions`` rows also carry their run's ``metrics``/``params``, so "the best
+    Runs are searched on their typed state (metric values as numbers, one row per run and key)
+    and only the rows kept are presented, so a filter over 100k runs does not format 100k JSON
+    objects. ``artifact_versions`` rows carry their run's ``metrics``/``params``, so "the best
     registration by a metric" is ``order_by="metrics.auc DESC", limit=1``.
     """
     searching.parse(filter or "")  # a bad filter is bad input, before reading anything
+    options: dict[str, Any] = {"order_by": order_by, "limit": limit, "columns": columns}
+    if name == "runs":
+        state, ctx = state_of(ledger, name, as_of)
+        return runs.search_runs(state, ctx, filter, **options)
     frame = view(ledger, name, as_of)
     if name == "artifact_versions":
         frame = frame.join(
-            view(ledger, "runs", as_of).select("run_id", "metrics", "params"), on="run_id", how="left"
+            view(ledger, "runs", as_of).select("run_id", "metrics", "params"),
+            on="run_id",
+            how="left",
         )
-    return searching.search(
-        frame,
-        filter,
-        order_by=order_by,
-        limit=limit,
-        columns=columns,
-        aliases=SEARCH_ALIASES.get(name, {}),
-    )
+    return searching.search(frame, filter, aliases=SEARCH_ALIASES.get(name, {}), **options)
 
 
 def metric_history(

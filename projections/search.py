@@ -37,20 +37,47 @@ __all__ = ["FilterError", "compile_filter", "parse", "parse_columns", "parse_ord
 
 NUMERIC_MAPS = frozenset({"metrics"})  # JSON map columns whose values are numbers
 
+
+@dataclass(frozen=True)
+class Source:
+    """The values of one map (``metrics``...) as rows: ``id`` (the view's key column), ``key``
+    and the ``value`` column; one row per (id, key), as a view's state part has."""
+
+    frame: pl.DataFrame
+    id: str
+    value: str
+
+    def column(self, key: str, alias: str) -> pl.LazyFrame:
+        return (
+            self.frame.lazy()
+            .filter(pl.col("key") == key)
+            .select(self.id, pl.col(self.value).alias(alias))
+        )
+
+
 @dataclass(frozen=True)
 class Fields:
-    """What identifiers mean over one frame: its columns, JSON map columns, attribute aliases."""
+    """What identifiers mean over one frame: its columns, JSON map columns, attribute aliases,
+    and ``sources``: typed ``(id, key, value)`` rows per map, joined in by ``id`` instead of
+    parsing JSON text per row (what makes a filter over 100k runs fast)."""
 
     schema: pl.Schema
     aliases: Mapping[str, str] = field(default_factory=dict)
     text: str = ""
     what: str = "--filter"
+    sources: Mapping[str, Source] = field(default_factory=dict)
+    joins: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (map, key)
 
     def error(self, ident: Ident | Compare, message: str) -> FilterError:
         return FilterError(self.what, self.text, ident.at, message)
 
     def column(self, ident: Ident) -> tuple[pl.Expr, pl.DataType]:
         """The expression an identifier reads and its type (JSON map values come as text)."""
+        if ident.map is not None and ident.map in self.sources:
+            column = f"\x00{ident.map}.{ident.key}"
+            self.joins[column] = (ident.map, ident.key)
+            value = self.sources[ident.map]
+            return pl.col(column), value.frame.schema[value.value]
         if ident.map is not None:
             if ident.map not in self.schema:
                 raise self.error(ident, f"this view has no {ident.map}")
@@ -73,8 +100,23 @@ class Fields:
         if isinstance(node, BoolOp):
             exprs = [self.compile(n) for n in node.items]
             return pl.all_horizontal(exprs) if node.op == "and" else pl.any_horizontal(exprs)
+        if node.ident.map is not None and node.ident.map in self.sources:
+            return self._sourced(node)
         expr, dtype = self.column(node.ident)
         return self._compare(node, expr, dtype)
+
+    def _sourced(self, node: Compare) -> pl.Expr:
+        """A comparison on a map with typed rows: evaluated over those rows once (vectorised),
+        then a membership test of the row's id. No per-row JSON, no join over every row."""
+        source = self.sources[node.ident.map]  # type: ignore[index]
+        rows = source.frame.filter(pl.col("key") == node.ident.key)
+        value = pl.col(source.value)
+        if node.op == "isnull":
+            present = rows.filter(value.is_not_null())[source.id].implode()
+            inside = pl.col(source.id).is_in(present)
+            return inside if node.negate else ~inside
+        keep = rows.filter(self._compare(node, value, rows.schema[source.value]))
+        return pl.col(source.id).is_in(keep[source.id].implode())
 
     def _compare(self, node: Compare, expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         if node.op == "isnull":
@@ -168,38 +210,59 @@ def compile_filter(
 
 
 def search(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     filter: str | None = None,
     *,
     order_by: str | Sequence[str] | None = None,
     limit: int | None = None,
     columns: str | Sequence[str] | None = None,
     aliases: Mapping[str, str] | None = None,
+    sources: Mapping[str, Source] | None = None,
 ) -> pl.DataFrame:
     """Rows of a view that pass ``filter``, sorted by ``order_by``, at most ``limit``, with
-    ``columns`` (each a field such as ``metrics.auc``, named as written) or all columns."""
-    aliases = aliases or {}
+    ``columns`` (each a field such as ``metrics.auc``, named as written) or all columns.
+
+    ``sources`` gives maps as typed rows (see ``Fields``); other maps are read from the
+    frame's JSON text columns."""
+    aliases, sources = aliases or {}, sources or {}
     out = frame.lazy()
-    expr = compile_filter(filter or "", frame.schema, aliases)
+    schema = out.collect_schema()
+    columns_before = list(schema)
+
+    def fields(spec: str, what: str) -> Fields:
+        return Fields(schema, aliases, spec, what, sources)
+
+    where = fields(filter or "", "--filter")
+    node = parse(filter or "")
+    expr = None if node is None else where.compile(node)
+    sort_keys: list[pl.Expr] = []
+    orders = parse_order(order_by) if order_by else []
+    by = fields(order_by if isinstance(order_by, str) else ",".join(order_by or []), "--order-by")
+    sort_keys = [by.column(o.ident)[0] for o in orders]
+    chosen: list[pl.Expr] = []
+    if columns:
+        spec = columns if isinstance(columns, str) else ",".join(columns)
+        shown = fields(spec, "--columns")
+        chosen = [shown.column(i)[0].alias(i.text) for i in parse_columns(spec)]
+        joins = {**by.joins, **shown.joins}
+    else:
+        joins = dict(by.joins)
+    if limit is not None and limit < 0:
+        raise InvalidInput(f"--limit {limit} must be 0 or more")
     if expr is not None:
         out = out.filter(expr)
-    if order_by:
-        orders = parse_order(order_by)
-        spec = ",".join(order_by) if not isinstance(order_by, str) else order_by
-        fields = Fields(frame.schema, aliases, spec, "--order-by")
-        keys = [fields.column(o.ident)[0] for o in orders]
+    # typed map values the sort or the columns read: joined in after the filter (fewer rows)
+    for column, (map_name, key) in joins.items():
+        source = sources[map_name]
+        out = out.join(source.column(key, column), on=source.id, how="left", maintain_order="left")
+    if sort_keys:
         out = out.sort(
-            keys,
+            sort_keys,
             descending=[o.descending for o in orders],
             nulls_last=True,
             maintain_order=True,
         )
     if limit is not None:
-        if limit < 0:
-            raise InvalidInput(f"--limit {limit} must be 0 or more")
         out = out.head(limit)
-    if columns:
-        spec = columns if isinstance(columns, str) else ",".join(columns)
-        fields = Fields(frame.schema, aliases, spec, "--columns")
-        out = out.select([fields.column(i)[0].alias(i.text) for i in parse_columns(spec)])
+    out = out.select(chosen) if chosen else out.select(columns_before)
     return out.collect()

@@ -13,7 +13,9 @@ it). A run lists the artifacts registered with its id; ``parent_run_id`` nests r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 from lakeledger.projections.engine.payload import (
@@ -22,6 +24,7 @@ from lakeledger.projections.engine.payload import (
     rows,
 )
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.projections.search import Source, parse_columns, search
 
 RUN_KINDS = (
     "run.started",
@@ -68,13 +71,25 @@ def _keyed(events: pl.LazyFrame, kind: str, obj: str, *, as_json: bool = False) 
     """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``kind`` events after it.
 
     ``as_json``: values as JSON text with their type (params), else as plain text (tags)."""
-    initial = explode_object(rows(events, "run.started", _RUN, raw={obj: obj}), obj, as_json=as_json)
+    initial = explode_object(
+        rows(events, "run.started", _RUN, raw={obj: obj}), obj, as_json=as_json
+    )
     fields = {"run_id": pl.String, "key": pl.String, "value": pl.String}
-    if as_json:
-        logged = rows(events, kind, {"run_id": pl.String, "key": pl.String}, scalar_json={"value": "value"})
-    else:
-        logged = rows(events, kind, fields)
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
+    if not as_json:
+        logged = rows(events, kind, fields)
+        return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+    # params: ``value`` the JSON text (type kept), ``text`` as shown and compared (0.05 -> "0.05")
+    logged = rows(events, kind, fields, scalar_json={"value": "json"}).with_columns(
+        text=pl.when(pl.col("json").str.starts_with('"')).then("value").otherwise("json"),
+        value=pl.col("json"),
+    )
+    initial = initial.with_columns(
+        text=pl.when(pl.col("value").str.starts_with('"'))
+        .then(pl.col("value").str.json_decode(pl.String))
+        .otherwise("value")
+    )
+    cols.append("text")
     return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
 
 
@@ -83,9 +98,9 @@ def _deletions(events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _artifacts(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(
-        events, "artifact.registered", {"run_id": pl.String, "name": pl.String}
-    ).filter(pl.col("run_id").is_not_null())
+    return rows(events, "artifact.registered", {"run_id": pl.String, "name": pl.String}).filter(
+        pl.col("run_id").is_not_null()
+    )
 
 
 def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -133,7 +148,7 @@ PARTS = (
     Part(
         "params",
         ("run_id", "key"),
-        {"value": ("last", None)},
+        {"value": ("last", None), "text": ("last", None)},
         lambda e: _keyed(e, "run.param_logged", "params", as_json=True),
     ),
     Part(
@@ -189,7 +204,12 @@ COLUMNS = [
 ]
 
 
-def present(state: State, ctx: Context) -> pl.DataFrame:
+MAP_COLUMNS = ("params", "tags", "metrics", "metric_stats")
+
+
+def lean(state: State, ctx: Context) -> pl.LazyFrame:
+    """The view's rows without the JSON columns (params, tags, metrics): cheap, for searching;
+    ``search_maps`` gives those values typed, one row per (run, key)."""
     gone = pl.DataFrame(
         {"writer_host": [h for h, _ in ctx.gone], "writer_pid": [p for _, p in ctx.gone]},
         schema={"writer_host": pl.String, "writer_pid": pl.Int64},
@@ -197,14 +217,6 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     now = pl.lit(ctx.now).cast(pl.Datetime("us", "UTC"))
     silent = now - pl.col("last_event_at") > pl.lit(LOST_AFTER)
     hours = int(LOST_AFTER.total_seconds() // 3600)
-    metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
-    stats = (
-        state["metrics"]
-        .lazy()
-        .select(
-            "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
-        )
-    )
     deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
     artifacts = (
         state["artifacts"].lazy().group_by("run_id").agg(pl.col("name").sort().alias("artifacts"))
@@ -217,14 +229,6 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         .join(state["finished"].lazy(), on="run_id", how="left")
         .join(state["activity"].lazy(), on="run_id", how="left")
         .join(gone.lazy(), on=["writer_host", "writer_pid"], how="left")
-        .join(
-            json_objects(state["params"].lazy(), "run_id", "params", as_json=True),
-            on="run_id",
-            how="left",
-        )
-        .join(json_objects(state["tags"].lazy(), "run_id", "tags"), on="run_id", how="left")
-        .join(json_objects(metrics, "run_id", "metrics"), on="run_id", how="left")
-        .join(json_objects(stats, "run_id", "metric_stats"), on="run_id", how="left")
         .with_columns(
             status=pl.when(pl.col("status").is_not_null())
             .then("status")
@@ -239,16 +243,104 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
             .then(pl.lit(f"no event for over {hours} h"))
             .otherwise(pl.lit("in progress")),
             duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1e6,
+            artifacts=pl.col("artifacts").fill_null(pl.lit([], pl.List(pl.String))),
+        )
+        .select([c for c in COLUMNS if c not in MAP_COLUMNS])
+        .sort("started_at", "run_id")
+    )
+
+
+def present(state: State, ctx: Context) -> pl.DataFrame:
+    metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
+    stats = (
+        state["metrics"]
+        .lazy()
+        .select(
+            "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
+        )
+    )
+    return (
+        lean(state, ctx)
+        .join(
+            json_objects(state["params"].lazy(), "run_id", "params", as_json=True),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            json_objects(state["tags"].lazy(), "run_id", "tags"),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            json_objects(metrics, "run_id", "metrics"),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            json_objects(stats, "run_id", "metric_stats"),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(
             params=pl.col("params").fill_null("{}"),
             tags=pl.col("tags").fill_null("{}"),
             metrics=pl.col("metrics").fill_null("{}"),
             metric_stats=pl.col("metric_stats").fill_null("{}"),
-            artifacts=pl.col("artifacts").fill_null(pl.lit([], pl.List(pl.String))),
         )
         .select(COLUMNS)
         .sort("started_at", "run_id")
         .collect()
     )
+
+
+def search_maps(state: State) -> dict[str, tuple[pl.DataFrame, str]]:
+    """``metrics.*``, ``params.*``, ``tags.*`` for search: (run_id, key, value) rows and the
+    value column: metric values as numbers, params as text (MLflow compares params as text)."""
+    return {
+        "metrics": (state["metrics"].select("run_id", "key", "last"), "last"),
+        "params": (state["params"].select("run_id", "key", "text"), "text"),
+        "tags": (state["tags"].select("run_id", "key", "value"), "value"),
+    }
+
+
+def search_runs(
+    state: State,
+    ctx: Context,
+    filter: str | None = None,
+    *,
+    order_by: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    columns: str | Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Runs passing a filter: searched on the lean rows plus typed maps, and only the rows
+    kept are presented (formatting JSON objects is the costly part of the view)."""
+    sources = {
+        m: Source(frame, "run_id", value) for m, (frame, value) in search_maps(state).items()
+    }
+    options: dict[str, Any] = {"aliases": ALIASES, "sources": sources}
+    base = lean(state, ctx)
+    if columns and not _needs_view(columns):
+        return search(base, filter, order_by=order_by, limit=limit, columns=columns, **options)
+    hits = search(base, filter, order_by=order_by, limit=limit, columns="run_id", **options)
+    rows = present(only(state, hits["run_id"].to_list()), ctx)
+    rows = hits.join(rows, on="run_id", how="left", maintain_order="left")
+    return search(rows, None, columns=columns, **options) if columns else rows
+
+
+def _needs_view(columns: str | Sequence[str]) -> bool:
+    """Whether ``columns`` name a JSON column of the view (else the lean rows suffice)."""
+    spec = columns if isinstance(columns, str) else ",".join(columns)
+    return any(i.map is None and i.key in MAP_COLUMNS for i in parse_columns(spec))
+
+
+def only(state: State, run_ids: list[str]) -> State:
+    """The state restricted to some runs (to present only the rows a search kept)."""
+    ids = pl.Series(run_ids, dtype=pl.String).implode()
+    return {name: part.filter(pl.col("run_id").is_in(ids)) for name, part in state.items()}
 
 
 def run_metrics(state: State) -> pl.DataFrame:
