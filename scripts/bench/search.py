@@ -17,6 +17,7 @@ Usage: python scripts/bench/search.py [--runs 100000] [--repeat 7] [--ledger]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
