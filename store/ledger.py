@@ -34,6 +34,9 @@ def default_root() -> str:
 
 
 class Ledger:
+    """One event log at a root (local path or URI): typed writers for every event kind, and
+    reads of the raw events. ``lakeledger.Ledger`` adds views, search and the gate."""
+
     def __init__(self, location: Location, log: EventLog) -> None:
         self.location = location
         self.log = log
