@@ -1,5 +1,6 @@
-"""Facts the pure views cannot know from events: which artifact files exist, which writer
-processes are alive. Computed here, passed to the views in a ``Context``."""
+"""Facts the pure views cannot know from events: which artifact files exist, the current
+version of every pinned input, which writer processes are alive. Computed here, passed to the
+views in a ``Context``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import defaultdict
 
 import polars as pl
 from fsspec import AbstractFileSystem
-from lakeledger.store import Ledger
+from lakeledger.store import Ledger, versions
 from lakeledger.store.location import is_uri
 from lakeledger.store.storage import filesystem
 
@@ -44,6 +45,22 @@ def missing_uris(ledger: Ledger, uris: list[str]) -> frozenset[str]:
             present = {path for _, path in items if _exists(fs, path)}
         gone.update(uri for uri, path in items if path not in present and not _exists(fs, path))
     return frozenset(gone)
+
+
+def current_versions(
+    ledger: Ledger, inputs: dict[str, tuple[str | None, str | None]]
+) -> dict[str, str | None]:
+    """Input name -> its current version pin (``v4``, ``sha256:...``; None when nothing is there),
+    found exactly as a stage resolves its inputs (``store/versions.py``). ``inputs`` maps each
+    name to the uri and content hash of its live artifact (or Nones: a path under the root)."""
+    out: dict[str, str | None] = {}
+    for name, (uri, content_hash) in inputs.items():
+        path = versions.input_path(ledger.location, name, uri)
+        try:
+            out[name] = versions.current_pin(ledger.location, path, content_hash)
+        except (OSError, ValueError):
+            continue  # unreachable storage is not "gone": judged by the log instead
+    return out
 
 
 def _exists(fs: AbstractFileSystem, path: str) -> bool:
