@@ -57,10 +57,10 @@ def present(state: State, ctx: Context | None = None) -> pl.DataFrame:
     return (
         state["registrations"]
         .lazy()
-        .sort("name", "pos")
         .join(state["retired"].lazy(), on="name", how="left")
         .with_columns(
-            version=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("name"),
+            # by log position, whatever order the join left the rows in
+            version=pl.col("pos").rank("ordinal").over("name").cast(pl.Int64),
             latest=pl.col("pos") == pl.col("pos").max().over("name"),
         )
         .with_columns(
