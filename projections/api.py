@@ -16,12 +16,12 @@ from lakeledger.projections import registry
 from lakeledger.projections import search as searching
 from lakeledger.projections.engine import materialise, publish
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
-from lakeledger.projections.engine.world import current_versions, gone_writers, missing_uris
-from lakeledger.projections.gate import Report, problems
+from lakeledger.projections.engine.world import current_versions, gone_writers, storage_facts
+from lakeledger.projections.gate import Report, problems, warnings
 from lakeledger.projections.views import models, runs, staleness
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
-from lakeledger.store.query import AsOf, Moment
+from lakeledger.store.query import AsOf, Moment, filter_events
 
 log = logging.getLogger("lakeledger.projections")
 
@@ -75,15 +75,13 @@ def read_events(
     first copy is at or before a moment whenever any copy is), but the dedupe window only
     sees the rows asked for, so an as-of view or an audit reads a small part of a large log.
     """
-    frame = ledger.log.scan(dedupe=False)
-    moment = Moment.parse(as_of)
-    if moment is not None:
-        frame = frame.filter(moment.predicate())
-    if kinds:
-        frame = frame.filter(pl.col("kind").is_in(list(kinds)))
-    if streams:
-        frame = frame.filter(pl.col("stream").is_in(list(streams)))
-    frame = frame.filter(pl.col("version") == pl.col("version").min().over("event_id"))
+    frame = filter_events(
+        ledger.log.scan(dedupe=False),
+        kind=list(kinds) if kinds else None,
+        stream=list(streams) if streams else None,
+        as_of=as_of,
+        deduplicate=True,
+    )
     return prepare(frame).collect()
 
 
@@ -93,9 +91,11 @@ def _commit_time(events: pl.DataFrame) -> datetime | None:
 
 def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bool) -> Context:
     if name == "staleness":
+        missing, unchecked = storage_facts(ledger, staleness.uris(state))
         return Context(
             now=now,
-            missing=missing_uris(ledger, staleness.uris(state)),
+            missing=missing,
+            unchecked=tuple(sorted(unchecked.items())),
             versions=current_versions(ledger, staleness.pinned_inputs(state)) if live else {},
         )
     if name == "runs" and live:
@@ -193,5 +193,14 @@ def refresh(
 def check(ledger: Ledger, as_of: AsOf = None) -> Report:
     """The integrity gate: stale, missing or orphaned artifacts, uncovered periods of declared
     datasets, and failing ``error`` validations. ``Report.ok`` when there is nothing."""
-    frames = {n: view(ledger, n, as_of) for n in ("staleness", "coverage", "validations")}
-    return Report(problems(frames["staleness"], frames["coverage"], frames["validations"]))
+    frames = {n: view(ledger, n, as_of) for n in ("coverage", "validations", "models")}
+    stale_state, stale_ctx = state_of(ledger, "staleness", as_of)
+    frames["staleness"] = registry.get("staleness").present(stale_state, stale_ctx)
+    runs_state, _ = state_of(ledger, "runs", as_of)
+    return Report(
+        problems(frames["staleness"], frames["coverage"], frames["validations"]),
+        warnings(
+            runs_state["started"], runs_state["metrics"], frames["models"],
+            dict(stale_ctx.unchecked),
+        ),
+    )

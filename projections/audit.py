@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import polars as pl
+from lakeledger.store.codec import payload_object
 
 _ENVELOPE = {"kind", "event_id", "schema_version", "occurred_at"}
 
@@ -59,7 +60,7 @@ def audit(events: pl.LazyFrame, stream: str) -> pl.DataFrame:
 
 
 def _details(payload: str) -> str:
-    body = msgspec.json.decode(payload)
+    body = payload_object(payload)
     return msgspec.json.encode(
         {k: v for k, v in body.items() if k not in _ENVELOPE and v not in (None, [], {})}
     ).decode()

@@ -18,6 +18,8 @@ class Problem:
 @dataclass(frozen=True)
 class Report:
     problems: list[Problem] = field(default_factory=list)
+    # worth a look but not a failure: dangling run ids, storage lakeledger could not check
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -28,6 +30,35 @@ class Report:
             {"view": p.view, "subject": p.subject, "problem": p.problem, "detail": p.detail}
             for p in self.problems
         ]
+
+    def warning_rows(self) -> list[dict[str, str]]:
+        return [
+            {"view": p.view, "subject": p.subject, "warning": p.problem, "detail": p.detail}
+            for p in self.warnings
+        ]
+
+
+def warnings(
+    runs: pl.DataFrame, metrics: pl.DataFrame, models: pl.DataFrame, unchecked: dict[str, str]
+) -> list[Problem]:
+    """Metrics of runs never started, model versions naming no run, uris not checkable."""
+    known = runs.select("run_id")
+    found = [
+        Problem("runs", r["run_id"], "unknown run", f"{r['metrics']} metric(s) logged for a run "
+                "that was never started (a typo in the run id?)")
+        for r in metrics.join(known, on="run_id", how="anti")
+        .group_by("run_id").agg(pl.len().alias("metrics")).sort("run_id").iter_rows(named=True)
+    ]
+    found += [
+        Problem("models", f"{r['model']}@{r['version']}", "unknown run",
+                f"run_id {r['run_id']} names no run in this ledger")
+        for r in models.filter(pl.col("run_id").is_not_null())
+        .join(known, on="run_id", how="anti").iter_rows(named=True)
+    ]
+    found += [
+        Problem("staleness", uri, "not checked", reason) for uri, reason in sorted(unchecked.items())
+    ]
+    return found
 
 
 def problems(

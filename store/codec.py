@@ -1,4 +1,8 @@
-"""Events <-> Arrow rows of the Delta event table.
+"""Events <-> Arrow rows of the Delta event table: the one mapper between rows and events.
+
+Every reader that wants events gets them from ``decode_payload``/``upcast`` (``Ledger.read``,
+producers, the CLI); views decode payload columns in bulk with types derived from the same
+classes and send old rows through ``upcast_json``. Upcasters live on the event classes.
 
 Each row keeps the envelope in typed columns (for filtering and stats pruning) and the whole
 event as canonical JSON in ``payload``, so any reader can rebuild the exact typed event and
@@ -18,9 +22,8 @@ import msgspec
 import pyarrow as pa
 
 from .errors import InvalidInput
-from .events import AnyEvent, Event
+from .events import KINDS, AnyEvent, Event, RawEvent, current_schema_version
 from .identity import Writer
-from .upcast import upcast
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -90,10 +93,68 @@ def _kind_of(cls: type[Event]) -> str:
 
 
 def _stream(e: Event) -> str:
-    prefix, field = e.stream_of
-    return f"{prefix}/{getattr(e, field)}"
+    return e.stream
 
 
-def decode_payload(payload: str | bytes) -> AnyEvent:
+def decode_payload(payload: str | bytes) -> AnyEvent | RawEvent:
     """Typed event from a stored payload (old schema versions upcast; unknown ones raw)."""
-    return upcast(msgspec.json.decode(payload))  # type: ignore[return-value]
+    obj = msgspec.json.decode(payload)
+    if not isinstance(obj, dict):
+        return _raw({"data": obj})
+    return upcast(obj)
+
+
+def payload_object(payload: str | bytes) -> dict[str, Any]:
+    """A stored payload as a JSON object in its current shape (for display and ``--json``)."""
+    event = decode_payload(payload)
+    if isinstance(event, RawEvent):
+        return event.data if isinstance(event.data, dict) else {"data": event.data}
+    return msgspec.to_builtins(event)  # type: ignore[no-any-return]
+
+
+def upcast_json(payload: str) -> str:
+    """A stored payload in its kind's current shape (as JSON text; unchanged if it cannot be)."""
+    event = decode_payload(payload)
+    return payload if isinstance(event, RawEvent) else _encoder.encode(event).decode()
+
+
+def upcast(obj: dict[str, Any]) -> AnyEvent | RawEvent:
+    """Decode one stored event object into its current typed form (or ``RawEvent``).
+
+    Chains the class's ``upcast_v<n>_v<n+1>`` static methods from the stored version up to the
+    current one. Kinds this lakeledger does not know, versions newer than it knows and objects
+    it cannot type come back as ``RawEvent`` rather than an error.
+    """
+    kind = obj.get("kind", "")
+    cls = KINDS.get(kind) if isinstance(kind, str) else None
+    version = obj.get("schema_version", 1)
+    if cls is None or not isinstance(version, int) or version > current_schema_version(kind):
+        return _raw(obj)
+    current = current_schema_version(kind)
+    while version < current:
+        step = getattr(cls, f"upcast_v{version}_v{version + 1}", None)
+        if step is None:
+            return _raw(obj)
+        obj = step(obj)
+        version += 1
+        obj["schema_version"] = version
+    try:
+        return msgspec.convert(obj, cls)  # type: ignore[return-value]
+    except msgspec.ValidationError:
+        return _raw(obj)
+
+
+def _raw(obj: dict[str, Any]) -> RawEvent:
+    occurred = obj.get("occurred_at")
+    try:
+        occurred_at = datetime.fromisoformat(occurred) if isinstance(occurred, str) else None
+    except ValueError:
+        occurred_at = None
+    version = obj.get("schema_version", 1)
+    return RawEvent(
+        event_id=str(obj.get("event_id", "")),
+        kind=str(obj.get("kind", "")),
+        schema_version=version if isinstance(version, int) else 0,
+        occurred_at=occurred_at,
+        data=obj,
+    )

@@ -1,16 +1,48 @@
 """lakeledger's own exception types.
 
 Every error says what happened and what to do about it; the CLI prints them without a
-traceback and maps them to stable exit codes (see ``LedgerError.exit_code``).
+traceback and maps them to stable exit codes (see ``LedgerError.exit_code``). Callers that act
+on an error read its fields (``field``, ``value``, ``where``, ``fix``, ``transient``) rather
+than parse its text.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class LedgerError(Exception):
     """Base of every error lakeledger raises on purpose."""
 
     exit_code = 1
+    transient = False  # retrying the same call may succeed (only then retry)
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        field: str | None = None,
+        value: Any = None,
+        fix: str | None = None,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field  # the input field at fault (``uri``, ``params.layers``...)
+        self.value = value  # the offending value, as given
+        self.fix = fix  # what to do instead
+        self.where = where  # file:line, event kind... where the input came from
+
+    def at(self, where: str) -> LedgerError:
+        """The same error located at ``where`` (e.g. ``events.jsonl:3``)."""
+        self.where = f"{where}: {self.where}" if self.where else where
+        return self
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.fix and self.fix not in text:
+            text = f"{text}; {self.fix}"
+        return f"{self.where}: {text}" if self.where else text
 
 
 class InvalidInput(LedgerError):

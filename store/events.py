@@ -2,7 +2,9 @@
 
 Rules for changing it (events are immutable history, so readers must always understand them):
 - extend, never rename: new fields get defaults, new meanings get new kinds;
-- a breaking change bumps the kind's ``schema_version`` and adds an upcaster in ``upcast.py``;
+- a breaking change bumps the kind's ``schema_version`` and adds the upcaster on the class itself:
+  a static method ``upcast_v<n>_v<n+1>(obj) -> obj`` on JSON objects, which the one mapper
+  (``codec.upcast``) chains on read; nothing stored is ever rewritten;
 - the store stamps ``recorded_at`` and the writer identity at commit, outside the event.
 """
 
@@ -13,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from .errors import InvalidInput
 from .ids import new_event_id, new_run_id
 from .periods import DURATION_PATTERN, Freq
 from .schema import DatasetSchema
@@ -81,6 +84,11 @@ class MetricLogged(Event, tag="run.metric_logged", kw_only=True):
     key: str
     value: float
     step: int = 0
+
+    @staticmethod
+    def upcast_v1_v2(obj: dict[str, Any]) -> dict[str, Any]:
+        """Schema 1 metrics had no step: they were all step 0."""
+        return {**obj, "step": obj.get("step", 0)}
 
 
 class TagSet(Event, tag="run.tag_set", kw_only=True):
@@ -180,6 +188,16 @@ class DatasetDeclared(Event, tag="dataset.declared", kw_only=True):
     partition_key: list[str] = msgspec.field(default_factory=lambda: ["date"])
     schema: DatasetSchema | None = None
     due_after: Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)] | None = None
+
+    @staticmethod
+    def upcast_v1_v2(obj: dict[str, Any]) -> dict[str, Any]:
+        """Schema 1 held the schema in whichever shape its producer wrote (``{col: type}``, the
+        stage's ``{"columns", "schema_hash"}``, Spark ``{"fields"}``): read them all as one type."""
+        try:
+            schema = DatasetSchema.parse(obj.get("schema"))
+        except InvalidInput:
+            return obj  # not a schema at all: the event stays raw rather than guessed
+        return {**obj, "schema": msgspec.to_builtins(schema) if schema is not None else None}
 
 
 class PartitionObserved(Event, tag="partition.observed", kw_only=True):

@@ -1,4 +1,5 @@
-"""Checks that run inside a commit, on the snapshot the commit lands on.
+"""Checks that run inside a commit, on the snapshot the commit lands on (what every event
+must satisfy on its own is checked before, at the door: ``admission.py``).
 
 Because ``EventLog.commit`` only ever lands at ``snapshot + 1``, what these functions read is
 exactly the state the new events follow: version numbers cannot collide, an expected stage
@@ -38,6 +39,9 @@ def dedupe(
             seen.add(e.event_id)
             unique.append(e)
     if check_log and unique and snapshot.table.version() > 0:
+        newest = snapshot.newest_id()
+        if newest is not None and min(seen) > newest:
+            return unique, skipped  # above every id in the log: none can be there
         present = set(
             snapshot.scan()
             .filter(pl.col("event_id").is_in(list(seen)))
@@ -89,12 +93,23 @@ def apply_model_rules(snapshot: Snapshot, events: Sequence[Event]) -> list[Event
     for e in events:
         if isinstance(e, ModelVersionRegistered):
             versions = state[e.model]
+            following = max(versions, default=0) + 1
             if e.version == 0:
-                e = msgspec.structs.replace(e, version=max(versions, default=0) + 1)
+                e = msgspec.structs.replace(e, version=following)
             elif e.version in versions:
                 raise ConcurrencyError(
                     f"model {e.model!r} version {e.version} is already registered; omit the "
-                    "version to have the next one assigned"
+                    "version to have the next one assigned",
+                    field="version",
+                    value=e.version,
+                )
+            elif e.version != following:
+                raise InvalidInput(
+                    f"model {e.model!r} version {e.version} would skip versions: the next one "
+                    f"is {following}",
+                    field="version",
+                    value=e.version,
+                    fix="omit the version: the store assigns the next one",
                 )
             versions[e.version] = "None"
         elif isinstance(e, ModelStageChanged):

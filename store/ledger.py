@@ -12,27 +12,22 @@ from datetime import date
 from types import TracebackType
 from typing import Any
 
-import msgspec
 import polars as pl
 
 from . import events as ev
+from . import lifecycle
+from .admission import admit, build
 from .buffer import BufferedWriter
-from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
-from .location import Location
+from .location import Location, default_root
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .periods import parse_duration
 from .query import AsOf, filter_events
 from .run import Run
 from .schema import DatasetSchema
 
-DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
-
-
-def default_root() -> str:
-    return os.environ.get("LAKELEDGER_ROOT", DEFAULT_ROOT)
 
 
 class Ledger:
@@ -57,6 +52,7 @@ class Ledger:
         max_buffer_delay_s: float = 2.0,
     ) -> Ledger:
         """Open (and by default create) the ledger at ``root`` (default ``$LAKELEDGER_ROOT``)."""
+        lifecycle.mark_runtime()  # a forked child of a process that used deltalake cannot
         location = Location.of(root if root is not None else default_root(), storage_options)
         log = EventLog.create(location, settings) if create else EventLog(location, settings)
         if not create:
@@ -70,11 +66,22 @@ class Ledger:
 
     # -- writing -----------------------------------------------------------------------------
     def append(self, events: Iterable[ev.Event], *, check_ids: bool = True) -> Committed:
-        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry)."""
-        batch = list(events)
-        for e in batch:
-            if not isinstance(e, ev.Event):
-                raise InvalidInput(f"append takes lakeledger events, got {type(e).__name__}")
+        """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry).
+
+        Every event is admitted first (``admission.admit``): a bad one refuses the whole batch.
+        """
+        batch = [admit(e, self.location) for e in events]
+        if self._writer is not None:
+            # Keep the caller's order: what it emitted lands first. Always flush, even when
+            # nothing is pending: the timer may be committing those events right now, and
+            # flush waits for that commit.
+            self._writer.flush()
+        return self._commit(batch, check_ids=check_ids)
+
+    def _commit(self, batch: list[ev.Event], *, check_ids: bool) -> Committed:
+        """One atomic commit of already admitted events, never through the buffer (the buffer
+        commits with this; its events were admitted by ``emit``)."""
+        lifecycle.check_runtime()
         skipped: list[str] = []
 
         def prepare(snapshot: Snapshot) -> Sequence[ev.Event]:
@@ -82,21 +89,23 @@ class Ledger:
             skipped[:] = dropped
             return apply_model_rules(snapshot, unique)
 
-        if self._writer is not None and self._writer.pending():
-            self._writer.flush()  # keep the caller's order: buffered events first
         result = self.log.commit(prepare)
         return Committed(result.version, result.events, tuple(skipped))
 
     def emit(self, event: ev.Event) -> None:
-        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``."""
-        self.writer.add(event)
+        """Buffer one event (group commit). Durable after ``flush()`` or ``close()``.
+
+        Admitted now, so a bad event fails in the caller, not later in a background flush."""
+        if lifecycle.inherited_runtime:  # fail here, not at a flush far away
+            lifecycle.check_runtime()
+        self.writer.add(admit(event, self.location))
 
     @property
     def writer(self) -> BufferedWriter:
         """The group-commit buffer behind ``emit`` (created on first use, again after close)."""
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
-                lambda batch: self.append(batch, check_ids=False), **self._buffer_options
+                lambda batch: self._commit(list(batch), check_ids=False), **self._buffer_options
             )
         return self._writer
 
@@ -187,7 +196,7 @@ class Ledger:
         URI); every registration is kept (``artifact_versions`` view)."""
         event = ev.ArtifactRegistered(
             name=name,
-            uri=self.location.resolve_artifact(uri),
+            uri=uri,  # resolved against the root by ``admit``
             config_hash=config_hash,
             content_hash=content_hash,
             size_bytes=size_bytes,
@@ -315,6 +324,7 @@ class Ledger:
     @property
     def version(self) -> int:
         """The event log's current Delta version."""
+        lifecycle.check_runtime()
         return self.log.version()
 
     def events(
@@ -326,6 +336,7 @@ class Ledger:
         as_of: AsOf = None,
     ) -> pl.LazyFrame:
         """The log's rows, filtered; ordered by (version, seq) when collected."""
+        lifecycle.check_runtime()
         frame = filter_events(
             self.log.scan(dedupe=False), kind=kind, stream=stream, since=since, as_of=as_of,
             deduplicate=True,
@@ -342,6 +353,7 @@ class Ledger:
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""
+        lifecycle.check_runtime()
         frame = (
             self.log.scan(dedupe=False)
             .group_by("version")
@@ -362,10 +374,5 @@ class Ledger:
 
 
 def _build(cls: type[ev.Event], fields: dict[str, Any]) -> ev.Event:
-    """Build an event from loosely typed input (dates as strings...) with clear errors."""
-    try:
-        return msgspec.convert(
-            {k: v for k, v in fields.items() if v is not None}, cls, strict=False
-        )
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"invalid {cls.__struct_config__.tag} event: {exc}") from None
+    """Build an event from loosely typed input (dates as strings...); unknown fields refused."""
+    return build(cls, fields)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import polars as pl
 
@@ -63,9 +64,12 @@ class Moment:
         )
 
 
-def dedupe(frame: pl.LazyFrame) -> pl.LazyFrame:
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def dedupe(frame: Frame) -> Frame:
     """Keep the earliest commit of each event id (lakeledger never writes an id twice; this
-    hides copies a foreign Delta writer may have added)."""
+    hides copies a foreign Delta writer may have added). The one dedupe of event rows."""
     return frame.filter(pl.col("version") == pl.col("version").min().over("event_id"))
 
 

@@ -44,7 +44,9 @@ class Run:
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         """Log one metric point (every point is kept: ``ledger.metric_history``); buffered."""
-        self.ledger.emit(MetricLogged(run_id=self.run_id, key=key, value=float(value), step=step))
+        # numpy/torch scalars become floats; text never does: metrics stay numbers
+        number = value if isinstance(value, str | bytes) else float(value)
+        self.ledger.emit(MetricLogged(run_id=self.run_id, key=key, value=number, step=step))
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         """``log_metric`` for each item, at one step."""

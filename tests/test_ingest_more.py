@@ -15,6 +15,7 @@ from lakeledger.ingest.extract.records import RecordSchema
 from lakeledger.ingest.extract.runner import run_sources
 from lakeledger.projections.views.ingest_status import ingest_status
 from lakeledger.store import Ledger
+from lakeledger.store.events import current_schema_version
 
 from .ingest_fixtures import bronze, load, payloads, write_config
 
@@ -115,11 +116,18 @@ def test_csv_files_on_s3(tmp_path: Path, ledger: Ledger, moto_endpoint: str) -> 
 
 def test_status_view_is_a_pure_function_of_events() -> None:
     def row(version: int, kind: str, payload: dict[str, object]) -> dict[str, object]:
-        return {
+        return {  # a log row: the envelope columns and the payload
             "version": version,
             "seq": 0,
+            "event_id": f"e{version}",
             "kind": kind,
+            "schema_version": current_schema_version(kind),
+            "stream": "",
             "occurred_at": None,
+            "recorded_at": None,
+            "writer_user": "u",
+            "writer_host": "h",
+            "writer_pid": 1,
             "payload": msgspec.json.encode(payload).decode(),
         }
 
@@ -133,7 +141,7 @@ def test_status_view_is_a_pure_function_of_events() -> None:
             row(6, "run.finished", {"run_id": "r2", "status": "failed", "error": "boom"}),
             row(7, "run.started", {"run_id": "t1", "job": "train", "params": {}}),
         ],
-        schema_overrides={"occurred_at": pl.Datetime("us", "UTC")},
+        schema_overrides={"occurred_at": pl.Datetime("us", "UTC"), "recorded_at": pl.Datetime("us", "UTC")},
     )
     [status] = ingest_status(events).to_dicts()
     assert status["source"] == "a" and status["batch"] == 1

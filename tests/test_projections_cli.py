@@ -33,7 +33,7 @@ def test_check_gate_exit_codes(tmp_path: Path, cli) -> None:  # type: ignore[no-
     _seed(root)
     ok = cli("--root", str(root), "check", "--json")
     assert ok.code == 0, ok.err
-    assert json.loads(ok.out) == {"ok": True, "problems": []}
+    assert json.loads(ok.out) == {"ok": True, "problems": [], "warnings": []}
 
     ledger = Ledger.open(root)
     ledger.record_validation("dataset/sales", "rows", False, failed_count=4)

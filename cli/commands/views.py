@@ -206,8 +206,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     Moment.parse(args.as_of)
     report = api.check(open_ledger(args), args.as_of)
     if args.json:
-        output.json_out({"ok": report.ok, "problems": report.rows()})
-    elif report.ok:
+        output.json_out(
+            {"ok": report.ok, "problems": report.rows(), "warnings": report.warning_rows()}
+        )
+        return 0 if report.ok else 1
+    if report.warnings:
+        output.table(report.warning_rows(), ["warning", "subject", "detail", "view"])
+        print(f"{len(report.warnings)} warning(s) (not failures)")
+    if report.ok:
         print("ok: nothing stale, missing, orphaned, uncovered or failing")
     else:
         rows = report.rows()

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import polars as pl
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
@@ -28,7 +27,7 @@ from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
 from lakeledger.ingest.extract.sources import Batch, Context, Source, build
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
-from lakeledger.store.events import DatasetDeclared, IngestCheckpoint, PartitionObserved
+from lakeledger.store.events import ConfigDeclared, DatasetDeclared, IngestCheckpoint, PartitionObserved
 from lakeledger.store.schema import DatasetSchema
 
 PAUSE_ENV = "LAKELEDGER_INGEST_PAUSE"  # "<point>:<batch>": stop there (crash tests)
@@ -89,11 +88,12 @@ def run_sources(
 
 
 def last_checkpoint(ledger: Ledger, source: str) -> tuple[int, Any]:
-    rows = ledger.events(kind="ingest.checkpoint", stream=f"source/{source}").select("payload").collect()
-    if not rows.height:
-        return 0, None
-    event = msgspec.json.decode(rows["payload"][-1], type=IngestCheckpoint)
-    return event.batch, event.cursor
+    found = [
+        e
+        for e in ledger.read(kind="ingest.checkpoint", stream=f"source/{source}")
+        if isinstance(e, IngestCheckpoint)
+    ]
+    return (found[-1].batch, found[-1].cursor) if found else (0, None)
 
 
 def ingest_source(
@@ -290,14 +290,8 @@ def _with_schema(
 def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
     """Record the source's config (secrets masked, ``${VAR}`` kept) once per distinct hash."""
     digest = loaded.hash_of(name)
-    found = (
-        ledger.events(kind="config.declared", stream=f"config/ingest/{name}")
-        .filter(pl.col("payload").str.contains(digest, literal=True))
-        .select(pl.len())
-        .collect()
-        .item()
-    )
-    if not found:
+    declared = ledger.read(kind="config.declared", stream=f"config/ingest/{name}")
+    if not any(isinstance(e, ConfigDeclared) and e.config_hash == digest for e in declared):
         ledger.declare_config(f"ingest/{name}", loaded.recorded(name))
     return digest
 

@@ -17,6 +17,7 @@ from lakeledger.ingest.stages import io as stage_io
 from lakeledger.ingest.stages.io import Format, Source
 from lakeledger.store import events as ev
 from lakeledger.store import versions
+from lakeledger.store.codec import decode_payload
 from lakeledger.store.lineage import Facts, Input, Ref, Verdict, decide, decide_all, parse_ref, split_dataset
 
 if TYPE_CHECKING:
@@ -128,9 +129,13 @@ class _Gatherer:
         if ref.scope == "dataset":
             dataset, partition = split_dataset(ref.name, self._datasets())
             frame = self.ledger.events(kind="partition.observed", stream=f"dataset/{dataset}")
-            if partition:
-                part = pl.col("payload").str.json_path_match("$.partition") == partition
-                frame = frame.filter(part)
+            if partition:  # the payload read through the store's one mapper
+                rows = frame.select("version", "seq", "payload").collect()
+                return any(
+                    (v, s) > at
+                    for v, s, p in rows.iter_rows()
+                    if getattr(decode_payload(p), "partition", None) == partition
+                )
             return _after(frame, at)
         later = _after(self.ledger.events(kind="artifact.registered", stream=f"artifact/{ref.name}"), at)
         if ref.scope == "any":

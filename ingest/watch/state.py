@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
-import msgspec
 from lakeledger.store import Ledger
 from lakeledger.store import events as ev
+from lakeledger.store.events import (
+    PartitionObserved,
+    PartitionRemoved,
+    ValidationRecorded,
+)
 from lakeledger.store.schema import DatasetSchema
 
 SOURCE = "watch"  # details.source of the validation events the watcher writes
-
-
-class _Partition(msgspec.Struct):
-    partition: str = ""
-    uri: str | None = None
-    checksum: str | None = None
-
-
-class _Validation(msgspec.Struct):
-    check: str = ""
-    details: Any = None
 
 
 @dataclass
@@ -79,29 +71,20 @@ def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
     inside = root.rstrip(os.sep) + os.sep
 
     apply_declaration(state, declaration(ledger, dataset))
-    rows = (
-        ledger.events(kind=["partition.observed", "partition.removed"], stream=f"dataset/{dataset}")
-        .select("kind", "payload")
-        .collect()
-    )
-    decoder = msgspec.json.Decoder(_Partition)
-    for kind, payload in rows.iter_rows():
-        event = decoder.decode(payload)
+    kinds = ["partition.observed", "partition.removed"]
+    for event in ledger.read(kind=kinds, stream=f"dataset/{dataset}"):
+        if not isinstance(event, PartitionObserved | PartitionRemoved):
+            continue
         if not event.uri or not event.uri.startswith(inside):
             continue
-        if kind == "partition.observed":
+        if isinstance(event, PartitionObserved):
             state.live[event.uri] = Live(event.partition, event.checksum)
         else:
             state.live.pop(event.uri, None)
 
-    checks = (
-        ledger.events(kind="validation.recorded", stream=f"validation/{dataset}")
-        .select("payload")
-        .collect()
-    )
-    vdecoder = msgspec.json.Decoder(_Validation)
-    for payload in checks["payload"]:
-        check = vdecoder.decode(payload)
+    for check in ledger.read(kind="validation.recorded", stream=f"validation/{dataset}"):
+        if not isinstance(check, ValidationRecorded):
+            continue
         details = check.details
         if isinstance(details, dict) and details.get("source") == SOURCE:
             uri = details.get("uri")

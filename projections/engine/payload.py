@@ -1,16 +1,23 @@
 """Decoding event rows: the envelope columns plus a typed subset of the JSON payload.
 
-Views never parse whole events: each asks for the few payload fields it needs, for one kind,
-and polars decodes them in bulk (``str.json_decode`` into a ``Struct``).
+Views never parse whole events: each names its event class and the few fields it needs, and
+polars decodes them in bulk (``str.json_decode`` into a ``Struct``). The polars types come from
+the msgspec event classes themselves (``dtypes``), so a view can never disagree with the
+vocabulary; free-form fields (``Any``, scalar unions, mappings) come back as JSON text. Rows
+written under an older schema version go through the store's one mapper (``codec.upcast_json``)
+first: the same upcasters as ``Ledger.read``, applied only to the old rows.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import polars as pl
+from lakeledger.store.codec import upcast_json
+from lakeledger.store.events import KINDS, Event, current_schema_version
 
 ENVELOPE = (
     "version",
@@ -24,37 +31,123 @@ ENVELOPE = (
 )
 
 # Envelope columns every view may read; ``prepare`` keeps only these (plus kind, stream, payload).
-COLUMNS = (*ENVELOPE, "kind", "stream", "payload")
+COLUMNS = (*ENVELOPE, "kind", "schema_version", "stream", "payload")
+
+JSON = pl.String  # the polars type of a free-form field: its JSON text (strings unquoted)
+
+_inspect = msgspec.inspect
+
+
+def _dtype(t: _inspect.Type) -> pl.DataType | None:
+    """The polars type of one msgspec field type; ``None`` for free-form (JSON text)."""
+    if isinstance(t, _inspect.UnionType):
+        inner = [x for x in t.types if not isinstance(x, _inspect.NoneType)]
+        return _dtype(inner[0]) if len(inner) == 1 else None
+    if isinstance(t, _inspect.StrType):
+        return pl.String()
+    if isinstance(t, _inspect.LiteralType):
+        return pl.String() if all(isinstance(v, str) for v in t.values) else None
+    if isinstance(t, _inspect.BoolType):
+        return pl.Boolean()
+    if isinstance(t, _inspect.IntType):
+        return pl.Int64()
+    if isinstance(t, _inspect.FloatType):
+        return pl.Float64()
+    if isinstance(t, _inspect.DateType):
+        return pl.Date()
+    if isinstance(t, _inspect.DateTimeType):
+        return pl.Datetime("us", "UTC")
+    if isinstance(t, _inspect.ListType):
+        item = _dtype(t.item_type)
+        return pl.List(item) if item is not None else None
+    return None
+
+
+@functools.cache
+def _fields(cls: type[Event]) -> dict[str, tuple[pl.DataType | None, object]]:
+    """``{field: (polars type or None for JSON text, default to fill a missing value)}``."""
+    out: dict[str, tuple[pl.DataType | None, object]] = {}
+    for f in _inspect.type_info(cls).fields:  # type: ignore[union-attr]
+        default = f.default if isinstance(f.default, str | int | float | bool) else None
+        out[f.name] = (_dtype(f.type), default)
+    return out
+
+
+def dtypes(cls: type[Event], fields: Sequence[str]) -> dict[str, pl.DataType]:
+    """The polars types of ``fields`` of ``cls``, derived from the msgspec class."""
+    known = _fields(cls)
+    missing = [f for f in fields if f not in known]
+    if missing:
+        raise KeyError(f"{cls.__name__} has no field {missing}")
+    return {f: known[f][0] or JSON() for f in fields}
+
+
+def _tag(cls: type[Event]) -> str:
+    return cls.__struct_config__.tag  # type: ignore[return-value]
+
+
+def upcast_rows(frame: pl.LazyFrame, kinds: Sequence[str]) -> pl.LazyFrame:
+    """Rewrite the payload of rows older than their kind's schema version (the mapper's upcast).
+
+    Only kinds that ever changed pay for it, and only their old rows go through Python.
+    """
+    current = {k: current_schema_version(k) for k in kinds if k in KINDS}
+    if all(v == 1 for v in current.values()):
+        return frame
+    return frame.with_columns(
+        pl.struct("kind", "schema_version", "payload")
+        .map_batches(functools.partial(_upcast_batch, current), return_dtype=pl.String)
+        .alias("payload")
+    )
+
+
+def _upcast_batch(current: Mapping[str, int], rows: pl.Series) -> pl.Series:
+    frame = rows.struct.unnest()
+    latest = frame["kind"].replace_strict(current, default=0, return_dtype=pl.Int64)
+    old = (frame["schema_version"].cast(pl.Int64) < latest).arg_true()
+    payload = frame["payload"]
+    if old.len() == 0:
+        return payload
+    return payload.scatter(old, [upcast_json(p) for p in payload.gather(old).to_list()])
 
 
 def rows(
     events: pl.LazyFrame,
-    kind: str | tuple[str, ...],
-    fields: Mapping[str, pl.DataType],
+    cls: type[Event] | tuple[type[Event], ...],
+    fields: Sequence[str],
     *,
     rename: Mapping[str, str] | None = None,
-    raw: Mapping[str, str] | None = None,
     scalar_json: Mapping[str, str] | None = None,
 ) -> pl.LazyFrame:
-    """Rows of ``kind`` with the envelope and the payload ``fields`` as columns.
+    """Rows of the kind(s) of ``cls`` with the envelope and the payload ``fields`` as columns.
 
-    ``rename`` maps payload field -> column name (model events carry their own ``version``);
-    ``raw`` maps payload field -> column for free-form JSON values (params, observed...), kept
-    as JSON text because their shape varies from event to event; ``scalar_json`` maps a scalar
-    payload field -> column of its JSON text, type kept (``"0.05"`` vs ``0.05``).
+    Types come from the first class (several classes must agree on the fields asked for).
+    ``rename`` maps payload field -> column name (model events carry their own ``version``).
+    Free-form fields are JSON text; a field an old row lacks gets the class default.
+    ``scalar_json`` maps a scalar field -> column of its exact JSON text, type kept (a string
+    keeps its quotes: ``"0.05"`` vs ``0.05``), for flat payloads (``scalar_json_pattern``).
     """
-    kinds = (kind,) if isinstance(kind, str) else kind
+    classes = cls if isinstance(cls, tuple) else (cls,)
+    kinds = [_tag(c) for c in classes]
     rename = dict(rename or {})
-    frame = events.filter(pl.col("kind").is_in(list(kinds)))
-    decoded = pl.col("payload").str.json_decode(pl.Struct(dict(fields))) if fields else None
+    known = _fields(classes[0])
+    types = dtypes(classes[0], fields)
+    typed = {f: t for f, t in types.items() if known[f][0] is not None}
+    frame = upcast_rows(events.filter(pl.col("kind").is_in(kinds)), kinds)
     cols: list[pl.Expr] = [pl.col(c) for c in (*ENVELOPE, "kind", "stream")] + [pos()]
-    if decoded is not None:
-        frame = frame.with_columns(decoded.alias("_p"))
-        cols += [pl.col("_p").struct.field(f).alias(rename.get(f, f)) for f in fields]
-    for field, column in (raw or {}).items():
-        cols.append(pl.col("payload").str.json_path_match(f"$.{field}").alias(column))
-    for field, column in (scalar_json or {}).items():
-        cols.append(pl.col("payload").str.extract(scalar_json_pattern(field), 1).alias(column))
+    if typed:
+        frame = frame.with_columns(pl.col("payload").str.json_decode(pl.Struct(typed)).alias("_p"))
+    for f in fields:
+        default = known[f][1]
+        if f in typed:
+            col = pl.col("_p").struct.field(f)
+            if default is not None:
+                col = col.fill_null(pl.lit(default, typed[f]))
+        else:
+            col = pl.col("payload").str.json_path_match(f"$.{f}")
+        cols.append(col.alias(rename.get(f, f)))
+    for f, column in (scalar_json or {}).items():
+        cols.append(pl.col("payload").str.extract(scalar_json_pattern(f), 1).alias(column))
     return frame.select(cols)
 
 

@@ -31,6 +31,7 @@ class Context:
 
     now: datetime
     missing: frozenset[str] = frozenset()
+    unchecked: tuple[tuple[str, str], ...] = ()  # (uri, why): storage that could not be asked
     gone: frozenset[tuple[str, int]] = frozenset()
     # current version pin ("v4", "sha256:...") of pinned inputs by name; None: gone from storage
     versions: Mapping[str, str | None] = field(default_factory=dict)

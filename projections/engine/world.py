@@ -11,21 +11,29 @@ from collections import defaultdict
 import polars as pl
 from fsspec import AbstractFileSystem
 from lakeledger.store import Ledger, versions
-from lakeledger.store.location import is_uri
+from lakeledger.store.location import is_uri, scheme_of
 from lakeledger.store.storage import filesystem
 
 
-def missing_uris(ledger: Ledger, uris: list[str]) -> frozenset[str]:
-    """The uris (relative to the root unless full URIs) with no file or directory behind them.
+def storage_facts(ledger: Ledger, uris: list[str]) -> tuple[frozenset[str], dict[str, str]]:
+    """(uris known to be gone, {uri: why it could not be checked}); relative uris are
+    relative to the root.
 
+    A scheme with no installed driver (``gs://`` without gcsfs, ``hdfs://``) or a store that
+    refuses the question is *not checked*, said so, never a crash and never "missing".
     One listing per parent directory rather than one request per file: on S3 that is the
     difference between a few LIST calls and thousands of HEAD calls.
     """
     by_parent: dict[str, list[tuple[str, str]]] = defaultdict(list)
     systems: dict[str, AbstractFileSystem] = {}
+    unchecked: dict[str, str] = {}
     for uri in uris:
         target = uri if is_uri(uri) else ledger.location.join(uri)
-        fs, path = filesystem(ledger.location, target)
+        try:
+            fs, path = filesystem(ledger.location, target)
+        except (ImportError, ValueError, OSError) as exc:
+            unchecked[uri] = f"existence not checked: {scheme_of(uri)}:// storage unavailable ({exc})"
+            continue
         path = path.rstrip("/")
         parent = path.rsplit("/", 1)[0] if "/" in path else ""
         key = f"{fs.protocol}:{parent}"
@@ -44,7 +52,7 @@ def missing_uris(ledger: Ledger, uris: list[str]) -> frozenset[str]:
         except (OSError, ValueError):
             present = {path for _, path in items if _exists(fs, path)}
         gone.update(uri for uri, path in items if path not in present and not _exists(fs, path))
-    return frozenset(gone)
+    return frozenset(gone), unchecked
 
 
 def current_versions(

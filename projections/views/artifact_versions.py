@@ -12,12 +12,13 @@ import polars as pl
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
 from lakeledger.projections.views.artifacts import REGISTERED
+from lakeledger.store import events as ev
 
 KINDS = ("artifact.registered", "artifact.retired")
 
 
 def _retired(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "artifact.retired", {"name": pl.String})
+    return rows(events, ev.ArtifactRetired, ["name"])
 
 
 PARTS = (
@@ -33,7 +34,7 @@ PARTS = (
             "registered_at": ("first", "recorded_at"),
             "registered_by": ("first", "writer_user"),
         },
-        lambda e: rows(e, "artifact.registered", REGISTERED),
+        lambda e: rows(e, ev.ArtifactRegistered, REGISTERED),
     ),
     Part("retired", ("name",), {"retired_pos": ("last", "pos")}, _retired),
 )

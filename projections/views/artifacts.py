@@ -9,26 +9,19 @@ from __future__ import annotations
 import polars as pl
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import events as ev
 
 KINDS = ("artifact.registered", "artifact.retired")
 
-REGISTERED = {
-    "name": pl.String,
-    "uri": pl.String,
-    "config_hash": pl.String,
-    "content_hash": pl.String,
-    "size_bytes": pl.Int64,
-    "run_id": pl.String,
-    "inputs": pl.List(pl.String),
-}
+REGISTERED = ("name", "uri", "config_hash", "content_hash", "size_bytes", "run_id", "inputs")
 
 
 def _registered(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "artifact.registered", REGISTERED)
+    return rows(events, ev.ArtifactRegistered, REGISTERED)
 
 
 def _retired(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "artifact.retired", {"name": pl.String, "reason": pl.String})
+    return rows(events, ev.ArtifactRetired, ["name", "reason"])
 
 
 PARTS = (

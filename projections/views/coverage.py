@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import polars as pl
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import events as ev
 from lakeledger.store import periods
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.partitions import split_partition
@@ -25,25 +26,16 @@ KINDS = ("dataset.declared", "partition.observed", "partition.removed")
 
 def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
-        events,
-        "dataset.declared",
-        {
-            "dataset": pl.String,
-            "freq": pl.String,
-            "start": pl.String,
-            "end": pl.String,
-            "partition_key": pl.List(pl.String),
-            "due_after": pl.String,
-        },
-    )
+        events, ev.DatasetDeclared, ["dataset", "freq", "start", "end", "partition_key", "due_after"]
+    ).with_columns(pl.col("start", "end").cast(pl.String))  # the stored view state keeps ISO text
 
 
 def _partitions(events: pl.LazyFrame) -> pl.LazyFrame:
-    fields = {"dataset": pl.String, "partition": pl.String, "uri": pl.String}
-    observed = rows(events, "partition.observed", {**fields, "rows": pl.Int64}).with_columns(
+    fields = ["dataset", "partition", "uri"]
+    observed = rows(events, ev.PartitionObserved, [*fields, "rows"]).with_columns(
         present=pl.lit(True)
     )
-    removed = rows(events, "partition.removed", fields).with_columns(
+    removed = rows(events, ev.PartitionRemoved, fields).with_columns(
         present=pl.lit(False), rows=pl.lit(None, pl.Int64)
     )
     cols = ["dataset", "partition", "uri", "rows", "present", "pos", "recorded_at"]

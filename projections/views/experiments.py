@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import events as ev
 
 KINDS = ("experiment.created", "run.started")
 
@@ -21,7 +22,7 @@ PARTS = (
             "created_by": ("first", "writer_user"),
             "tags": ("first", None),
         },
-        lambda e: rows(e, "experiment.created", {"experiment": pl.String}, raw={"tags": "tags"}),
+        lambda e: rows(e, ev.ExperimentCreated, ["experiment", "tags"]),
     ),
     Part(
         "runs",
@@ -31,7 +32,7 @@ PARTS = (
             "first_run_at": ("min", "recorded_at"),
             "last_run_at": ("max", "recorded_at"),
         },
-        lambda e: rows(e, "run.started", {"experiment": pl.String}).filter(
+        lambda e: rows(e, ev.RunStarted, ["experiment"]).filter(
             pl.col("experiment").is_not_null()
         ),
     ),

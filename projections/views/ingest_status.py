@@ -8,6 +8,8 @@ written and quarantined by it and in total, and how many runs failed.
 from __future__ import annotations
 
 import polars as pl
+from lakeledger.projections.engine.payload import rows
+from lakeledger.store import events as ev
 
 COLUMNS = [
     "source",
@@ -32,72 +34,28 @@ def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
     """``events``: log rows (``kind``, ``version``, ``seq``, ``occurred_at``, ``payload``)."""
     ordered = events.sort("version", "seq")
     checkpoints = (
-        ordered.filter(pl.col("kind") == "ingest.checkpoint")
-        .select(
-            pl.col("payload")
-            .str.json_decode(pl.Struct({"source": pl.String, "batch": pl.Int64}))
-            .struct.unnest(),
-            pl.col("payload").str.json_path_match("$.cursor").alias("cursor"),
-        )
+        rows(ordered, ev.IngestCheckpoint, ["source", "batch", "cursor"])
         .group_by("source")
         .agg(pl.col("batch").last(), pl.col("cursor").last())
     )
     started = (
-        ordered.filter(pl.col("kind") == "run.started")
-        .select(
-            pl.col("payload")
-            .str.json_decode(
-                pl.Struct(
-                    {
-                        "run_id": pl.String,
-                        "job": pl.String,
-                        "params": pl.Struct({"source": pl.String}),
-                    }
-                )
-            )
-            .struct.unnest(),
-            pl.col("occurred_at").alias("started_at"),
-            pl.col("version"),
-            pl.col("seq"),
-        )
+        rows(ordered, ev.RunStarted, ["run_id", "job", "params"])
         .filter(pl.col("job").str.starts_with("ingest/"))
         .select(
             "run_id",
-            pl.col("params").struct.field("source").alias("source"),
-            "started_at",
+            pl.col("params").str.json_path_match("$.source").alias("source"),
+            pl.col("occurred_at").alias("started_at"),
             "version",
             "seq",
         )
     )
     finished = (
-        ordered.filter(pl.col("kind") == "run.finished")
-        .select(
-            pl.col("payload")
-            .str.json_decode(
-                pl.Struct(
-                    {
-                        "run_id": pl.String,
-                        "status": pl.String,
-                        "error": pl.String,
-                    }
-                )
-            )
-            .struct.unnest()
-        )
+        rows(ordered, ev.RunFinished, ["run_id", "status", "error"])
+        .select("run_id", "status", "error")
         .unique("run_id", keep="last")
     )
-    metric = ordered.filter(pl.col("kind") == "run.metric_logged").select(
-        pl.col("payload")
-        .str.json_decode(
-            pl.Struct(
-                {
-                    "run_id": pl.String,
-                    "key": pl.String,
-                    "value": pl.Float64,
-                }
-            )
-        )
-        .struct.unnest()
+    metric = rows(ordered, ev.MetricLogged, ["run_id", "key", "value"]).select(
+        "run_id", "key", "value"
     )
 
     def total(key: str) -> pl.LazyFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import events as ev
 
 KINDS = ("model.version_registered", "model.stage_changed", "model.alias_set")
 
@@ -22,41 +23,23 @@ _V = {"version": "model_version"}
 def _registered(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
         events,
-        "model.version_registered",
-        {
-            "model": pl.String,
-            "version": pl.Int64,
-            "artifact_uri": pl.String,
-            "framework": pl.String,
-            "run_id": pl.String,
-        },
+        ev.ModelVersionRegistered,
+        ["model", "version", "artifact_uri", "framework", "run_id", "metrics", "params", "tags"],
         rename=_V,
-        raw={"metrics": "metrics", "params": "params", "tags": "tags"},
     )
 
 
 def _staged(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
         events,
-        "model.stage_changed",
-        {
-            "model": pl.String,
-            "version": pl.Int64,
-            "stage": pl.String,
-            "previous_stage": pl.String,
-            "reason": pl.String,
-        },
+        ev.ModelStageChanged,
+        ["model", "version", "stage", "previous_stage", "reason"],
         rename=_V,
     )
 
 
 def _aliased(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(
-        events,
-        "model.alias_set",
-        {"model": pl.String, "alias": pl.String, "version": pl.Int64},
-        rename=_V,
-    )
+    return rows(events, ev.ModelAliasSet, ["model", "alias", "version"], rename=_V)
 
 
 PARTS = (

@@ -25,6 +25,7 @@ from lakeledger.projections.engine.payload import (
 )
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
 from lakeledger.projections.search import Source, parse_columns, search
+from lakeledger.store import events as ev
 
 RUN_KINDS = (
     "run.started",
@@ -49,32 +50,26 @@ ALIASES = {
 
 LOST_AFTER = timedelta(hours=24)
 
-_RUN = {"run_id": pl.String}
-
-
 def _started(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
         events,
-        "run.started",
-        {
-            "run_id": pl.String,
-            "experiment": pl.String,
-            "name": pl.String,
-            "job": pl.String,
-            "parent_run_id": pl.String,
-        },
-        raw={"params": "params", "tags": "tags"},
+        ev.RunStarted,
+        ["run_id", "experiment", "name", "job", "parent_run_id", "params", "tags"],
     )
 
 
-def _keyed(events: pl.LazyFrame, kind: str, obj: str, *, as_json: bool = False) -> pl.LazyFrame:
+def _keyed(
+    events: pl.LazyFrame,
+    kind: type[ev.ParamLogged | ev.TagSet],
+    obj: str,
+    *,
+    as_json: bool = False,
+) -> pl.LazyFrame:
     """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``kind`` events after it.
 
     ``as_json``: values as JSON text with their type (params), else as plain text (tags)."""
-    initial = explode_object(
-        rows(events, "run.started", _RUN, raw={obj: obj}), obj, as_json=as_json
-    )
-    fields = {"run_id": pl.String, "key": pl.String, "value": pl.String}
+    initial = explode_object(rows(events, ev.RunStarted, ["run_id", obj]), obj, as_json=as_json)
+    fields = ["run_id", "key", "value"]
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
     if not as_json:
         logged = rows(events, kind, fields)
@@ -94,21 +89,17 @@ def _keyed(events: pl.LazyFrame, kind: str, obj: str, *, as_json: bool = False) 
 
 
 def _deletions(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, ("run.deleted", "run.restored"), _RUN)
+    return rows(events, (ev.RunDeleted, ev.RunRestored), ["run_id"])
 
 
 def _artifacts(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "artifact.registered", {"run_id": pl.String, "name": pl.String}).filter(
+    return rows(events, ev.ArtifactRegistered, ["run_id", "name"]).filter(
         pl.col("run_id").is_not_null()
     )
 
 
 def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(
-        events,
-        "run.metric_logged",
-        {"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64},
-    ).with_columns(pl.col("step").fill_null(0))  # schema 1 had no step: step 0
+    return rows(events, ev.MetricLogged, ["run_id", "key", "value", "step"])
 
 
 def _activity(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -141,21 +132,19 @@ PARTS = (
             "error": ("last", None),
             "finished_at": ("last", "occurred_at"),
         },
-        lambda e: rows(
-            e, "run.finished", {"run_id": pl.String, "status": pl.String, "error": pl.String}
-        ),
+        lambda e: rows(e, ev.RunFinished, ["run_id", "status", "error"]),
     ),
     Part(
         "params",
         ("run_id", "key"),
         {"value": ("last", None), "text": ("last", None)},
-        lambda e: _keyed(e, "run.param_logged", "params", as_json=True),
+        lambda e: _keyed(e, ev.ParamLogged, "params", as_json=True),
     ),
     Part(
         "tags",
         ("run_id", "key"),
         {"value": ("last", None)},
-        lambda e: _keyed(e, "run.tag_set", "tags"),
+        lambda e: _keyed(e, ev.TagSet, "tags"),
     ),
     Part(
         "metrics",

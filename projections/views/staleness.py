@@ -19,17 +19,18 @@ from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
 from lakeledger.projections.views.artifacts import KINDS as ARTIFACT_KINDS
 from lakeledger.projections.views.artifacts import PARTS as ARTIFACT_PARTS
+from lakeledger.store import events as ev
 from lakeledger.store.lineage import Facts, Input, decide_all, parse_ref, split_dataset
 
 KINDS = (*ARTIFACT_KINDS, "config.declared", "dataset.declared", "partition.observed")
 
 
 def _configs(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "config.declared", {"name": pl.String, "config_hash": pl.String})
+    return rows(events, ev.ConfigDeclared, ["name", "config_hash"])
 
 
 def _observed(events: pl.LazyFrame) -> pl.LazyFrame:
-    return rows(events, "partition.observed", {"dataset": pl.String, "partition": pl.String})
+    return rows(events, ev.PartitionObserved, ["dataset", "partition"])
 
 
 PARTS = (
@@ -45,7 +46,7 @@ PARTS = (
         "datasets",
         ("dataset",),
         {"declarations": ("count", None)},
-        lambda e: rows(e, "dataset.declared", {"dataset": pl.String}),
+        lambda e: rows(e, ev.DatasetDeclared, ["dataset"]),
     ),
     Part("dataset_obs", ("dataset",), {"observed_pos": ("last", "pos")}, _observed),
     Part("partition_obs", ("dataset", "partition"), {"observed_pos": ("last", "pos")}, _observed),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import events as ev
 
 KINDS = ("validation.recorded",)
 
@@ -14,16 +15,8 @@ _SEVERITY = {"error": 0, "warning": 1, "info": 2}
 def _recorded(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
         events,
-        "validation.recorded",
-        {
-            "target": pl.String,
-            "check": pl.String,
-            "severity": pl.String,
-            "passed": pl.Boolean,
-            "failed_count": pl.Int64,
-            "run_id": pl.String,
-        },
-        raw={"observed": "observed", "expected": "expected"},
+        ev.ValidationRecorded,
+        ["target", "check", "severity", "passed", "failed_count", "run_id", "observed", "expected"],
     )
 
 
