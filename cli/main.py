@@ -33,7 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("log", "list events"),
     "history": ("log", "commits: version, time, who, events"),
     "rebuild": ("views", "refresh materialised views (incremental; --full from all events)"),
-    "show": ("views", "show a view (artifacts, models, runs, coverage, staleness, validations)"),
+    "show": (
+        "views",
+        "show a view (artifacts, artifact_versions, experiments, models, runs, coverage, "
+        "staleness, validations)",
+    ),
     "audit": ("views", "timeline of one stream: what happened, who, when"),
     "diff": ("views", "rows added, changed, removed in a view between two moments"),
     "check": ("views", "integrity gate: exit 1 listing stale/missing/orphaned/uncovered/failing"),
