@@ -92,7 +92,7 @@ class TableMissing(StorageError):
 
 
 _CONFIG = re.compile(
-    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b40[13]\b|ExpiredToken|"
+    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b403 Forbidden|\b401 Unauthorized|ExpiredToken|"
     r"InvalidToken|NoSuchBucket|credential|Unknown configuration|invalid.*(option|config|url)|"
     r"Missing region|Invalid region",
     re.I,

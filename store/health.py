@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from .errors import LedgerError
 from .events import KINDS, current_schema_version
-from .upcast import UPCASTERS
 
 if TYPE_CHECKING:
     from .ledger import Ledger
@@ -210,4 +209,7 @@ def _commit_latency(actions: list[dict[str, Any]]) -> list[int]:
 def _known(kind: str, version: int) -> bool:
     if kind not in KINDS or version > current_schema_version(kind):
         return False
-    return all((kind, v) in UPCASTERS for v in range(version, current_schema_version(kind)))
+    cls = KINDS[kind]  # upcasters are the class's upcast_v<n>_v<n+1> (see codec.upcast)
+    return all(
+        hasattr(cls, f"upcast_v{v}_v{v + 1}") for v in range(version, current_schema_version(kind))
+    )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import fsspec
 import polars as pl
 
 from . import codec, datafile, maintenance
@@ -137,6 +138,7 @@ class EventLog:
         self._table: DeltaTable | None = None
         self._loaded_at = 0.0
         self.known_version = -1  # newest version known to have landed (ours included)
+        self._verified = -1  # commit files up to this version were found whole
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -154,6 +156,11 @@ class EventLog:
 
     def exists(self) -> bool:
         return self.files.exists()
+
+    @property
+    def fs(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        """The table's filesystem and its path there (for ``health.py``'s file checks)."""
+        return self.files.fs, self.files.path
 
     @property
     def table(self) -> DeltaTable:
@@ -183,7 +190,6 @@ class EventLog:
                 error = exc  # transient while another writer cleans the log
             else:
                 self.files.check_identity(table, TABLE_NAME, codec.SCHEMA)
-                self.files.verify(self.files.last_checkpoint() + 1, table.version())
                 return table
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise StorageError(self.location.redact(f"cannot load the event log at {self.uri}: {error}"))
@@ -207,7 +213,7 @@ class EventLog:
                 # cleanup may have run during the update (it only deletes behind a newer
                 # checkpoint): the update may have skipped deleted commits, so reload
                 raise LookupError("a checkpoint appeared during the update")
-            self.files.verify(before + 1, table.version())
+            self._verify(table)
         except LedgerError as exc:
             self._table = None
             if not getattr(exc, "transient", True):
@@ -216,9 +222,26 @@ class EventLog:
         except Exception:  # noqa: BLE001 - any failure: reload from the checkpoint
             self._table = None
             table = self.table
+        self._verify(table)
         self._loaded_at = time.monotonic()
         self.known_version = max(self.known_version, table.version())
         return table
+
+    def _verify(self, table: DeltaTable) -> None:
+        """Every commit file the snapshot was built from since the last check is whole.
+
+        Checked before any read or write uses the snapshot (not on open, so that ``doctor``
+        can open a damaged log and say what is wrong); ``DamagedLog`` names the file and fix.
+        """
+        if self._verified >= table.version():
+            return
+        first = self._verified + 1 if self._verified >= 0 else self.files.last_checkpoint() + 1
+        try:
+            self.files.verify(first, table.version())
+        except LedgerError:
+            self._table = None  # every later call checks again: never skipped
+            raise
+        self._verified = table.version()
 
     def current(self, at_least: int) -> DeltaTable:
         """The snapshot, refreshed if it does not yet include version ``at_least``."""
@@ -239,7 +262,7 @@ class EventLog:
         batch_id = new_event_id()
         attempt = 0
         while True:
-            self.table  # noqa: B018 - loaded (and checked) once
+            self._verify(self.table)
             if time.monotonic() - self._loaded_at > MAX_SNAPSHOT_AGE_S:
                 self.refresh()
             snapshot = Snapshot(self)

@@ -41,8 +41,10 @@ def after_commit(event_log: EventLog, version: int) -> None:
 def checkpoint(event_log: EventLog, version: int) -> None:
     """Write the checkpoint at ``version`` (or a later one) unless a newer one exists."""
     try:
-        if event_log.files.last_checkpoint() >= version:
+        last = event_log.files.last_checkpoint()
+        if last >= version:
             return
+        event_log.files.verify(last + 1, version)  # never bake a damaged commit into a checkpoint
         # a table loaded for this very version: an incrementally updated one may have missed
         # commits cleaned up during its update, and a checkpoint would make that loss permanent
         event_log.files.checkpoint(event_log.files.load(version))
@@ -114,6 +116,11 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
     except Exception as exc:  # noqa: BLE001 - maintenance never fails an append
         log.info("log cleanup skipped: %s", event_log.location.redact(str(exc)))
         return 0
+
+
+def last_checkpoint(event_log: EventLog) -> int:
+    """Version of the newest checkpoint, -1 when there is none yet."""
+    return event_log.files.last_checkpoint()
 
 
 def _mtime(entry: dict[str, object]) -> float:

@@ -28,6 +28,13 @@ def test_sigkill_during_flushes_loses_no_acknowledged_event(tmp_path: Path) -> N
         deadline = time.monotonic() + 120
         while _acked_lines(ack) == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        # kill mid-cycle, not mid-start-up: on a loaded machine the imports alone can outlast
+        # the delay, so wait for this worker's first acknowledged flush first
+        acked_before = ack.read_text().count("\n") if ack.exists() else 0
+        deadline = time.monotonic() + 120
+        while (ack.read_text().count("\n") if ack.exists() else 0) <= acked_before:
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker never flushed"
+            time.sleep(0.05)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

@@ -22,7 +22,7 @@ def _populate(root: Path) -> Ledger:
         for step in range(3):
             run.log_metric("loss", 1.0 / (step + 1), step=step)
     ledger.register_model_version("fraud", run_id=run.run_id)
-    ledger.set_stage("fraud", 1, "production")
+    ledger.set_stage("fraud", 1, "Production")
     for name in ("runs", "models"):
         ledger.view(name)  # materialised, so doctor compares them with a rebuild
     return ledger
@@ -101,7 +101,7 @@ def test_a_view_that_differs_from_a_rebuild_exits_1_with_the_fix(tmp_path: Path,
     uri = str(root / "views" / "models")
     stored = pl.read_delta(uri)
     tampered = stored.with_columns(
-        pl.when(pl.col("_part") != "_marker").then(pl.lit("archived")).otherwise(pl.col("stage")).alias("stage")
+        pl.when(pl.col("_part") != "_marker").then(pl.lit("Archived")).otherwise(pl.col("stage")).alias("stage")
     ) if "stage" in stored.columns else pytest.fail(f"no stage column in {stored.columns}")
     write_deltalake(uri, tampered.to_arrow(), mode="overwrite")
     code, report, _ = _doctor(cli, root)
