@@ -14,7 +14,7 @@ import polars as pl
 from lakeledger.projections import registry
 from lakeledger.projections.engine import materialise
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
-from lakeledger.projections.engine.world import gone_writers, missing_uris
+from lakeledger.projections.engine.world import corrupted_uris, gone_writers, missing_uris
 from lakeledger.projections.gate import Report, problems
 from lakeledger.projections.views import runs, staleness
 from lakeledger.store import Ledger
@@ -82,7 +82,9 @@ def _commit_time(events: pl.DataFrame) -> datetime | None:
 
 def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bool) -> Context:
     if name == "staleness":
-        return Context(now=now, missing=missing_uris(ledger, staleness.uris(state)))
+        live = staleness.present_artifacts(state)
+        missing = missing_uris(ledger, staleness.uris(state))
+        return Context(now=now, missing=missing, corrupted=corrupted_uris(ledger, live))
     if name == "runs" and live:
         return Context(now=now, gone=gone_writers(state["started"], state["finished"]))
     return Context(now=now)

@@ -31,6 +31,7 @@ class Context:
 
     now: datetime
     missing: frozenset[str] = frozenset()
+    corrupted: frozenset[str] = frozenset()  # store copies whose bytes fail their checksum
     gone: frozenset[tuple[str, int]] = frozenset()
 
 

@@ -10,6 +10,7 @@ from collections import defaultdict
 import polars as pl
 from fsspec import AbstractFileSystem
 from lakeledger.store import Ledger
+from lakeledger.store.artifacts import ArtifactStore, digest_of_uri
 from lakeledger.store.location import is_uri
 from lakeledger.store.storage import filesystem
 
@@ -24,7 +25,12 @@ def missing_uris(ledger: Ledger, uris: list[str]) -> frozenset[str]:
     systems: dict[str, AbstractFileSystem] = {}
     for uri in uris:
         target = uri if is_uri(uri) else ledger.location.join(uri)
-        fs, path = filesystem(ledger.location, target)
+        if uri.startswith("file://"):
+            target = uri[len("file://") :]
+        try:
+            fs, path = filesystem(ledger.location, target)
+        except (ImportError, ValueError):  # a scheme fsspec cannot open here: not checkable
+            continue
         path = path.rstrip("/")
         parent = path.rsplit("/", 1)[0] if "/" in path else ""
         key = f"{fs.protocol}:{parent}"
@@ -44,6 +50,20 @@ def missing_uris(ledger: Ledger, uris: list[str]) -> frozenset[str]:
             present = {path for _, path in items if _exists(fs, path)}
         gone.update(uri for uri, path in items if path not in present and not _exists(fs, path))
     return frozenset(gone)
+
+
+def corrupted_uris(ledger: Ledger, artifacts: pl.DataFrame) -> frozenset[str]:
+    """Copies in lakeledger's artifact store whose bytes no longer hash to their name.
+
+    Only store objects (``artifacts/sha256/...``) can be verified: their path is their checksum.
+    Each distinct object is hashed once per check; absent ones are left to ``missing_uris``.
+    """
+    store = ArtifactStore(ledger.location)
+    uris = {u for u in artifacts["uri"].drop_nulls().to_list() if digest_of_uri(u)}
+    return frozenset(
+        u for u in sorted(uris) if _exists(*filesystem(ledger.location, ledger.location.join(u)))
+        and not store.verify(u, digest_of_uri(u) or "")
+    )
 
 
 def _exists(fs: AbstractFileSystem, path: str) -> bool:

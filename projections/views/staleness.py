@@ -3,6 +3,8 @@
 In order of precedence:
 - ``missing``: its file is gone from storage. Checking storage is not pure, so the caller passes
   the uris found missing in ``Context.missing`` (``api.py`` checks them through fsspec).
+- ``corrupted``: its copy in lakeledger's artifact store no longer hashes to its checksum
+  (``Context.corrupted``, hashed by ``engine/world.py``).
 - ``stale``: the latest declared config of the artifact's name has another ``config_hash``, or
   one of its ``inputs`` changed after it was registered. An input is ``artifact/NAME`` (registered
   again later), ``dataset/NAME`` (any partition observed later), ``dataset/NAME/PARTITION`` (that
@@ -132,6 +134,7 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     missing = pl.DataFrame({"uri": sorted(ctx.missing)}, schema={"uri": pl.String}).with_columns(
         _missing=pl.lit(True)
     )
+    corrupted = pl.DataFrame({"uri": sorted(ctx.corrupted)}, schema={"uri": pl.String})
     datasets = (
         state["datasets"].lazy().select(pl.col("dataset").alias("name"), _dataset=pl.lit(True))
     )
@@ -139,6 +142,7 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     short = pl.col("config_hash").str.slice(0, 12).fill_null("none")
     return (
         live.join(missing.lazy(), on="uri", how="left")
+        .with_columns(_corrupted=pl.col("uri").is_in(corrupted["uri"].implode()))
         .join(state["configs"].lazy(), on="name", how="left")
         .join(datasets, on="name", how="left")
         .join(hashes, on="config_hash", how="left")
@@ -153,6 +157,8 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         .with_columns(
             status=pl.when(pl.col("_missing").fill_null(False))
             .then(pl.lit("missing"))
+            .when(pl.col("_corrupted"))
+            .then(pl.lit("corrupted"))
             .when(pl.col("_config_moved") | pl.col("changed_input").is_not_null())
             .then(pl.lit("stale"))
             .when(~pl.col("_owned"))
@@ -160,6 +166,8 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
             .otherwise(pl.lit("fresh")),
             reason=pl.when(pl.col("_missing").fill_null(False))
             .then(pl.format("file {} is gone from storage", "uri"))
+            .when(pl.col("_corrupted"))
+            .then(pl.format("stored copy {} no longer matches its sha256", "uri"))
             .when(pl.col("_config_moved"))
             .then(
                 pl.format(
