@@ -105,3 +105,27 @@ def test_missing_source_is_a_clear_error(ledger, tmp_path: Path) -> None:
         ledger.log_artifact(tmp_path / "nope.bin")
     assert not ledger.read(kind="artifact.registered")
     assert not os.path.exists(ledger.location.join("artifacts"))
+
+
+def test_cli_log_and_get(cli, tmp_path: Path) -> None:
+    import json
+
+    root = str(tmp_path / "ledger")
+    src = _file(tmp_path / "weights.pt", 5000, seed=4)
+    res = cli("--root", root, "artifacts", "log", str(src), "--name", "weights", "--json")
+    assert res.code == 0, res.err
+    row = json.loads(res.out)
+    assert row["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest() and row["size_bytes"] == 5000
+    res = cli("--root", root, "artifacts", "get", "weights", "--dest", str(tmp_path / "back.pt"))
+    assert res.code == 0, res.err
+    assert (tmp_path / "back.pt").read_bytes() == src.read_bytes()
+
+    res = cli("--root", root, "artifacts", "log", str(tmp_path / "absent.pt"))
+    assert res.code == 2 and "absent.pt" in res.err and "Traceback" not in res.err
+    with open(os.path.join(root, row["uri"]), "r+b") as fh:
+        fh.write(b"X")
+    res = cli("--root", root, "artifacts", "get", "weights", "--dest", str(tmp_path / "again.pt"))
+    assert res.code == 1 and "corrupted" in res.err and "Traceback" not in res.err
+    res = cli("--root", root, "check", "--json")
+    assert res.code == 1
+    assert {"view": "staleness", "subject": "weights", "problem": "corrupted"}.items() <= json.loads(res.out)["problems"][0].items()
