@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from lakeledger.store import LedgerError, default_root
 from lakeledger.store.errors import InvalidInput
 
-COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "artifacts"]  # under lakeledger.cli.commands
+COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "artifacts", "imports"]  # in cli.commands
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,274 @@
+"""Import an MLflow tracking store (sqlite, file or HTTP server) into the ledger.
+
+Everything is read through MLflow's own ``MlflowClient``, so every store MLflow supports works
+and what is imported is what MLflow itself reports. Each MLflow record becomes the matching
+event with ``occurred_at`` its original time; event ids are UUIDs derived from MLflow's ids
+(run id, metric key, step, timestamp, value...), so a second import of the same store adds
+nothing, and an import after more training adds only what is new.
+
+MLflow keeps no stage *history*: a model version has only its current stage (and the time it
+last changed). The import records that stage as one ``model.stage_changed`` at that time;
+changes made later in MLflow arrive as new events on the next import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lakeledger.store import Ledger
+from lakeledger.store import events as ev
+from lakeledger.store.errors import InvalidInput
+
+Progress = Callable[[str, int], None]  # (what, how many more)
+
+_STATUS: dict[str, ev.RunStatus] = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}
+PAGE = 1000
+
+
+def derived_id(*parts: object) -> str:
+    """A deterministic UUID (version 8 layout) from MLflow identifiers: same input, same id."""
+    raw = bytearray(hashlib.sha1("\x1f".join(map(str, ("mlflow", *parts))).encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x80
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _ms(value: int | None) -> datetime:
+    return datetime.fromtimestamp((value or 0) / 1000, UTC)
+
+
+@dataclass
+class ImportSummary:
+    read: Counter[str] = field(default_factory=Counter)  # events built from MLflow, by kind
+    added: int = 0  # events new to the ledger
+    skipped: int = 0  # already imported before
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"kind": k, "read": n} for k, n in sorted(self.read.items())]
+
+
+def client_for(tracking_uri: str) -> Any:
+    try:
+        from mlflow.tracking import MlflowClient
+    except ImportError:
+        raise InvalidInput(
+            "importing from MLflow needs the mlflow package: pip install 'lakeledger[mlflow]'"
+        ) from None
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _pages(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = getattr(page, "token", None)
+        if not token:
+            return
+
+
+class MlflowImporter:
+    """Reads one MLflow store; ``run()`` appends its events in batches and returns a summary."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        tracking_uri: str,
+        *,
+        batch_events: int = 200_000,
+        progress: Progress | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client_for(tracking_uri)
+        self.batch_events = batch_events
+        self.progress = progress or (lambda what, n: None)
+        self.summary = ImportSummary()
+        self._batch: list[ev.Event] = []
+
+    def run(self) -> ImportSummary:
+        from mlflow.entities import ViewType
+
+        experiments = list(
+            _pages(lambda t: self.client.search_experiments(view_type=ViewType.ALL, page_token=t))
+        )
+        for exp in experiments:
+            self._experiment(exp)
+        for exp in experiments:
+            for run in _pages(
+                lambda t, e=exp: self.client.search_runs(
+                    [e.experiment_id], run_view_type=ViewType.ACTIVE_ONLY, max_results=PAGE, page_token=t
+                )
+            ):
+                self._run(run, exp.name)
+        for model in _pages(lambda t: self.client.search_registered_models(page_token=t)):
+            self._model(model)
+        self._flush()
+        return self.summary
+
+    # -- building events ---------------------------------------------------------------------
+    def _add(self, event: ev.Event) -> None:
+        self._batch.append(event)
+        self.summary.read[event.kind] += 1
+        if len(self._batch) >= self.batch_events:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        done = self.ledger.append(batch)
+        self.summary.added += len(done.events)
+        self.summary.skipped += len(done.skipped)
+        self.progress("events", len(batch))
+
+    def _experiment(self, exp: Any) -> None:
+        self._add(
+            ev.ExperimentCreated(
+                event_id=derived_id("experiment", exp.experiment_id, exp.name),
+                occurred_at=_ms(getattr(exp, "creation_time", None)),
+                experiment=exp.name,
+                tags=dict(exp.tags or {}),
+            )
+        )
+        self.progress("experiments", 1)
+
+    def _run(self, run: Any, experiment: str) -> None:
+        info, data = run.info, run.data
+        rid = info.run_id
+        self._add(
+            ev.RunStarted(
+                event_id=derived_id("run", rid),
+                occurred_at=_ms(info.start_time),
+                run_id=rid,
+                experiment=experiment,
+                name=info.run_name,
+                params=dict(data.params),
+                tags=dict(data.tags),
+            )
+        )
+        for key in sorted(data.metrics):
+            self._metric_history(rid, key)
+        self._artifacts(rid, info.artifact_uri, None)
+        status = _STATUS.get(info.status)
+        if status is not None:
+            self._add(
+                ev.RunFinished(
+                    event_id=derived_id("run.finished", rid, info.status),
+                    occurred_at=_ms(info.end_time or info.start_time),
+                    run_id=rid,
+                    status=status,
+                )
+            )
+        self.progress("runs", 1)
+
+    def _metric_history(self, rid: str, key: str) -> None:
+        points = sorted(
+            self.client.get_metric_history(rid, key), key=lambda m: (m.step, m.timestamp)
+        )
+        seen: Counter[tuple[int, int, float]] = Counter()
+        prefix = f"{rid}\x1f{key}"
+        for m in points:
+            ident = (m.step, m.timestamp, m.value)
+            seen[ident] += 1  # the file store keeps exact repeats; they stay distinct events
+            self._add(
+                ev.MetricLogged(
+                    event_id=derived_id("metric", prefix, m.step, m.timestamp, repr(m.value), seen[ident]),
+                    occurred_at=_ms(m.timestamp),
+                    run_id=rid,
+                    key=key,
+                    value=float(m.value),
+                    step=int(m.step),
+                )
+            )
+        self.progress("metric points", len(points))
+
+    def _artifacts(self, rid: str, root: str, path: str | None) -> None:
+        try:
+            files = self.client.list_artifacts(rid, path)
+        except Exception:  # noqa: BLE001 - an unreachable artifact store must not stop the import
+            return
+        for f in files:
+            if f.is_dir:
+                self._artifacts(rid, root, f.path)
+                continue
+            self._add(
+                ev.ArtifactRegistered(
+                    event_id=derived_id("artifact", rid, f.path),
+                    name=f"mlflow/{rid}/{f.path}",
+                    uri=f"{root.rstrip('/')}/{f.path}",
+                    size_bytes=f.file_size,
+                    run_id=rid,
+                )
+            )
+
+    def _model(self, model: Any) -> None:
+        name = model.name
+        versions = sorted(
+            _pages(
+                lambda t: self.client.search_model_versions(
+                    f"name='{_quote(name)}'", page_token=t
+                )
+            ),
+            key=lambda v: int(v.version),
+        )
+        changes = []
+        for v in versions:
+            self._add(
+                ev.ModelVersionRegistered(
+                    event_id=derived_id("model.version", name, v.version),
+                    occurred_at=_ms(v.creation_timestamp),
+                    model=name,
+                    version=int(v.version),
+                    artifact_uri=v.source,
+                    run_id=v.run_id or None,
+                    tags=dict(v.tags or {}),
+                )
+            )
+            if v.current_stage and v.current_stage != "None":
+                changes.append(v)
+        for v in sorted(changes, key=lambda v: (v.last_updated_timestamp or 0, int(v.version))):
+            self._add(
+                ev.ModelStageChanged(
+                    event_id=derived_id("model.stage", name, v.version, v.current_stage,
+                                        v.last_updated_timestamp),
+                    occurred_at=_ms(v.last_updated_timestamp),
+                    model=name,
+                    version=int(v.version),
+                    stage=v.current_stage,
+                )
+            )
+        for alias, version in sorted(_aliases(model).items()):
+            self._add(
+                ev.ModelAliasSet(
+                    event_id=derived_id("model.alias", name, alias, version),
+                    occurred_at=_ms(model.last_updated_timestamp),
+                    model=name,
+                    alias=alias,
+                    version=int(version),
+                )
+            )
+        self.progress("models", 1)
+
+
+def _aliases(model: Any) -> dict[str, str]:
+    aliases = getattr(model, "aliases", None) or {}
+    if isinstance(aliases, dict):
+        return {str(k): str(v) for k, v in aliases.items()}
+    return {a.alias: str(a.version) for a in aliases}  # older entity shape
+
+
+def _quote(name: str) -> str:
+    return name.replace("'", "\\'")
+
+
+def import_mlflow(
+    ledger: Ledger, tracking_uri: str, *, progress: Progress | None = None
+) -> ImportSummary:
+    """Import everything in the MLflow store at ``tracking_uri``; safe to repeat."""
+    return MlflowImporter(ledger, tracking_uri, progress=progress).run()
