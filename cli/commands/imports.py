@@ -82,8 +82,5 @@ def cmd_mlflow(args: argparse.Namespace) -> int:
         output.json_out(result)
     else:
         output.table(summary.rows(), empty="(the MLflow store is empty)")
-        print(
-            f"{summary.added:,} events added, {summary.skipped:,} already imported "
-            f"({elapsed:.1f} s)"
-        )
+        print(f"{summary.added:,} events added, {summary.skipped:,} already imported ({elapsed:.1f} s)")
     return 0

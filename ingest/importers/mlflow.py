@@ -168,9 +168,7 @@ class MlflowImporter:
         self.progress("runs", 1)
 
     def _metric_history(self, rid: str, key: str) -> None:
-        points = sorted(
-            self.client.get_metric_history(rid, key), key=lambda m: (m.step, m.timestamp)
-        )
+        points = sorted(self.client.get_metric_history(rid, key), key=lambda m: (m.step, m.timestamp))
         seen: Counter[tuple[int, int, float]] = Counter()
         prefix = f"{rid}\x1f{key}"
         for m in points:
@@ -210,11 +208,7 @@ class MlflowImporter:
     def _model(self, model: Any) -> None:
         name = model.name
         versions = sorted(
-            _pages(
-                lambda t: self.client.search_model_versions(
-                    f"name='{_quote(name)}'", page_token=t
-                )
-            ),
+            _pages(lambda t: self.client.search_model_versions(f"name='{_quote(name)}'", page_token=t)),
             key=lambda v: int(v.version),
         )
         changes = []
@@ -235,8 +229,9 @@ class MlflowImporter:
         for v in sorted(changes, key=lambda v: (v.last_updated_timestamp or 0, int(v.version))):
             self._add(
                 ev.ModelStageChanged(
-                    event_id=derived_id("model.stage", name, v.version, v.current_stage,
-                                        v.last_updated_timestamp),
+                    event_id=derived_id(
+                        "model.stage", name, v.version, v.current_stage, v.last_updated_timestamp
+                    ),
                     occurred_at=_ms(v.last_updated_timestamp),
                     model=name,
                     version=int(v.version),
@@ -267,8 +262,6 @@ def _quote(name: str) -> str:
     return name.replace("'", "\\'")
 
 
-def import_mlflow(
-    ledger: Ledger, tracking_uri: str, *, progress: Progress | None = None
-) -> ImportSummary:
+def import_mlflow(ledger: Ledger, tracking_uri: str, *, progress: Progress | None = None) -> ImportSummary:
     """Import everything in the MLflow store at ``tracking_uri``; safe to repeat."""
     return MlflowImporter(ledger, tracking_uri, progress=progress).run()
