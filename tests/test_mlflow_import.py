@@ -1,0 +1,157 @@
+"""`lakeledger import mlflow` against a store built by the real mlflow package.
+
+Skipped when mlflow is absent: it is an optional extra (``lakeledger[mlflow]``) and too heavy to
+install in CI (about 6 minutes here, with numpy, pandas, scipy, scikit-learn).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from lakeledger import Ledger
+from lakeledger.ingest.importers.mlflow import import_mlflow
+from lakeledger.store import events as ev
+
+mlflow = pytest.importorskip("mlflow")
+# stages are deprecated in MLflow 3 but still what its users have; sqlalchemy warns inside mlflow
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+STEPS = 1000  # 5 runs x 2 keys x 1000 steps = 10,000 metric points
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, MlflowClient]:
+    base = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{base}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exps = [
+        client.create_experiment(name, artifact_location=(base / "art" / name).as_uri())
+        for name in ("churn", "fraud")
+    ]
+    t0 = 1_700_000_000_000
+    statuses = ["FINISHED", "FINISHED", "FAILED", "KILLED", "RUNNING"]
+    run_ids = []
+    for i, status in enumerate(statuses):
+        run = client.create_run(exps[i % 2], start_time=t0 + i * 10_000, run_name=f"run-{i}", tags={"team": "growth"})
+        rid = run.info.run_id
+        run_ids.append(rid)
+        client.log_batch(
+            rid,
+            params=[Param("lr", str(0.01 * (i + 1))), Param("depth", str(i + 3)), Param("note", "it's ok")],
+            tags=[RunTag("fold", str(i))],
+        )
+        for key in ("loss", "auc"):
+            points = [
+                Metric(key, (1.0 / (s + 1)) if key == "loss" else 0.5 + s / (2 * STEPS) - i / 100, t0 + i * 10_000 + s, s)
+                for s in range(STEPS)
+            ]
+            for chunk in range(0, STEPS, 1000):
+                client.log_batch(rid, metrics=points[chunk : chunk + 1000])
+        if i == 0:
+            art = base / "weights.bin"
+            art.write_bytes(b"w" * 1234)
+            client.log_artifact(rid, str(art), "model")
+        if status != "RUNNING":
+            client.set_terminated(rid, status, end_time=t0 + i * 10_000 + 5_000)
+
+    client.create_registered_model("churn-model", tags={"owner": "ml"})
+    for i in range(3):
+        client.create_model_version("churn-model", f"{run_ids[i]}/model", run_id=run_ids[i])
+    client.transition_model_version_stage("churn-model", "1", "Staging")
+    client.transition_model_version_stage("churn-model", "1", "Production")
+    client.transition_model_version_stage("churn-model", "2", "Staging")
+    client.transition_model_version_stage("churn-model", "2", "Production", archive_existing_versions=True)
+    client.transition_model_version_stage("churn-model", "3", "Staging")
+    client.set_registered_model_alias("churn-model", "champion", "2")
+    client.set_registered_model_alias("churn-model", "challenger", "3")
+    return uri, client
+
+
+def _ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
+def test_import_matches_mlflow_and_is_idempotent(store, tmp_path: Path, cli) -> None:
+    uri, client = store
+    with Ledger.open(tmp_path / "ledger") as led:
+        summary = import_mlflow(led, uri)
+        assert summary.read["run.metric_logged"] == 5 * 2 * STEPS and summary.skipped == 0
+        events = led.read()
+    by_kind: dict[str, list] = {}
+    for e in events:
+        by_kind.setdefault(e.kind, []).append(e)
+
+    mruns = {r.info.run_id: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])}
+    assert {e.experiment for e in by_kind["experiment.created"]} == {e.name for e in client.search_experiments()}
+    started = {e.run_id: e for e in by_kind["run.started"]}
+    assert started.keys() == mruns.keys()
+    for rid, run in mruns.items():
+        s = started[rid]
+        assert s.params == run.data.params and s.tags == run.data.tags
+        assert _ms(s.occurred_at) == run.info.start_time and s.name == run.info.run_name
+        assert s.experiment == client.get_experiment(run.info.experiment_id).name
+    finished = {e.run_id: e for e in by_kind["run.finished"]}
+    expected_status = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}
+    assert {rid: (f.status, _ms(f.occurred_at)) for rid, f in finished.items()} == {
+        rid: (expected_status[r.info.status], r.info.end_time) for rid, r in mruns.items() if r.info.status != "RUNNING"
+    }
+
+    theirs = sorted(
+        (rid, key, m.step, m.timestamp, m.value)
+        for rid, run in mruns.items()
+        for key in run.data.metrics
+        for m in client.get_metric_history(rid, key)
+    )
+    ours = sorted((m.run_id, m.key, m.step, _ms(m.occurred_at), m.value) for m in by_kind["run.metric_logged"])
+    assert len(theirs) == 10_000 and ours == theirs
+
+    [art] = by_kind["artifact.registered"]
+    assert art.uri.endswith("/model/weights.bin") and art.size_bytes == 1234
+    assert art.uri == mruns[art.run_id].info.artifact_uri + "/model/weights.bin"
+
+    versions = {int(v.version): v for v in client.search_model_versions("name='churn-model'")}
+    assert sorted(e.version for e in by_kind["model.version_registered"]) == [1, 2, 3]
+    for e in by_kind["model.version_registered"]:
+        assert (e.run_id, e.artifact_uri, _ms(e.occurred_at)) == (
+            versions[e.version].run_id, versions[e.version].source, versions[e.version].creation_timestamp
+        )
+    last_stage = {e.version: e for e in by_kind["model.stage_changed"]}
+    assert {v: (e.stage, _ms(e.occurred_at)) for v, e in last_stage.items()} == {
+        n: (v.current_stage, v.last_updated_timestamp) for n, v in versions.items() if v.current_stage != "None"
+    }
+    assert {e.alias: e.version for e in by_kind["model.alias_set"]} == {
+        k: int(v) for k, v in client.get_registered_model("churn-model").aliases.items()
+    }
+    with Ledger.open(tmp_path / "ledger") as led:
+        models = led.view("models").filter(model="churn-model").sort("version")
+        assert models["stage"].to_list() == ["Archived", "Production", "Staging"]
+        before = led.log.table.version()
+
+    res = cli("--root", str(tmp_path / "ledger"), "import", "mlflow", "--tracking-uri", uri, "--json")
+    assert res.code == 0, res.err
+    again = json.loads(res.out)
+    assert again["added"] == 0 and again["already_imported"] == len(events)
+    with Ledger.open(tmp_path / "ledger") as led:
+        assert led.log.table.version() == before
+
+
+def test_import_needs_a_reachable_store(tmp_path: Path, cli) -> None:
+    res = cli("--root", str(tmp_path / "ledger"), "import", "mlflow", "--tracking-uri", " ")
+    assert res.code == 2 and "--tracking-uri" in res.err and "Traceback" not in res.err
+
+
+def test_derived_ids_are_stable_uuids() -> None:
+    import uuid
+
+    from lakeledger.ingest.importers.mlflow import derived_id
+
+    a = derived_id("metric", "r1", "loss", 3)
+    assert a == derived_id("metric", "r1", "loss", 3) != derived_id("metric", "r1", "loss", 4)
+    assert str(uuid.UUID(a)) == a and uuid.UUID(a).version == 8
+    assert isinstance(ev.MetricLogged(event_id=a, run_id="r", key="k", value=1.0), ev.MetricLogged)
