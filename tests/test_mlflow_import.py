@@ -141,9 +141,11 @@ def test_import_matches_mlflow_and_is_idempotent(store, tmp_path: Path, cli) -> 
         assert led.log.table.version() == before
 
 
-def test_import_needs_a_reachable_store(tmp_path: Path, cli) -> None:
+def test_bad_tracking_uri_is_a_clear_error(tmp_path: Path, cli) -> None:
     res = cli("--root", str(tmp_path / "ledger"), "import", "mlflow", "--tracking-uri", " ")
     assert res.code == 2 and "--tracking-uri" in res.err and "Traceback" not in res.err
+    res = cli("--root", str(tmp_path / "ledger"), "import", "mlflow", "--tracking-uri", "nosuchscheme://x")
+    assert res.code == 2 and "nosuchscheme://x" in res.err and "Traceback" not in res.err
 
 
 def test_derived_ids_are_stable_uuids() -> None:
@@ -155,3 +157,41 @@ def test_derived_ids_are_stable_uuids() -> None:
     assert a == derived_id("metric", "r1", "loss", 3) != derived_id("metric", "r1", "loss", 4)
     assert str(uuid.UUID(a)) == a and uuid.UUID(a).version == 8
     assert isinstance(ev.MetricLogged(event_id=a, run_id="r", key="k", value=1.0), ev.MetricLogged)
+
+
+def test_client_path_gives_the_same_events(store, tmp_path: Path) -> None:
+    """The bulk read of MLflow's metrics table and the client's get_metric_history agree, ids too."""
+    from lakeledger.ingest.importers.mlflow import MlflowImporter
+
+    uri, _ = store
+    found = {}
+    for bulk in (True, False):
+        with Ledger.open(tmp_path / f"ledger-{bulk}") as led:
+            MlflowImporter(led, uri, bulk_metrics=bulk).run()
+            found[bulk] = sorted(
+                (m.event_id, m.run_id, m.key, m.step, m.occurred_at, m.value)
+                for m in led.read(kind="run.metric_logged")
+            )
+    assert len(found[True]) == 10_000 and found[True] == found[False]
+
+
+def test_file_store(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--tracking-uri file:./mlruns`, relative to where the command runs."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 builds file stores only if asked
+    client = MlflowClient(tracking_uri="file:./mlruns")
+    rid = client.create_run("0", run_name="solo").info.run_id
+    client.log_param(rid, "alpha", "0.5")
+    for s in range(50):
+        client.log_metric(rid, "loss", 1 / (s + 1), timestamp=1_700_000_000_000 + s, step=s)
+    client.log_metric(rid, "loss", 0.02, timestamp=1_700_000_000_000, step=0)  # same step, again
+    client.set_terminated(rid)
+    res = cli("--root", str(tmp_path / "ledger"), "import", "mlflow", "--tracking-uri", "file:./mlruns", "--json")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert out["read"]["run.metric_logged"] == 51 and out["added"] == sum(out["read"].values())
+    with Ledger.open(tmp_path / "ledger") as led:
+        ours = sorted((m.step, _ms(m.occurred_at), m.value) for m in led.read(kind="run.metric_logged"))
+        [started] = led.read(kind="run.started")
+    assert ours == sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(rid, "loss"))
+    assert started.params == {"alpha": "0.5"} and started.name == "solo"

@@ -9,11 +9,19 @@ nothing, and an import after more training adds only what is new.
 MLflow keeps no stage *history*: a model version has only its current stage (and the time it
 last changed). The import records that stage as one ``model.stage_changed`` at that time;
 changes made later in MLflow arrive as new events on the next import.
+
+Metric points are the bulk of any store. MLflow's client returns them per (run, key) through
+its ORM, a few thousand points per second; for database stores (sqlite, postgresql, mysql,
+mssql) the importer reads MLflow's ``metrics`` table in one query instead (the table the client
+reads, same values: ``is_nan`` rows become NaN as the client makes them), and falls back to the
+client if that table is not what it expects. File and HTTP stores always go through the client.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +34,7 @@ from lakeledger.store.errors import InvalidInput
 
 Progress = Callable[[str, int], None]  # (what, how many more)
 
+_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 _STATUS: dict[str, ev.RunStatus] = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}
 PAGE = 1000
 
@@ -60,6 +69,9 @@ def client_for(tracking_uri: str) -> Any:
         raise InvalidInput(
             "importing from MLflow needs the mlflow package: pip install 'lakeledger[mlflow]'"
         ) from None
+    if tracking_uri.startswith("file:") or "://" not in tracking_uri:
+        # MLflow 3 refuses file stores unless allowed; reading one to migrate away is the point
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
@@ -83,6 +95,7 @@ class MlflowImporter:
         *,
         batch_events: int = 200_000,
         progress: Progress | None = None,
+        bulk_metrics: bool = True,
     ) -> None:
         self.ledger = ledger
         self.client = client_for(tracking_uri)
@@ -90,6 +103,9 @@ class MlflowImporter:
         self.progress = progress or (lambda what, n: None)
         self.summary = ImportSummary()
         self._batch: list[ev.Event] = []
+        self._points: dict[str, list[tuple[str, float, int, int]]] | None = (
+            _table_metrics(tracking_uri) if bulk_metrics else None
+        )
 
     def run(self) -> ImportSummary:
         from mlflow.entities import ViewType
@@ -152,8 +168,12 @@ class MlflowImporter:
                 tags=dict(data.tags),
             )
         )
-        for key in sorted(data.metrics):
-            self._metric_history(rid, key)
+        if self._points is not None:
+            self._metric_points(rid, self._points.pop(rid, []))
+        else:
+            for key in sorted(data.metrics):
+                history = self.client.get_metric_history(rid, key)
+                self._metric_points(rid, [(key, m.value, m.timestamp, m.step) for m in history])
         self._artifacts(rid, info.artifact_uri, None)
         status = _STATUS.get(info.status)
         if status is not None:
@@ -167,21 +187,21 @@ class MlflowImporter:
             )
         self.progress("runs", 1)
 
-    def _metric_history(self, rid: str, key: str) -> None:
-        points = sorted(self.client.get_metric_history(rid, key), key=lambda m: (m.step, m.timestamp))
-        seen: Counter[tuple[int, int, float]] = Counter()
-        prefix = f"{rid}\x1f{key}"
-        for m in points:
-            ident = (m.step, m.timestamp, m.value)
+    def _metric_points(self, rid: str, points: list[tuple[str, float, int, int]]) -> None:
+        """One event per point, each key's points in (step, timestamp) order."""
+        points.sort(key=lambda p: (p[0], p[3], p[2]))
+        seen: Counter[tuple[str, int, int, float]] = Counter()
+        for key, value, timestamp, step in points:
+            ident = (key, step, timestamp, value)
             seen[ident] += 1  # the file store keeps exact repeats; they stay distinct events
             self._add(
                 ev.MetricLogged(
-                    event_id=derived_id("metric", prefix, m.step, m.timestamp, repr(m.value), seen[ident]),
-                    occurred_at=_ms(m.timestamp),
+                    event_id=derived_id("metric", rid, key, step, timestamp, repr(value), seen[ident]),
+                    occurred_at=_ms(timestamp),
                     run_id=rid,
                     key=key,
-                    value=float(m.value),
-                    step=int(m.step),
+                    value=float(value),
+                    step=int(step),
                 )
             )
         self.progress("metric points", len(points))
@@ -251,6 +271,27 @@ class MlflowImporter:
         self.progress("models", 1)
 
 
+def _table_metrics(tracking_uri: str) -> dict[str, list[tuple[str, float, int, int]]] | None:
+    """Every metric point of a database store by run id, read from MLflow's ``metrics`` table
+    in one query; ``None`` for other stores or a table this code does not recognise."""
+    if tracking_uri.split(":", 1)[0].split("+", 1)[0] not in _DATABASES:
+        return None
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(tracking_uri)
+        by_run: dict[str, list[tuple[str, float, int, int]]] = {}
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT run_uuid, key, value, timestamp, step, is_nan FROM metrics")
+            for run_uuid, key, value, timestamp, step, is_nan in rows:
+                point = (key, math.nan if is_nan else float(value), int(timestamp), int(step or 0))
+                by_run.setdefault(run_uuid, []).append(point)
+        engine.dispose()
+    except Exception:  # noqa: BLE001 - an unexpected schema: the client path still works
+        return None
+    return by_run
+
+
 def _aliases(model: Any) -> dict[str, str]:
     aliases = getattr(model, "aliases", None) or {}
     if isinstance(aliases, dict):
@@ -264,4 +305,12 @@ def _quote(name: str) -> str:
 
 def import_mlflow(ledger: Ledger, tracking_uri: str, *, progress: Progress | None = None) -> ImportSummary:
     """Import everything in the MLflow store at ``tracking_uri``; safe to repeat."""
-    return MlflowImporter(ledger, tracking_uri, progress=progress).run()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowImporter(ledger, tracking_uri, progress=progress).run()
+    except MlflowException as exc:
+        raise InvalidInput(
+            f"MLflow store {tracking_uri}: {exc.message}; check --tracking-uri "
+            "(events imported before this error are kept; run the import again to finish)"
+        ) from None
