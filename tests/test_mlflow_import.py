@@ -151,11 +151,14 @@ def test_bad_tracking_uri_is_a_clear_error(tmp_path: Path, cli) -> None:
 def test_derived_ids_are_stable_uuids() -> None:
     import uuid
 
-    from lakeledger.ingest.importers.mlflow import derived_id
+    from lakeledger.ingest.importers.mlflow import derived_id, metric_id
 
     a = derived_id("metric", "r1", "loss", 3)
     assert a == derived_id("metric", "r1", "loss", 3) != derived_id("metric", "r1", "loss", 4)
     assert str(uuid.UUID(a)) == a and uuid.UUID(a).version == 8
+    m = metric_id("r1", "loss", 3, 1_700_000_000_000, 0.5, 1)
+    assert m == metric_id("r1", "loss", 3, 1_700_000_000_000, 0.5, 1) != metric_id("r1", "loss", 3, 1_700_000_000_000, 0.5, 2)
+    assert uuid.UUID(m).version == 8 and uuid.UUID(m).variant == uuid.RFC_4122
     assert isinstance(ev.MetricLogged(event_id=a, run_id="r", key="k", value=1.0), ev.MetricLogged)
 
 
