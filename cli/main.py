@@ -17,8 +17,21 @@ from collections.abc import Sequence
 
 from lakeledger.store import LedgerError, default_root
 from lakeledger.store.errors import InvalidInput
+from lakeledger.store.identity import lakeledger_version
 
-COMMAND_MODULES = ["log", "views", "watch", "ingest", "checks", "artifacts", "imports"]  # in cli.commands
+COMMAND_MODULES = [  # under lakeledger.cli.commands
+    "log",
+    "views",
+    "watch",
+    "ingest",
+    "checks",
+    "runs",
+    "experiments",
+    "models",
+    "artifacts",
+    "validations",
+    "imports",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="storage option for remote roots (repeatable); AWS_* env vars also work",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the store does")
+    parser.add_argument("--version", action="version", version=f"lakeledger {lakeledger_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:

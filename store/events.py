@@ -61,6 +61,7 @@ class RunStarted(Event, tag="run.started", kw_only=True):
     job: str | None = None
     params: dict[str, Scalar] = {}
     tags: dict[str, str] = {}
+    parent_run_id: str | None = None  # nested runs: the run this one belongs to
 
 
 class ParamLogged(Event, tag="run.param_logged", kw_only=True):
@@ -93,6 +94,19 @@ class RunFinished(Event, tag="run.finished", kw_only=True):
     run_id: str
     status: RunStatus
     error: str | None = None
+
+
+class RunDeleted(Event, tag="run.deleted", kw_only=True):
+    """Hides a run from the views; the audit keeps it (and ``run.restored`` brings it back)."""
+
+    stream_of = ("run", "run_id")
+    run_id: str
+    reason: str | None = None
+
+
+class RunRestored(Event, tag="run.restored", kw_only=True):
+    stream_of = ("run", "run_id")
+    run_id: str
 
 
 class ConfigDeclared(Event, tag="config.declared", kw_only=True):
@@ -226,6 +240,8 @@ KINDS: dict[str, type[Event]] = {
         MetricLogged,
         TagSet,
         RunFinished,
+        RunDeleted,
+        RunRestored,
         ConfigDeclared,
         ArtifactRegistered,
         ArtifactRetired,
@@ -247,6 +263,8 @@ AnyEvent = (
     | MetricLogged
     | TagSet
     | RunFinished
+    | RunDeleted
+    | RunRestored
     | ConfigDeclared
     | ArtifactRegistered
     | ArtifactRetired

@@ -130,19 +130,30 @@ class Ledger:
         name: str | None = None,
         tags: dict[str, str] | None = None,
         run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> Run:
-        """Start a run (``run.started`` is durable on return); use it as a context manager."""
+        """Start a run (``run.started`` is durable on return); use it as a context manager.
+        ``parent_run_id`` nests it under another run."""
         fields: dict[str, Any] = {
             "job": job,
             "experiment": experiment,
             "name": name or job,
             "params": params or {},
             "tags": tags or {},
+            "parent_run_id": parent_run_id,
         }
         if run_id:
             fields["run_id"] = run_id
         started = self._one(_build(ev.RunStarted, fields))
         return Run(self, started.run_id)  # type: ignore[attr-defined]
+
+    def delete_run(self, run_id: str, reason: str | None = None) -> ev.RunDeleted:
+        """Hide a run from the views (the audit keeps it); ``restore_run`` undoes it."""
+        return self._one(ev.RunDeleted(run_id=run_id, reason=reason))  # type: ignore[return-value]
+
+    def restore_run(self, run_id: str) -> ev.RunRestored:
+        """Bring a deleted run back into the views."""
+        return self._one(ev.RunRestored(run_id=run_id))  # type: ignore[return-value]
 
     # -- configs and artifacts ---------------------------------------------------------------
     def declare_config(self, name: str, config: Any) -> str:

@@ -13,6 +13,9 @@ from lakeledger.projections.engine.state import Context, Part, State, prepare, r
 
 KINDS = ("model.version_registered", "model.stage_changed", "model.alias_set")
 
+# MLflow's model-version search names -> our columns (``name = 'fraud' and version_number > 2``)
+ALIASES = {"name": "model", "version_number": "version", "current_stage": "stage"}
+
 _V = {"version": "model_version"}
 
 
@@ -28,7 +31,7 @@ def _registered(events: pl.LazyFrame) -> pl.LazyFrame:
             "run_id": pl.String,
         },
         rename=_V,
-        raw={"metrics": "metrics", "tags": "tags"},
+        raw={"metrics": "metrics", "params": "params", "tags": "tags"},
     )
 
 
@@ -65,6 +68,7 @@ PARTS = (
             "framework": ("first", None),
             "run_id": ("first", None),
             "metrics": ("first", None),
+            "params": ("first", None),
             "tags": ("first", None),
             "registered_at": ("first", "recorded_at"),
             "registered_by": ("first", "writer_user"),
@@ -95,6 +99,7 @@ COLUMNS = [
     "artifact_uri",
     "framework",
     "metrics",
+    "params",
     "tags",
     "registered_at",
     "registered_by",
@@ -122,6 +127,9 @@ def present(state: State, ctx: Context | None = None) -> pl.DataFrame:
             pl.col("stage").fill_null("None"),
             pl.col("stage_changes").fill_null(0),
             pl.col("aliases").fill_null(pl.lit([], pl.List(pl.String))),
+            pl.col("metrics").fill_null("{}"),
+            pl.col("params").fill_null("{}"),
+            pl.col("tags").fill_null("{}"),
         )
         .rename({"model_version": "version"})
         .select(COLUMNS)
