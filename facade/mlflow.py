@@ -202,7 +202,7 @@ def start_run(
                 all_tags["mlflow.parentRunId"] = parent
             if description:
                 all_tags["mlflow.note.content"] = description
-            run = ledger.run(experiment=experiment, name=run_name, tags=all_tags)
+            run = ledger.run(experiment=experiment, name=run_name, tags=all_tags, parent_run_id=parent)
             active = ActiveRun(run, RunInfo(run.run_id, run_name, experiment, start_time=_now_ms()))
         _stack.append(active)
         return active
@@ -324,14 +324,15 @@ def search_runs(
     search_all_experiments: bool = False,
     experiment_names: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Runs as a polars DataFrame with MLflow's columns (``metrics.x``, ``params.p``, ``tags.t``)."""
+    """Runs as a polars DataFrame with MLflow's columns (``metrics.x``, ``params.p``, ``tags.t``);
+    the filter is lakeledger's filter language: MLflow's syntax, plus OR and parentheses."""
     ledger = _ledger()
     ledger.flush()
     wanted = experiment_ids or experiment_names
     if not wanted and not search_all_experiments:
         wanted = [_state["experiment"] or DEFAULT_EXPERIMENT]
-    frame = _search.runs_frame(ledger, wanted if not search_all_experiments else None)
-    return _search.apply(frame, filter_string, order_by, max_results)
+    experiments = None if search_all_experiments else wanted
+    return _search.search_runs(ledger, experiments, filter_string, order_by, max_results)
 
 
 def _now_ms() -> int:

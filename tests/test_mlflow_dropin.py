@@ -55,6 +55,7 @@ def test_script_leaves_a_complete_ledger(tmp_path: Path) -> None:
         assert len(started) == 6
         parent = started["lr-0.05"]
         assert started["lr-0.05-fold"].tags["mlflow.parentRunId"] == parent.run_id
+        assert started["lr-0.05-fold"].parent_run_id == parent.run_id
         assert parent.experiment == "churn" and parent.tags["mlflow.runName"] == "lr-0.05"
         params = {(e.key, e.value) for e in led.read(kind="run.param_logged", stream=f"run/{parent.run_id}")}
         assert params == {("lr", "0.05"), ("depth", "6"), ("model", "gbm")}  # strings, as in MLflow
@@ -83,8 +84,10 @@ def test_fluent_semantics(tmp_path: Path) -> None:
         assert mlflow.active_run() is auto
         mlflow.end_run()
         assert mlflow.active_run() is None and mlflow.last_active_run() is auto
-        with pytest.raises(InvalidInput, match="expected AND at character 15"):
-            mlflow.search_runs(filter_string="metrics.x > 0 or params.y = '1'")
+        with pytest.raises(InvalidInput, match="column 13"):
+            mlflow.search_runs(filter_string="metrics.x > and params.y = '1'")
+        both = mlflow.search_runs(filter_string="metrics.x > 0 or run_name = 'nope'")  # OR: beyond MLflow
+        assert both["run_id"].to_list() == [auto.info.run_id]
         runs = mlflow.search_runs(filter_string="metrics.x = 1", order_by=["attributes.start_time ASC"])
         assert runs["run_id"].to_list() == [auto.info.run_id]
         statuses = dict(mlflow.search_runs().select("run_id", "status").iter_rows())

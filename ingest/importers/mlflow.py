@@ -183,6 +183,7 @@ class MlflowImporter:
                 name=info.run_name,
                 params=dict(data.params),
                 tags=dict(data.tags),
+                parent_run_id=data.tags.get("mlflow.parentRunId"),
             )
         )
         if self._points is not None:
