@@ -16,7 +16,12 @@ from lakeledger.projections import registry
 from lakeledger.projections import search as searching
 from lakeledger.projections.engine import materialise, publish
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
-from lakeledger.projections.engine.world import corrupted_uris, gone_writers, missing_uris
+from lakeledger.projections.engine.world import (
+    corrupted_uris,
+    current_versions,
+    gone_writers,
+    missing_uris,
+)
 from lakeledger.projections.gate import Report, problems
 from lakeledger.projections.views import models, runs, staleness
 from lakeledger.store import Ledger
@@ -93,9 +98,12 @@ def _commit_time(events: pl.DataFrame) -> datetime | None:
 
 def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bool) -> Context:
     if name == "staleness":
-        live = staleness.present_artifacts(state)
-        missing = missing_uris(ledger, staleness.uris(state))
-        return Context(now=now, missing=missing, corrupted=corrupted_uris(ledger, live))
+        return Context(
+            now=now,
+            missing=missing_uris(ledger, staleness.uris(state)),
+            corrupted=corrupted_uris(ledger, staleness.present_artifacts(state)),
+            versions=current_versions(ledger, staleness.pinned_inputs(state)) if live else {},
+        )
     if name == "runs" and live:
         return Context(now=now, gone=gone_writers(state["started"], state["finished"]))
     return Context(now=now)

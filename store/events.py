@@ -14,7 +14,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 
 from .ids import new_event_id, new_run_id
-from .periods import Freq
+from .periods import DURATION_PATTERN, Freq
+from .schema import DatasetSchema
 
 Scalar = str | int | float | bool | None
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -167,13 +168,18 @@ class ModelAliasSet(Event, tag="model.alias_set", kw_only=True):
 
 
 class DatasetDeclared(Event, tag="dataset.declared", kw_only=True):
+    """Schema 2 types ``schema`` (``store/schema.py``; v1 dict shapes are upcast) and adds
+    ``due_after``: the grace after a period's end before it is expected (``6h``, ``2d``)."""
+
     stream_of = ("dataset", "dataset")
+    schema_version: int = 2
     dataset: str
     freq: Freq = "D"
     start: date | None = None
     end: date | None = None
     partition_key: list[str] = msgspec.field(default_factory=lambda: ["date"])
-    schema: dict[str, Any] | None = None
+    schema: DatasetSchema | None = None
+    due_after: Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN)] | None = None
 
 
 class PartitionObserved(Event, tag="partition.observed", kw_only=True):

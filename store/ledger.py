@@ -22,8 +22,10 @@ from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
 from .location import Location
 from .log import Committed, EventLog, LogSettings, Snapshot
+from .periods import parse_duration
 from .query import AsOf, filter_events
 from .run import Run
+from .schema import DatasetSchema
 
 DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
@@ -308,9 +310,14 @@ class Ledger:
         start: date | str | None = None,
         end: date | str | None = None,
         partition_key: str | list[str] = "date",
-        schema: dict[str, Any] | None = None,
+        schema: DatasetSchema | dict[str, Any] | None = None,
+        due_after: str | None = None,
     ) -> ev.DatasetDeclared:
+        """``schema`` in any shape ``DatasetSchema.parse`` reads; ``due_after`` the grace after a
+        period's end before coverage expects it (``"6h"``; default: due once it has ended)."""
         keys = [partition_key] if isinstance(partition_key, str) else list(partition_key)
+        if due_after is not None:
+            parse_duration(due_after, "due_after")
         return self._one(
             _build(
                 ev.DatasetDeclared,
@@ -320,7 +327,8 @@ class Ledger:
                     "start": start,
                     "end": end,
                     "partition_key": keys,
-                    "schema": schema,
+                    "schema": DatasetSchema.parse(schema),
+                    "due_after": due_after,
                 },
             )
         )  # type: ignore[return-value]

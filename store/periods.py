@@ -8,8 +8,11 @@ Labels: ``H`` 2025-03-05T07, ``D`` 2025-03-05, ``W`` 2025-W10 (ISO week), ``M`` 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
+
+from .errors import InvalidInput
 
 Freq = Literal["H", "D", "W", "M", "Q", "Y"]
 FREQS: tuple[str, ...] = get_args(Freq)
@@ -72,3 +75,37 @@ def expected(freq: str, start: datetime, last: datetime) -> list[datetime]:
         out.append(current)
         current = step(current, freq)
     return out
+
+
+DURATION_PATTERN = r"^\s*(?:0|(\d+(?:\.\d+)?)\s*([sSmMhHdDwW]|[mM][iI][nN]))\s*$"
+_DURATION = re.compile(DURATION_PATTERN)
+_UNIT = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, field: str = "duration") -> timedelta:
+    """``90s``, ``30m``, ``6h``, ``2d``, ``1w`` (also ``0``)."""
+    match = _DURATION.match(str(text))
+    if match is not None and match[1] is None:
+        return timedelta(0)
+    if match is None:
+        raise InvalidInput(f"{field}: {text!r} is not a duration; write e.g. '6h', '30m', '2d' or '0'")
+    return timedelta(seconds=float(match[1]) * _UNIT[match[2].lower()])
+
+
+def last_due(freq: str, now: datetime, grace: timedelta = timedelta(0)) -> datetime:
+    """The start of the newest period due at ``now``. A period is due once it has ended and
+    ``grace`` has passed since: ``step(p) + grace <= now``, so it is the one before the period
+    containing ``now - grace``."""
+    return _previous(truncate(now - grace, freq), freq)
+
+
+def _previous(start: datetime, freq: str) -> datetime:
+    if freq == "H":
+        return start - timedelta(hours=1)
+    if freq == "D":
+        return start - timedelta(days=1)
+    if freq == "W":
+        return start - timedelta(days=7)
+    months = {"M": 1, "Q": 3, "Y": 12}[freq]
+    total = start.year * 12 + start.month - 1 - months
+    return start.replace(year=total // 12, month=total % 12 + 1)

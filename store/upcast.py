@@ -13,7 +13,9 @@ from typing import Any
 
 import msgspec
 
+from .errors import InvalidInput
 from .events import KINDS, AnyEvent, RawEvent, current_schema_version
+from .schema import DatasetSchema
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -31,6 +33,17 @@ def upcaster(kind: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
 def _metric_step(obj: dict[str, Any]) -> dict[str, Any]:
     """Schema 1 metrics had no step: they were all step 0."""
     return {**obj, "step": obj.get("step", 0)}
+
+
+@upcaster("dataset.declared", 1)
+def _typed_schema(obj: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 held the schema in whichever shape its producer wrote (``{col: type}``, the
+    stage's ``{"columns", "schema_hash"}``, Spark ``{"fields"}``): read them all as one type."""
+    try:
+        schema = DatasetSchema.parse(obj.get("schema"))
+    except InvalidInput:
+        return obj  # not a schema at all: the event stays raw rather than guessed
+    return {**obj, "schema": msgspec.to_builtins(schema) if schema is not None else None}
 
 
 def upcast(obj: dict[str, Any]) -> AnyEvent | RawEvent:

@@ -1,11 +1,12 @@
-"""How partition strings map to periods (pure functions)."""
+"""How recorded partition strings map to periods (pure functions of the store codec)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
-from lakeledger.projections.engine import periods
+from lakeledger.store import periods
+from lakeledger.store.partitions import split_partition
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ from lakeledger.projections.engine import periods
 def test_split_partition(
     partition: str, keys: tuple[str, ...], group: str, moment: datetime | None
 ) -> None:
-    assert periods.split_partition(partition, keys) == (group, moment)
+    assert split_partition(partition, keys) == (group, moment)
 
 
 def test_labels_and_ranges() -> None:

@@ -104,7 +104,7 @@ def test_staleness_statuses_and_reasons() -> None:
         "agg3": "fresh",
         "stage_a": "stale",  # dataset sales observed after it
         "stage_b": "stale",  # artifact early registered again after it
-        "stage_c": "fresh",  # model_cfg unchanged since
+        "stage_c": "stale",  # model_cfg unchanged since, but stale itself: it re-runs first
     }
     assert "retired" not in rows
     assert rows["model_cfg"]["reason"] == "config model_cfg is now m2, artifact built with m1"
@@ -114,6 +114,7 @@ def test_staleness_statuses_and_reasons() -> None:
     )
     assert rows["agg2"]["reason"] == "input artifact/early changed after it was registered"
     assert rows["gone"]["reason"] == "file g is gone from storage"
+    assert rows["stage_c"]["reason"] == "upstream model_cfg is stale"
     assert rows["orphan"]["reason"] == "no declared config or dataset owns it"
 
 
@@ -144,13 +145,14 @@ def test_coverage_removed_then_reobserved_and_gaps() -> None:
 
 def test_coverage_every_freq_and_open_end() -> None:
     now = Context(now=T0)  # 2025-03-01 12:00 UTC
+    # open end: periods up to the last one that has ended (the running one is not due yet)
     cases = [
-        ("H", "2025-03-01", ["date=2025-03-01T05", "date=2025-03-01T11"], 13, 2),
-        ("D", "2025-02-20", ["date=2025-02-20", "date=20250301"], 10, 2),
-        ("W", "2025-02-01", ["week=2025-W05", "week=2025-W09"], 5, 2),
-        ("M", "2024-11-15", ["month=2024-11", "month=2025-01"], 5, 2),
-        ("Q", "2024-01-01", ["q=2024-Q1", "q=2024-Q4", "q=2025-Q1"], 5, 3),
-        ("Y", "2020-06-01", ["year=2020", "year=2025"], 6, 2),
+        ("H", "2025-03-01", ["date=2025-03-01T05", "date=2025-03-01T11"], 12, 2),
+        ("D", "2025-02-20", ["date=2025-02-20", "date=20250301"], 9, 1),
+        ("W", "2025-02-01", ["week=2025-W05", "week=2025-W09"], 4, 1),
+        ("M", "2024-11-15", ["month=2024-11", "month=2025-01"], 4, 2),
+        ("Q", "2024-01-01", ["q=2024-Q1", "q=2024-Q4", "q=2025-Q1"], 4, 2),
+        ("Y", "2020-06-01", ["year=2020", "year=2025"], 5, 1),
     ]
     for freq, start, parts, expected, present in cases:
         key = parts[0].split("=")[0]

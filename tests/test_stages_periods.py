@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.periods import (
-    FREQS,
-    coverage,
+from lakeledger.ingest.stages.coverage import coverage
+from lakeledger.store.errors import InvalidInput
+from lakeledger.store.partitions import (
     expected_periods,
     hive_exprs,
     hive_path,
@@ -20,9 +20,9 @@ from lakeledger.ingest.periods import (
     next_period,
     period_expr,
     period_of,
-    period_start,
 )
-from lakeledger.store.errors import InvalidInput
+from lakeledger.store.partitions import start_of as period_start
+from lakeledger.store.periods import FREQS
 
 
 def test_expected_periods_each_freq() -> None:

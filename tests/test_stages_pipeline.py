@@ -111,7 +111,7 @@ def test_reruns_on_config_input_or_missing_artifact(ledger: Ledger, tmp_path: Pa
     totals = totals_stage(ledger)
     totals({"min_amount": 1})  # dict configs are converted (and validated)
     state = totals.freshness({"min_amount": 2})
-    assert not state.fresh and state.reasons[0].startswith("config changed")
+    assert not state.fresh and state.reasons[0].startswith("config totals is now")
     assert totals({"min_amount": 2}).status == "computed"
 
     seed(ledger, orders(3, datetime(2026, 1, 1, tzinfo=UTC)), mode="append")
@@ -123,7 +123,8 @@ def test_reruns_on_config_input_or_missing_artifact(ledger: Ledger, tmp_path: Pa
     import shutil
 
     shutil.rmtree(ledger.location.join("stages", "totals"))
-    assert totals.freshness({"min_amount": 2}).reasons == ["artifact missing at stages/totals"]
+    gone = totals.freshness({"min_amount": 2})
+    assert gone.reasons == ["file stages/totals is gone from storage"] and gone.status == "missing"
     assert totals({"min_amount": 2}).status == "computed"
     assert totals({"min_amount": 2}, force=True).status == "computed"
 
@@ -249,7 +250,7 @@ def test_partitioned_stage_observes_periods_and_coverage(ledger: Ledger) -> None
     }
     assert len({e.schema_hash for e in seen}) == 1  # type: ignore[union-attr]
     declared = ledger.read(kind="dataset.declared", stream="dataset/daily")[-1]
-    assert declared.schema["schema_hash"] == seen[0].schema_hash  # type: ignore[union-attr,index]
+    assert declared.schema.hash == seen[0].schema_hash  # type: ignore[union-attr]
     assert (declared.freq, str(declared.start), declared.partition_key) == (  # type: ignore[union-attr]
         "M",
         "2024-12-01",

@@ -86,7 +86,7 @@ def test_steps_half_written_corrupt_schema_restart_deletion(tmp_path: Path, land
         probe.wait_for(observed=8, problems=2, proc=w)
         schema_err = probe.rows("validation.recorded")[-1]
         assert schema_err["check"] == "schema"
-        retyped = {"amount": {"expected": "double", "observed": "string"}}
+        retyped = {"amount": {"expected": "float64", "observed": "string"}}
         assert schema_err["details"]["retyped"] == retyped
         assert "watching" in w.err
         assert w.stop(signal.SIGTERM) == 0

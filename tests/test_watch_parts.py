@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lakeledger.ingest.watch.fileinfo import IncompleteFile, UnreadableFile, inspect
-from lakeledger.ingest.watch.layout import is_data_file, is_hidden_or_temp, partition_of
-from lakeledger.ingest.watch.schema import declared_columns, differences, normalise_type, schema_hash
+from lakeledger.ingest.watch.layout import is_data_file, is_hidden_or_temp
+from lakeledger.store.partitions import partition_of
 
 from .watch_fixtures import parquet_bytes, sales, sha
 
@@ -73,7 +72,7 @@ def test_parquet_facts_come_from_the_footer(tmp_path: Path) -> None:
     info = inspect(str(path))
     assert (info.format, info.rows, info.bytes) == ("parquet", 10, len(data))
     assert info.checksum == sha(data)
-    assert info.columns == {"id": "int64", "amount": "double"}
+    assert info.schema.types == {"id": "int64", "amount": "float64"}
     other = tmp_path / "b.parquet"
     other.write_bytes(parquet_bytes(sales(3, seed=7)))
     assert inspect(str(other)).schema_hash == info.schema_hash  # same schema, other content
@@ -104,7 +103,7 @@ def test_csv_rows_are_records_not_lines(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text('id,note\n1,"two\nlines"\n2,plain\n3,"x"\n')
     info = inspect(str(path))
-    assert info.rows == 3 and list(info.columns) == ["id", "note"] and not info.types_reliable
+    assert info.rows == 3 and info.schema.names == ["id", "note"] and not info.types_reliable
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n3,4,5,6\n")
     with pytest.raises(UnreadableFile, match="malformed CSV"):
@@ -122,31 +121,3 @@ def test_delta_table_facts_from_its_log(tmp_path: Path) -> None:
     second = inspect(str(table))
     assert second.rows == 7 and second.checksum != first.checksum
     assert second.bytes > first.bytes and second.schema_hash == first.schema_hash
-
-
-def test_schema_differences() -> None:
-    declared = declared_columns({"id": "long", "amount": "float64", "ts": "timestamp", "x": "any"})
-    assert declared == {"id": "int64", "amount": "double", "ts": "timestamp", "x": "any"}
-    ok = {"id": "int64", "amount": "double", "ts": "timestamp[us,tz=utc]", "x": "string"}
-    assert differences(declared, ok) == {}
-    bad = {"id": "string", "ts": "timestamp[ns]", "extra": "bool", "x": "int8"}
-    assert differences(declared, bad) == {
-        "missing": ["amount"], "unexpected": ["extra"],
-        "retyped": {"id": {"expected": "int64", "observed": "string"}},
-    }
-    names_only = differences(declared, bad, check_types=False)
-    assert names_only == {"missing": ["amount"], "unexpected": ["extra"]}
-    fields = [{"name": "id", "type": "long"}, {"name": "s", "type": "string"}]
-    spark = declared_columns({"fields": fields})
-    assert spark == {"id": "int64", "s": "string"}
-    assert declared_columns(None) is None and declared_columns({}) is None
-    assert normalise_type("Large_String") == "string" and normalise_type("Float64") == "double"
-
-
-def test_schema_hash_is_stable_and_order_sensitive() -> None:
-    a = {"id": "int64", "v": "double"}
-    assert schema_hash(a) == schema_hash(dict(a)) and len(schema_hash(a)) == 64
-    assert schema_hash(a) != schema_hash({"v": "double", "id": "int64"})
-    arrow = pa.schema([("id", pa.int64()), ("v", pa.float64())])
-    cols = {f.name: normalise_type(str(f.type)) for f in arrow}
-    assert schema_hash(cols) == schema_hash(a)

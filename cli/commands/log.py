@@ -14,6 +14,7 @@ from lakeledger.cli.context import open_ledger
 from lakeledger.store import KINDS, Event, Ledger
 from lakeledger.store.errors import InvalidInput, PathEscapeError
 from lakeledger.store.events import ArtifactRegistered
+from lakeledger.store.schema import DatasetSchema
 
 _ENVELOPE = {"kind", "event_id", "schema_version", "occurred_at"}
 
@@ -79,6 +80,11 @@ def parse_lines(
                     f"{where}: field {key!r} is not part of {kind} events "
                     f"(allowed: {', '.join(sorted(allowed - {'kind'}))})"
                 )
+        if kind == "dataset.declared" and obj.get("schema") is not None:
+            try:  # any schema shape people write ({"id": "int"}, Spark fields...): one type
+                obj["schema"] = msgspec.to_builtins(DatasetSchema.parse(obj["schema"]))
+            except InvalidInput as exc:
+                raise InvalidInput(f"{where}: field 'schema': {exc}") from None
         try:
             event = msgspec.convert(obj, cls)
         except msgspec.ValidationError as exc:

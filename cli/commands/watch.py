@@ -19,11 +19,11 @@ from typing import Any
 
 import msgspec
 from lakeledger.cli.context import open_ledger
-from lakeledger.ingest.watch.layout import LAYOUTS
 from lakeledger.ingest.watch.watcher import Watcher, WatchOptions
 from lakeledger.store import Ledger
 from lakeledger.store import events as ev
 from lakeledger.store.errors import InvalidInput, StorageError
+from lakeledger.store.partitions import LAYOUTS
 
 log = logging.getLogger("lakeledger.watch")
 

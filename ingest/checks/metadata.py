@@ -7,7 +7,6 @@ it. Stats (rows, nulls, min/max, distinct counts) are computed in one ``select``
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from typing import Any
 
@@ -19,15 +18,16 @@ from lakeledger.ingest.checks.result import CheckResult, Severity, jsonable
 from lakeledger.ingest.checks.suite import aggregate
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.location import Location
+from lakeledger.store.schema import DatasetSchema
 from lakeledger.store.storage import filesystem
 
 
 def schema_of(data: Any) -> dict[str, Any]:
-    """``{"columns": [{"name", "dtype"}...], "schema_hash"}`` – no data is read."""
+    """``{"columns": [{"name", "dtype"}...], "schema_hash"}`` – no data is read. The hash is the
+    store's one ``schema_hash``, so it equals what the watcher computes for the written files."""
     schema = as_polars(data).collect_schema()
     columns = [{"name": n, "dtype": str(t)} for n, t in schema.items()]
-    digest = hashlib.sha256(msgspec.json.encode(columns)).hexdigest()
-    return {"columns": columns, "schema_hash": digest}
+    return {"columns": columns, "schema_hash": DatasetSchema.from_polars(schema).hash}
 
 
 def _orderable(dtype: pl.DataType) -> bool:

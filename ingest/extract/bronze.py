@@ -19,6 +19,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from lakeledger.store.errors import ConcurrencyError, InvalidInput, StorageError
 from lakeledger.store.location import Location
+from lakeledger.store.partitions import partition_label
 
 APP_PREFIX = "lakeledger.ingest/"
 COMMIT_ATTEMPTS = 20
@@ -40,6 +41,7 @@ class Bronze:
         self.uri = location.join("bronze", source)
         self.app_id = APP_PREFIX + source
         self.partition_by = partition_by
+        self._values: dict[str, dict[str, str]] = {}  # label -> the partition values it names
 
     def table(self) -> DeltaTable | None:
         try:
@@ -140,9 +142,11 @@ class Bronze:
         return [self.label(dict(zip(self.partition_by, k, strict=True))) for k in keys]
 
     def label(self, values: dict[str, Any]) -> str:
-        if len(values) == 1:
-            return str(next(iter(values.values())))
-        return "/".join(f"{k}={v}" for k, v in values.items())
+        """The recorded partition: the store's codec, as the watcher records the same path."""
+        text = {k: str(v) for k, v in values.items()}
+        found = partition_label(list(text.items()))
+        self._values[found] = text
+        return found
 
     def partition_stats(self, labels: list[str]) -> dict[str, tuple[int, int]]:
         """Rows and bytes now in each partition, from the Delta log's file statistics."""
@@ -160,6 +164,10 @@ class Bronze:
         return stats
 
     def uri_of(self, label: str) -> str:
+        """The partition's directory: the key=value pairs the label was made from."""
+        values = self._values.get(label)
+        if values is not None:
+            return f"{self.dataset}/" + "/".join(f"{k}={v}" for k, v in values.items())
         if len(self.partition_by) == 1:
             return f"{self.dataset}/{self.partition_by[0]}={label}"
         return f"{self.dataset}/{label}"

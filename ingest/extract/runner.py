@@ -28,7 +28,8 @@ from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
 from lakeledger.ingest.extract.sources import Batch, Context, Source, build
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
-from lakeledger.store.events import IngestCheckpoint, PartitionObserved
+from lakeledger.store.events import DatasetDeclared, IngestCheckpoint, PartitionObserved
+from lakeledger.store.schema import DatasetSchema
 
 PAUSE_ENV = "LAKELEDGER_INGEST_PAUSE"  # "<point>:<batch>": stop there (crash tests)
 PAUSE_FILE_ENV = "LAKELEDGER_INGEST_PAUSE_FILE"  # written with the pid when paused
@@ -107,7 +108,6 @@ def ingest_source(
     config = loaded.source(name)
     source = build(config, context)
     bronze = Bronze(ledger.location, name, config.partition_by)
-    _declare(ledger, bronze, source)
     config_hash = _declare_config(ledger, loaded, name)
     params = {
         "source": name,
@@ -145,6 +145,7 @@ def _ingest(
     progress: Progress | None,
 ) -> None:
     name = source.config.name
+    declared = _declaration(ledger, bronze)
     batch_no, cursor = last_checkpoint(ledger, name)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
@@ -189,6 +190,8 @@ def _ingest(
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
+            if (redeclared := _with_schema(declared, bronze, frame)) is not None:
+                _declared, events = redeclared, [redeclared, *events]
         _pause("after-bronze", batch_no)
         ledger.append([*events, IngestCheckpoint(source=name, cursor=batch.cursor, batch=batch_no)])
         _pause("after-checkpoint", batch_no)
@@ -203,6 +206,8 @@ def _ingest(
         result.duration_s = time.monotonic() - result.started
         if progress:
             progress(result)
+    if declared is None:
+        _declare(ledger, bronze, source)  # no data yet: the record schema, until a batch lands
     final = source.finish(cursor)
     if final != cursor:
         ledger.append([IngestCheckpoint(source=name, cursor=final, batch=batch_no)])
@@ -250,14 +255,36 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
     ]
 
 
+def _declaration(ledger: Ledger, bronze: Bronze) -> DatasetDeclared | None:
+    found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{bronze.dataset}")
+             if isinstance(e, DatasetDeclared)]
+    return found[-1] if found else None
+
+
 def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
-    """Declare ``bronze/<source>`` once, so coverage views know the dataset and its key."""
-    found = ledger.events(kind="dataset.declared", stream=f"dataset/{bronze.dataset}").select(pl.len())
-    if found.collect().item():
-        return
-    ledger.declare_dataset(
-        bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
-    )
+    """Declare ``bronze/<source>`` with the record schema when no batch declared it with what
+    bronze holds, so coverage views know the dataset and its key even before any data."""
+    if _declaration(ledger, bronze) is None:
+        ledger.declare_dataset(
+            bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
+        )
+
+
+def _with_schema(
+    declared: DatasetDeclared | None, bronze: Bronze, frame: pl.DataFrame
+) -> DatasetDeclared | None:
+    """The declaration with the schema bronze really holds (record, lineage and partition
+    columns) when that differs from the declared one (a watcher judges files by it); committed
+    with the batch's observations."""
+    schema = DatasetSchema.from_polars(frame)
+    if declared is None:
+        return DatasetDeclared(
+            dataset=bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=schema
+        )
+    if declared.schema is not None and declared.schema.hash == schema.hash:
+        return None
+    kept = {f: getattr(declared, f) for f in ("dataset", "freq", "start", "end", "partition_key")}
+    return DatasetDeclared(**kept, due_after=declared.due_after, schema=schema)
 
 
 def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:

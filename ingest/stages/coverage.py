@@ -8,23 +8,23 @@ periods (a ``coverage:<freq>`` validation of severity warning).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import polars as pl
-from lakeledger.ingest.checks import schema_of
-from lakeledger.ingest.periods import (
+from lakeledger.ingest.stages.io import Written
+from lakeledger.store import events as ev
+from lakeledger.store.partitions import (
     HIVE_KEYS,
-    coverage,
     expected_periods,
     hive_path,
     parse_moment,
     period_of,
-    period_start,
+    start_of,
 )
-from lakeledger.ingest.stages.io import Written
-from lakeledger.store import events as ev
+from lakeledger.store.schema import DatasetSchema
 
 if TYPE_CHECKING:
     from lakeledger.store import Ledger
@@ -39,6 +39,7 @@ class Partitioning:
     freq: str
     start: date | datetime | str | None = None
     end: date | datetime | str | None = None
+    due_after: str | None = None  # grace after a period's end before coverage expects it
 
 
 def observe(
@@ -55,7 +56,7 @@ def observe(
         return []
     col = output.get_column(part.column)
     start, end = part.start or col.min(), part.end or col.max()
-    schema = schema_of(output)
+    schema = DatasetSchema.from_polars(output)
     ledger.declare_dataset(
         name,
         freq=part.freq,
@@ -63,6 +64,7 @@ def observe(
         end=_day(end, part.freq),
         partition_key=HIVE_KEYS[part.freq],
         schema=schema,
+        due_after=part.due_after,
     )  # type: ignore[arg-type]
     ledger.append(
         [
@@ -71,7 +73,7 @@ def observe(
                 partition=label,
                 rows=rows,
                 uri=f"{written.uri}/{hive_path(label, part.freq)}",
-                schema_hash=schema["schema_hash"],
+                schema_hash=schema.hash,
             )
             for label, rows in written.partitions.items()
         ]
@@ -93,4 +95,30 @@ def observe(
 
 def _day(value: date | datetime | str, freq: str) -> str:
     """A date for ``dataset.declared``: the first day of the period containing ``value``."""
-    return period_start(period_of(parse_moment(value, freq), freq), freq).date().isoformat()
+    return start_of(period_of(parse_moment(value, freq), freq), freq).date().isoformat()
+
+
+@dataclass(frozen=True)
+class Coverage:
+    expected: list[str]
+    present: list[str]
+    missing: list[str]
+    unexpected: list[str]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def share(self) -> float:
+        return 1.0 if not self.expected else 1 - len(self.missing) / len(self.expected)
+
+
+def coverage(expected: Iterable[str], present: Iterable[str]) -> Coverage:
+    want, have = list(expected), set(present)
+    return Coverage(
+        expected=want,
+        present=[p for p in want if p in have],
+        missing=[p for p in want if p not in have],
+        unexpected=sorted(have - set(want)),
+    )

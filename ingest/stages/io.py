@@ -9,17 +9,17 @@ what lineage records and what skip-if-fresh compares.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from deltalake import DeltaTable
-from lakeledger.ingest.periods import HIVE_KEYS, hive_exprs, hive_path, hive_values, label_of_hive
 from lakeledger.store import events as ev
+from lakeledger.store import versions
 from lakeledger.store.errors import InvalidInput
-from lakeledger.store.location import is_uri
+from lakeledger.store.partitions import HIVE_KEYS, hive_exprs, hive_path, hive_values, label_of_hive
 from lakeledger.store.storage import filesystem
+from lakeledger.store.versions import input_path
 
 if TYPE_CHECKING:
     from lakeledger.store import Ledger
@@ -63,7 +63,7 @@ def latest_artifact(ledger: Ledger, name: str) -> ev.ArtifactRegistered | None:
 
 
 def artifact_path(ledger: Ledger, uri: str) -> str:
-    return uri if is_uri(uri) else ledger.location.join(uri)
+    return input_path(ledger.location, "", uri)
 
 
 def is_delta(path: str, storage_options: dict[str, str] | None) -> bool:
@@ -75,37 +75,24 @@ def delta_version(path: str, storage_options: dict[str, str] | None) -> int:
 
 
 def parquet_files(ledger: Ledger, path: str) -> list[str]:
-    fs, base = filesystem(ledger.location, path)
-    if not fs.exists(base):
-        return []
-    return sorted(p for p in fs.find(base) if p.endswith(".parquet"))
+    return versions.parquet_files(ledger.location, path)
 
 
 def files_hash(ledger: Ledger, path: str) -> tuple[str, int]:
-    """SHA-256 over the relative names and bytes of the Parquet files under ``path``, and
-    their total size: the content identity of a Parquet artifact."""
-    fs, base = filesystem(ledger.location, path)
-    digest, size = hashlib.sha256(), 0
-    for f in sorted(p for p in fs.find(base) if p.endswith(".parquet")):
-        data = fs.cat_file(f)
-        digest.update(f[len(base) :].encode() + b"\0" + data)
-        size += len(data)
-    return digest.hexdigest(), size
+    return versions.files_hash(ledger.location, path)
 
 
 def resolve(ledger: Ledger, name: str) -> Source:
-    options = ledger.location.options
+    """The input ``name`` now, pinned to its current version (``store/versions.py``, the same
+    facts the staleness view is given)."""
     art = latest_artifact(ledger, name)
-    path = artifact_path(ledger, art.uri) if art else ledger.location.join(name)
-    if is_delta(path, options):
-        v = delta_version(path, options)
-        return Source(name, path, "delta", f"{name}@v{v}", v)
-    files = parquet_files(ledger, path)
-    if files:
-        content = art.content_hash if art and art.content_hash else files_hash(ledger, path)[0]
-        return Source(
-            name, path, "parquet", f"{name}@sha256:{content}", hive_keys=hive_keys_of(files)
-        )
+    path = input_path(ledger.location, name, art.uri if art else None)
+    pin = versions.current_pin(ledger.location, path, art.content_hash if art else None)
+    if pin is not None and pin.startswith("v"):
+        return Source(name, path, "delta", f"{name}@{pin}", int(pin[1:]))
+    if pin is not None:
+        files = parquet_files(ledger, path)
+        return Source(name, path, "parquet", f"{name}@{pin}", hive_keys=hive_keys_of(files))
     where = f"registered at {art.uri}" if art else f"expected at {ledger.location.redact(path)}"
     raise InvalidInput(
         f"input {name!r}: no Delta table or Parquet files found ({where}); "

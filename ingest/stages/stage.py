@@ -36,7 +36,6 @@ from lakeledger.ingest.checks import (
     write_metadata,
 )
 from lakeledger.ingest.checks.quality import Schema
-from lakeledger.ingest.periods import check_freq
 from lakeledger.ingest.stages import coverage as stage_coverage
 from lakeledger.ingest.stages import io as stage_io
 from lakeledger.ingest.stages.coverage import Partitioning
@@ -45,6 +44,7 @@ from lakeledger.ingest.stages.io import Format, Source
 from lakeledger.store import events as ev
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.hashing import config_dict, config_hash
+from lakeledger.store.partitions import check_freq
 
 if TYPE_CHECKING:
     from lakeledger.store import Ledger, Run

@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from lakeledger.ingest.watch.layout import DELTA_LOG
-from lakeledger.ingest.watch.schema import Columns, columns_of, schema_hash
 from lakeledger.store.errors import LedgerError
+from lakeledger.store.schema import DatasetSchema
 
 Format = Literal["parquet", "csv", "delta"]
 _CHUNK = 1 << 20
@@ -48,8 +48,11 @@ class FileInfo(msgspec.Struct, frozen=True, kw_only=True):
     rows: int | None
     bytes: int
     checksum: str
-    columns: Columns
-    schema_hash: str
+    schema: DatasetSchema
+
+    @property
+    def schema_hash(self) -> str:
+        return self.schema.hash
     types_reliable: bool = True  # CSV types are inferred from the first block only
 
 
@@ -107,13 +110,13 @@ def _parquet(path: str) -> FileInfo:
                              checksum, size)
     try:
         meta = pq.read_metadata(path)
-        columns = columns_of(meta.schema.to_arrow_schema())
+        schema = DatasetSchema.from_arrow(meta.schema.to_arrow_schema())
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise UnreadableFile(path, f"corrupt Parquet footer: {exc}", checksum, size) from None
     return FileInfo(format="parquet", rows=meta.num_rows, bytes=size, checksum=checksum,
-                    columns=columns, schema_hash=schema_hash(columns))
+                    schema=schema)
 
 
 def _csv(path: str) -> FileInfo:
@@ -131,9 +134,8 @@ def _csv(path: str) -> FileInfo:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:
         raise UnreadableFile(path, f"malformed CSV: {exc}", checksum, size) from None
-    columns = columns_of(inferred)
-    return FileInfo(format="csv", rows=rows, bytes=size, checksum=checksum, columns=columns,
-                    schema_hash=schema_hash(columns), types_reliable=False)
+    return FileInfo(format="csv", rows=rows, bytes=size, checksum=checksum,
+                    schema=DatasetSchema.from_arrow(inferred), types_reliable=False)
 
 
 def _delta(path: str) -> FileInfo:
@@ -143,7 +145,7 @@ def _delta(path: str) -> FileInfo:
     try:
         table = DeltaTable(path)
         actions = pa.table(table.get_add_actions(flatten=True))
-        columns = columns_of(pa.schema(table.schema().to_arrow()))
+        schema = DatasetSchema.from_arrow(pa.schema(table.schema().to_arrow()))
     except TableNotFoundError:
         raise IncompleteFile(path, "Delta table has no commit yet") from None
     except Exception as exc:  # noqa: BLE001 - any failure to open a Delta dir is judged below
@@ -157,4 +159,4 @@ def _delta(path: str) -> FileInfo:
     rows = None if any(r is None for r in records) else int(sum(records))
     checksum = "sha256:" + hashlib.sha256(msgspec.json.encode(files)).hexdigest()
     return FileInfo(format="delta", rows=rows, bytes=int(sum(s for _, s in files)),
-                    checksum=checksum, columns=columns, schema_hash=schema_hash(columns))
+                    checksum=checksum, schema=schema)

@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 from lakeledger.store import Ledger
+from lakeledger.store import events as ev
+from lakeledger.store.schema import DatasetSchema
 
 SOURCE = "watch"  # details.source of the validation events the watcher writes
 
@@ -30,10 +32,6 @@ class _Validation(msgspec.Struct):
     details: Any = None
 
 
-class _Declared(msgspec.Struct):
-    schema: dict[str, Any] | None = None
-
-
 @dataclass
 class Live:
     partition: str
@@ -43,7 +41,9 @@ class Live:
 @dataclass
 class WatchState:
     declared: bool = False
-    schema: dict[str, Any] | None = None
+    schema: DatasetSchema | None = None
+    partition_key: tuple[str, ...] = ()  # columns held by the path, not by the files
+    freq: str | None = None
     live: dict[str, Live] = field(default_factory=dict)  # uri -> latest observation
     # (check, uri, checksum) of every problem already reported
     reported: set[tuple[str, str, str | None]] = field(default_factory=set)
@@ -59,13 +59,18 @@ class WatchState:
         return [u for u in self.live if u in exact or u.startswith(dirs)]
 
 
-def declared_schema(ledger: Ledger, dataset: str) -> tuple[bool, dict[str, Any] | None]:
-    """Whether ``dataset`` is declared, and the schema of its latest declaration."""
-    stream = f"dataset/{dataset}"
-    declared = ledger.events(kind="dataset.declared", stream=stream).select("payload").collect()
-    if not declared.height:
-        return False, None
-    return True, msgspec.json.decode(declared["payload"][-1], type=_Declared).schema
+def declaration(ledger: Ledger, dataset: str) -> ev.DatasetDeclared | None:
+    """The latest ``dataset.declared`` of ``dataset`` (old schema shapes upcast), if any."""
+    found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{dataset}")
+             if isinstance(e, ev.DatasetDeclared)]
+    return found[-1] if found else None
+
+
+def apply_declaration(state: WatchState, declared: ev.DatasetDeclared | None) -> None:
+    state.declared = declared is not None
+    state.schema = declared.schema if declared else None
+    state.partition_key = tuple(declared.partition_key) if declared else ()
+    state.freq = declared.freq if declared else None
 
 
 def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
@@ -73,7 +78,7 @@ def load_state(ledger: Ledger, dataset: str, root: str) -> WatchState:
     state = WatchState()
     inside = root.rstrip(os.sep) + os.sep
 
-    state.declared, state.schema = declared_schema(ledger, dataset)
+    apply_declaration(state, declaration(ledger, dataset))
     rows = (
         ledger.events(kind=["partition.observed", "partition.removed"], stream=f"dataset/{dataset}")
         .select("kind", "payload")

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import watchfiles
 from lakeledger.ingest.watch.fileinfo import FileInfo, IncompleteFile, UnreadableFile, inspect
 from lakeledger.ingest.watch.landing import Landing, Pending
-from lakeledger.ingest.watch.layout import Layout, partition_of
-from lakeledger.ingest.watch.schema import declared_columns, differences
-from lakeledger.ingest.watch.state import SOURCE, Live, WatchState, declared_schema, load_state
+from lakeledger.ingest.watch.state import SOURCE, Live, WatchState, apply_declaration, declaration, load_state
 from lakeledger.store import Ledger, LedgerError
 from lakeledger.store import events as ev
+from lakeledger.store.partitions import Layout, hive_pairs, partition_of
+from lakeledger.store.schema import differences
 
 log = logging.getLogger("lakeledger.watch")
 SCHEMA_REFRESH_S = 10.0  # a re-declared dataset schema applies to files judged after this
@@ -69,7 +69,6 @@ class Watcher:
         self.stop = stop or threading.Event()
         self.on_commit = on_commit
         self.state: WatchState = load_state(ledger, options.dataset, self.root)
-        self.expected = declared_columns(self.state.schema)
         self._schema_read = time.monotonic()
         self.landing = Landing(self.root, marker=options.marker, debounce_s=options.debounce_s,
                                grace_s=options.grace_s)
@@ -153,12 +152,11 @@ class Watcher:
     def _refresh_schema(self) -> None:
         self._schema_read = time.monotonic()
         try:
-            declared, schema = declared_schema(self.ledger, self.options.dataset)
+            declared = declaration(self.ledger, self.options.dataset)
         except Exception as exc:  # noqa: BLE001 - a storage hiccup: keep judging by the schema we have
             log.warning("could not re-read the declared schema (keeping the previous one): %s", exc)
             return
-        self.state.declared, self.state.schema = declared, schema
-        self.expected = declared_columns(schema)
+        apply_declaration(self.state, declared)
 
     def decide(self, path: str, outcome: Outcome, now: float) -> None:
         pend = self.landing.pending.pop(path, None)
@@ -171,7 +169,8 @@ class Watcher:
                 self.landing.pending[path] = Pending(pend.sig, pend.since, first)
                 return
         rel = os.path.relpath(path, self.root)
-        partition = partition_of(rel, self.options.layout, is_dir=os.path.isdir(path))
+        partition = partition_of(rel, self.options.layout, is_dir=os.path.isdir(path),
+                                 freq=self.state.freq)
         if isinstance(outcome, UnreadableFile):
             reason = outcome.reason
             if isinstance(outcome, IncompleteFile):
@@ -196,11 +195,14 @@ class Watcher:
         ))
         self.state.live[path] = Live(partition, info.checksum)
         self.counts["observed"] += 1
-        if self.expected is not None:
-            diff = differences(self.expected, info.columns, check_types=info.types_reliable)
+        if self.state.schema is not None:
+            # partition columns live in the path (hive) or the table's partitioning: not judged
+            keys = {*self.state.partition_key, *(k for k, _ in hive_pairs(rel.split(os.sep)))}
+            expected, observed = self.state.schema.without(keys), info.schema.without(keys)
+            diff = differences(expected, observed, check_types=info.types_reliable)
             if diff:
                 self._report("schema", path, info.checksum, "schema differs from the declared one",
-                             partition=partition, observed=info.columns, expected=self.expected,
+                             partition=partition, observed=observed.types, expected=expected.types,
                              **diff)
 
     def _report(self, check: str, uri: str, checksum: str | None, reason: str, *,

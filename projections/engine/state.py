@@ -13,7 +13,7 @@ which is what makes incremental refresh equal to a full rebuild (property-tested
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -33,6 +33,8 @@ class Context:
     missing: frozenset[str] = frozenset()
     corrupted: frozenset[str] = frozenset()  # store copies whose bytes fail their checksum
     gone: frozenset[tuple[str, int]] = frozenset()
+    # current version pin ("v4", "sha256:...") of pinned inputs by name; None: gone from storage
+    versions: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Facts the pure views cannot know from events: which artifact files exist, which writer
-processes are alive. Computed here, passed to the views in a ``Context``."""
+"""Facts the pure views cannot know from events: which artifact files exist, the current
+version of every pinned input, which writer processes are alive. Computed here, passed to the
+views in a ``Context``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import defaultdict
 
 import polars as pl
 from fsspec import AbstractFileSystem
-from lakeledger.store import Ledger
+from lakeledger.store import Ledger, versions
 from lakeledger.store.artifacts import ArtifactStore, digest_of_uri
 from lakeledger.store.location import is_uri
 from lakeledger.store.storage import filesystem
@@ -64,6 +65,22 @@ def corrupted_uris(ledger: Ledger, artifacts: pl.DataFrame) -> frozenset[str]:
         u for u in sorted(uris) if _exists(*filesystem(ledger.location, ledger.location.join(u)))
         and not store.verify(u, digest_of_uri(u) or "")
     )
+
+
+def current_versions(
+    ledger: Ledger, inputs: dict[str, tuple[str | None, str | None]]
+) -> dict[str, str | None]:
+    """Input name -> its current version pin (``v4``, ``sha256:...``; None when nothing is there),
+    found exactly as a stage resolves its inputs (``store/versions.py``). ``inputs`` maps each
+    name to the uri and content hash of its live artifact (or Nones: a path under the root)."""
+    out: dict[str, str | None] = {}
+    for name, (uri, content_hash) in inputs.items():
+        path = versions.input_path(ledger.location, name, uri)
+        try:
+            out[name] = versions.current_pin(ledger.location, path, content_hash)
+        except (OSError, ValueError):
+            continue  # unreachable storage is not "gone": judged by the log instead
+    return out
 
 
 def _exists(fs: AbstractFileSystem, path: str) -> bool:

@@ -1,10 +1,11 @@
 """Coverage of declared datasets: expected periods against observed, not-removed partitions.
 
 Expected periods run from ``start`` (or the earliest observed period when no start was
-declared) to ``end``, inclusive, or while no end was declared, to the period containing ``now``
-(periods that have begun). A partition counts while its last event is ``partition.observed``
+declared) to ``end``, inclusive, but only periods that are *due*: ended, plus the dataset's
+``due_after`` grace (``6h``; none declared: due once ended), so the period still running is never
+a gap. A partition counts while its last event is ``partition.observed``
 (removed then re-observed counts again). Partitions keyed by several columns are split into a
-time value and a *group* (see ``periods.py``); every group ever present is expected in every
+time value and a *group* (see ``store/partitions.py``); every group ever present is expected in every
 period, so ``region=us`` missing on one day is a gap even when ``region=eu`` landed.
 """
 
@@ -13,9 +14,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
-from lakeledger.projections.engine import periods
 from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.store import periods
+from lakeledger.store.errors import InvalidInput
+from lakeledger.store.partitions import split_partition
 
 KINDS = ("dataset.declared", "partition.observed", "partition.removed")
 
@@ -30,6 +33,7 @@ def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
             "start": pl.String,
             "end": pl.String,
             "partition_key": pl.List(pl.String),
+            "due_after": pl.String,
         },
     )
 
@@ -55,6 +59,7 @@ PARTS = (
             "start": ("last", None),
             "end": ("last", None),
             "partition_key": ("last", None),
+            "due_after": ("last", None),
             "declared_at": ("last", "recorded_at"),
         },
         _declared,
@@ -87,6 +92,7 @@ SCHEMA = {
     "first_gap": pl.String,
     "missing_periods": pl.List(pl.String),
     "unmatched": pl.Int64,
+    "due_until": pl.String,
 }
 
 
@@ -103,13 +109,20 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     return pl.DataFrame(out, schema=SCHEMA, orient="row")
 
 
+def _grace(text: str | None) -> timedelta:
+    try:
+        return periods.parse_duration(text, "due_after") if text else timedelta(0)
+    except InvalidInput:
+        return timedelta(0)  # the door checks it; an old unreadable value means no grace
+
+
 def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict:  # type: ignore[type-arg]
     freq, keys = row["freq"] or "D", tuple(row["partition_key"] or ["date"])
     start, end = _day(row["start"]), _day(row["end"])
     cells: set[tuple[str, datetime]] = set()
     unmatched = 0
     for partition in observed["partition"].to_list() if observed is not None else []:
-        group, moment = periods.split_partition(partition, keys)
+        group, moment = split_partition(partition, keys)
         if moment is None:
             unmatched += 1
         else:
@@ -122,10 +135,12 @@ def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict: 
         if end is None
         else min(now, datetime.combine(end, time(), UTC) + timedelta(days=1, microseconds=-1))
     )
-    expected = periods.expected(freq, first, limit) if first is not None and first <= limit else []
+    due = periods.last_due(freq, now, _grace(row.get("due_after")))
+    last = min(periods.truncate(limit, freq), due)
+    expected = periods.expected(freq, first, last) if first is not None and first <= last else []
+    begun = periods.expected(freq, first, limit) if first is not None and first <= limit else []
     groups = sorted({g for g, _ in cells}) or [""]
-    span = set(expected)
-    unmatched += sum(1 for _, m in cells if m not in span)
+    unmatched += sum(1 for _, m in cells if m not in set(begun))
     missing = [(g, p) for p in expected for g in groups if (g, p) not in cells]
     labels = [f"{g}/{periods.label(p, freq)}" if g else periods.label(p, freq) for g, p in missing]
     total = len(expected) * len(groups)
@@ -142,6 +157,7 @@ def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict: 
         "first_gap": labels[0] if labels else None,
         "missing_periods": labels,
         "unmatched": unmatched,
+        "due_until": periods.label(last, freq) if expected else None,
     }
 
 

@@ -1,20 +1,17 @@
 """Staleness: one status per (not retired) artifact, with the reason.
 
-In order of precedence:
-- ``missing``: its file is gone from storage. Checking storage is not pure, so the caller passes
-  the uris found missing in ``Context.missing`` (``api.py`` checks them through fsspec).
-- ``corrupted``: its copy in lakeledger's artifact store no longer hashes to its checksum
-  (``Context.corrupted``, hashed by ``engine/world.py``).
-- ``stale``: the latest declared config of the artifact's name has another ``config_hash``, or
-  one of its ``inputs`` changed after it was registered. An input is ``artifact/NAME`` (registered
-  again later), ``dataset/NAME`` (any partition observed later), ``dataset/NAME/PARTITION`` (that
-  partition observed again later) or a bare name, as stages and ingestion write them
-  (``bronze/sales``: an artifact of that name registered, or a dataset of that name observed,
-  later). A version pin after ``@`` (``features@v3``, ``bronze/sales@sha256:...``) is ignored:
-  what counts is whether the named thing changed after the artifact.
-- ``orphaned``: nothing owns it: no config or dataset of its name is declared and its
-  ``config_hash`` is no declared config's hash.
-- ``fresh`` otherwise. A config declared after its artifact with the same hash makes it fresh.
+The status is the one lineage rule, ``lakeledger.store.lineage.decide`` (also behind
+``Stage.freshness`` and the gate); this view gathers its facts from the events plus what the
+caller supplies from storage in the ``Context``: ``missing`` (artifact files gone),
+``corrupted`` (copies in lakeledger's artifact store that fail their sha256: status
+``corrupted``, after ``missing``) and ``versions`` (the current version of every pinned input,
+``store/versions.py``). So a Delta input
+that got new data outside the ledger makes an artifact stale here exactly as it does for the
+stage. Without supplied versions (a view as of a past moment) pinned inputs are judged by the log
+(registered or observed again after the artifact), as unpinned ones always are:
+``artifact/NAME``, ``dataset/NAME``, ``dataset/NAME/PARTITION`` or a bare name (an artifact or a
+dataset of that name). ``orphaned``: no config or dataset of its name is declared and its
+``config_hash`` is no declared config's hash.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ from lakeledger.projections.engine.payload import rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
 from lakeledger.projections.views.artifacts import KINDS as ARTIFACT_KINDS
 from lakeledger.projections.views.artifacts import PARTS as ARTIFACT_PARTS
+from lakeledger.store.lineage import Facts, Input, decide_all, parse_ref, split_dataset
 
 KINDS = (*ARTIFACT_KINDS, "config.declared", "dataset.declared", "partition.observed")
 
@@ -73,122 +71,82 @@ def present_artifacts(state: State) -> pl.DataFrame:
     )
 
 
-def _changed_inputs(live: pl.LazyFrame, state: State) -> pl.LazyFrame:
-    """Per artifact, the first input that changed after the artifact was registered."""
-    inputs = (
-        live.select("name", "registered_pos", pl.col("inputs").alias("input"))
-        .explode("input")
-        .filter(pl.col("input").is_not_null())
-        .with_columns(_ref=pl.col("input").str.replace(r"@[^/]*$", ""))
-        .with_columns(_parts=pl.col("_ref").str.splitn("/", 3))
-        .with_columns(
-            _is_dataset=pl.col("_parts").struct.field("field_0") == "dataset",
-            _dataset=pl.col("_parts").struct.field("field_1"),
-            _partition=pl.col("_parts").struct.field("field_2"),
-            _artifact=pl.when(pl.col("_ref").str.starts_with("artifact/"))
-            .then(pl.col("_ref").str.slice(len("artifact/")))
-            .otherwise(pl.col("_ref")),
-            _bare=pl.when(~pl.col("_ref").str.starts_with("artifact/")).then(pl.col("_ref")),
-        )
-    )
-    artifact_pos = (
-        state["registered"]
-        .lazy()
-        .select(pl.col("name").alias("_artifact"), pl.col("registered_pos").alias("_apos"))
-    )
-    dataset_pos = (
-        state["dataset_obs"]
-        .lazy()
-        .select(pl.col("dataset").alias("_dataset"), pl.col("observed_pos").alias("_dpos"))
-    )
-    partition_pos = (
-        state["partition_obs"]
-        .lazy()
-        .select(
-            pl.col("dataset").alias("_dataset"),
-            pl.col("partition").alias("_partition"),
-            pl.col("observed_pos").alias("_ppos"),
-        )
-    )
-    bare_dataset_pos = dataset_pos.rename({"_dataset": "_bare", "_dpos": "_bpos"})
-    later = (
-        pl.when(~pl.col("_is_dataset"))
-        .then(pl.max_horizontal("_apos", "_bpos"))
-        .when(pl.col("_partition").is_null())
-        .then(pl.col("_dpos"))
-        .otherwise(pl.col("_ppos"))
-    )
-    return (
-        inputs.join(artifact_pos, on="_artifact", how="left")
-        .join(dataset_pos, on="_dataset", how="left")
-        .join(partition_pos, on=["_dataset", "_partition"], how="left")
-        .join(bare_dataset_pos, on="_bare", how="left")
-        .filter(later.fill_null(-1) > pl.col("registered_pos"))
-        .group_by("name")
-        .agg(pl.col("input").first().alias("changed_input"))
-    )
+def facts(state: State, ctx: Context, live: pl.DataFrame | None = None) -> dict[str, Facts]:
+    """The lineage facts of every live artifact, from the state and the supplied facts."""
+    live = present_artifacts(state) if live is None else live
+    art_pos = dict(zip(state["registered"]["name"], state["registered"]["registered_pos"], strict=True))
+    declared = dict(zip(state["configs"]["name"], state["configs"]["latest_hash"], strict=True))
+    hashes = set(state["hashes"]["config_hash"].drop_nulls())
+    datasets = set(state["datasets"]["dataset"])
+    ds_pos = dict(zip(state["dataset_obs"]["dataset"], state["dataset_obs"]["observed_pos"], strict=True))
+    obs = state["partition_obs"]
+    part_pos = dict(zip(zip(obs["dataset"], obs["partition"], strict=True), obs["observed_pos"], strict=True))
+    known = datasets | set(ds_pos)
+    content = dict(zip(live["name"], live["content_hash"], strict=True))
+    out: dict[str, Facts] = {}
+    columns = ("name", "uri", "config_hash", "registered_pos", "inputs")
+    for name, uri, config, at, texts in zip(*(live[c].to_list() for c in columns), strict=True):
+        inputs = []
+        for text in texts or []:
+            ref = parse_ref(text, strict=False)
+            upstream = ref.name if ref.scope != "dataset" and ref.name in content else None
+            if ref.scope == "dataset":
+                dataset, partition = split_dataset(ref.name, known)
+                later = part_pos.get((dataset, partition)) if partition else ds_pos.get(dataset)
+            elif ref.scope == "artifact":
+                later = art_pos.get(ref.name)
+            else:
+                later = max(art_pos.get(ref.name) or -1, ds_pos.get(ref.name) or -1)
+            changed = (later if later is not None else -1) > at
+            current, gone = None, False
+            if ref.pin is not None and ref.name in ctx.versions:
+                pin = ctx.versions[ref.name]
+                current, gone = (ref.pinned(pin) if pin else None), pin is None
+            elif ref.pin is not None and ref.pin.startswith("sha256:") and content.get(ref.name):
+                current = ref.pinned(f"sha256:{content[ref.name]}")
+            inputs.append(Input(text, current, changed, gone, upstream))
+        owned = name in declared or name in datasets or config in hashes
+        out[name] = Facts(name, uri, config, declared.get(name), owned, uri in ctx.missing, tuple(inputs))
+    return out
+
+
+def pinned_inputs(state: State) -> dict[str, tuple[str | None, str | None]]:
+    """Every pinned input's name -> (uri, content hash) of its live artifact (or Nones): what
+    the caller resolves to current versions for ``Context.versions``."""
+    live = present_artifacts(state)
+    arts = {r["name"]: (r["uri"], r["content_hash"]) for r in live.iter_rows(named=True)}
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for inputs in live["inputs"].drop_nulls():
+        for text in inputs:
+            ref = parse_ref(text, strict=False)
+            if ref.pin is not None and ref.scope != "dataset":
+                out[ref.name] = arts.get(ref.name, (None, None))
+    return out
 
 
 def present(state: State, ctx: Context) -> pl.DataFrame:
-    live = present_artifacts(state).lazy()
-    missing = pl.DataFrame({"uri": sorted(ctx.missing)}, schema={"uri": pl.String}).with_columns(
-        _missing=pl.lit(True)
+    live = present_artifacts(state)
+    verdicts = decide_all(facts(state, ctx, live))
+    status = pl.DataFrame(
+        {
+            "name": list(verdicts),
+            "status": [v.status for v in verdicts.values()],
+            "reason": [v.reason for v in verdicts.values()],
+        },
+        schema={"name": pl.String, "status": pl.String, "reason": pl.String},
     )
-    corrupted = pl.DataFrame({"uri": sorted(ctx.corrupted)}, schema={"uri": pl.String})
-    datasets = (
-        state["datasets"].lazy().select(pl.col("dataset").alias("name"), _dataset=pl.lit(True))
-    )
-    hashes = state["hashes"].lazy().select("config_hash", _known_hash=pl.lit(True))
-    short = pl.col("config_hash").str.slice(0, 12).fill_null("none")
+    bad = pl.col("uri").is_in(list(ctx.corrupted)) & (pl.col("status") != "missing")
     return (
-        live.join(missing.lazy(), on="uri", how="left")
-        .with_columns(_corrupted=pl.col("uri").is_in(corrupted["uri"].implode()))
-        .join(state["configs"].lazy(), on="name", how="left")
-        .join(datasets, on="name", how="left")
-        .join(hashes, on="config_hash", how="left")
-        .join(_changed_inputs(live, state), on="name", how="left")
+        live.join(status, on="name", how="left")
         .with_columns(
-            _config_moved=pl.col("latest_hash").is_not_null()
-            & (pl.col("config_hash").is_null() | (pl.col("latest_hash") != pl.col("config_hash"))),
-            _owned=pl.col("latest_hash").is_not_null()
-            | pl.col("_dataset").fill_null(False)
-            | pl.col("_known_hash").fill_null(False),
-        )
-        .with_columns(
-            status=pl.when(pl.col("_missing").fill_null(False))
-            .then(pl.lit("missing"))
-            .when(pl.col("_corrupted"))
-            .then(pl.lit("corrupted"))
-            .when(pl.col("_config_moved") | pl.col("changed_input").is_not_null())
-            .then(pl.lit("stale"))
-            .when(~pl.col("_owned"))
-            .then(pl.lit("orphaned"))
-            .otherwise(pl.lit("fresh")),
-            reason=pl.when(pl.col("_missing").fill_null(False))
-            .then(pl.format("file {} is gone from storage", "uri"))
-            .when(pl.col("_corrupted"))
-            .then(pl.format("stored copy {} no longer matches its sha256", "uri"))
-            .when(pl.col("_config_moved"))
-            .then(
-                pl.format(
-                    "config {} is now {}, artifact built with {}",
-                    "name",
-                    pl.col("latest_hash").str.slice(0, 12),
-                    short,
-                )
-            )
-            .when(pl.col("changed_input").is_not_null())
-            .then(pl.format("input {} changed after it was registered", "changed_input"))
-            .when(~pl.col("_owned"))
-            .then(pl.lit("no declared config or dataset owns it"))
-            .otherwise(pl.lit("")),
+            status=pl.when(bad).then(pl.lit("corrupted")).otherwise("status"),
+            reason=pl.when(bad).then(pl.format("stored copy {} fails its sha256", "uri")).otherwise("reason"),
         )
         .select(COLUMNS)
         .sort("name")
-        .collect()
     )
 
 
 def staleness(events: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
-    """Artifact statuses from events alone; ``ctx.missing`` holds uris known to be gone."""
+    """Artifact statuses from events and the facts supplied in ``ctx``."""
     return present(reduce(PARTS, prepare(events)), ctx)
