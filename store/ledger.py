@@ -90,6 +90,7 @@ class Ledger:
 
     @property
     def writer(self) -> BufferedWriter:
+        """The group-commit buffer behind ``emit`` (created on first use, again after close)."""
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
                 lambda batch: self.append(batch, check_ids=False), **self._buffer_options
@@ -97,9 +98,11 @@ class Ledger:
         return self._writer
 
     def flush(self) -> Committed | None:
+        """Commit whatever ``emit`` buffered; None when nothing was pending."""
         return self._writer.flush() if self._writer is not None else None
 
     def close(self) -> None:
+        """Flush and stop the buffer; the ledger can still be used (a new buffer starts)."""
         if self._writer is not None:
             self._writer.close()
 
@@ -121,6 +124,7 @@ class Ledger:
     def create_experiment(
         self, experiment: str, tags: dict[str, str] | None = None
     ) -> ev.ExperimentCreated:
+        """Record an experiment (runs name it with ``experiment=``); durable on return."""
         return self._one(ev.ExperimentCreated(experiment=experiment, tags=tags or {}))  # type: ignore[return-value]
 
     def run(
@@ -176,6 +180,8 @@ class Ledger:
         inputs: list[str] | None = None,
         schema: dict[str, Any] | None = None,
     ) -> ev.ArtifactRegistered:
+        """Register a version of artifact ``name`` at ``uri`` (relative to the root or a full
+        URI); every registration is kept (``artifact_versions`` view)."""
         event = ev.ArtifactRegistered(
             name=name,
             uri=self.location.resolve_artifact(uri),
@@ -243,6 +249,7 @@ class Ledger:
         return ArtifactStore(self.location).get(art.uri, digest, target)
 
     def retire_artifact(self, name: str, reason: str | None = None) -> ev.ArtifactRetired:
+        """Mark an artifact retired (registering it again brings it back)."""
         return self._one(ev.ArtifactRetired(name=name, reason=reason))  # type: ignore[return-value]
 
     # -- models ------------------------------------------------------------------------------
@@ -289,12 +296,14 @@ class Ledger:
         return self._one(event)  # type: ignore[return-value]
 
     def set_alias(self, model: str, alias: str, version: int) -> ev.ModelAliasSet:
+        """Point ``alias`` (e.g. ``champion``) at a registered version of ``model``."""
         return self._one(ev.ModelAliasSet(model=model, alias=alias, version=version))  # type: ignore[return-value]
 
     # -- validation, datasets, ingestion -----------------------------------------------------
     def record_validation(
         self, target: str, check: str, passed: bool, **fields: Any
     ) -> ev.ValidationRecorded:
+        """Record one check's result on ``target`` (severity, observed, expected... as fields)."""
         return self._one(
             _build(
                 ev.ValidationRecorded,
@@ -336,6 +345,7 @@ class Ledger:
     def observe_partition(
         self, dataset: str, partition: str, **fields: Any
     ) -> ev.PartitionObserved:
+        """Record that a partition of ``dataset`` landed (uri, rows, bytes, checksum...)."""
         return self._one(
             _build(ev.PartitionObserved, {"dataset": dataset, "partition": partition, **fields})
         )  # type: ignore[return-value]
@@ -343,14 +353,17 @@ class Ledger:
     def remove_partition(
         self, dataset: str, partition: str, uri: str | None = None
     ) -> ev.PartitionRemoved:
+        """Record that a partition was removed (coverage shows it missing again)."""
         return self._one(ev.PartitionRemoved(dataset=dataset, partition=partition, uri=uri))  # type: ignore[return-value]
 
     def checkpoint(self, source: str, cursor: Any, batch: int) -> ev.IngestCheckpoint:
+        """Record how far ingestion of ``source`` got (resumed from on restart)."""
         return self._one(ev.IngestCheckpoint(source=source, cursor=cursor, batch=batch))  # type: ignore[return-value]
 
     # -- reading -----------------------------------------------------------------------------
     @property
     def version(self) -> int:
+        """The event log's current Delta version."""
         return self.log.version()
 
     def events(

@@ -32,20 +32,25 @@ class Run:
         self.finished = False
 
     def log_param(self, key: str, value: Scalar) -> None:
+        """Log a param (its JSON type is kept: 0.05 stays a number); buffered."""
         self.ledger.emit(ParamLogged(run_id=self.run_id, key=key, value=value))
 
     def log_params(self, params: dict[str, Scalar]) -> None:
+        """``log_param`` for each item."""
         for key, value in params.items():
             self.log_param(key, value)
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
+        """Log one metric point (every point is kept: ``ledger.metric_history``); buffered."""
         self.ledger.emit(MetricLogged(run_id=self.run_id, key=key, value=float(value), step=step))
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        """``log_metric`` for each item, at one step."""
         for key, value in metrics.items():
             self.log_metric(key, value, step)
 
     def set_tag(self, key: str, value: str) -> None:
+        """Set a tag (text; the last value wins in views); buffered."""
         self.ledger.emit(TagSet(run_id=self.run_id, key=key, value=str(value)))
 
     def register_artifact(self, name: str, uri: str, **fields: Any) -> ArtifactRegistered:
@@ -60,6 +65,7 @@ class Run:
         return self.ledger.log_artifact(path, name, run_id=self.run_id, **fields)
 
     def finish(self, status: RunStatus = "success", error: str | None = None) -> None:
+        """Record how the run ended and flush everything it logged (idempotent)."""
         if self.finished:
             return
         self.ledger.emit(RunFinished(run_id=self.run_id, status=status, error=error))
