@@ -198,3 +198,65 @@ def test_file_store(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> Non
         [started] = led.read(kind="run.started")
     assert ours == sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(rid, "loss"))
     assert started.params == {"alpha": "0.5"} and started.name == "solo"
+
+
+@pytest.mark.slow
+def test_http_tracking_server(tmp_path: Path, cli) -> None:
+    """`--tracking-uri http://127.0.0.1:PORT`: a real `mlflow server` process, read through REST."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [exe, "server", "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
+         "--default-artifact-root", (tmp_path / "art").as_uri(), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 400  # a loaded 2-core machine takes minutes to start it
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, "mlflow server exited"
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not answer /health in time")
+            time.sleep(1)
+        client = MlflowClient(uri)
+        rid = client.create_run(client.create_experiment("web"), run_name="h1").info.run_id
+        client.log_batch(rid, metrics=[Metric("loss", 1 / (i + 1), 1_700_000_000_000 + i, i) for i in range(300)],
+                         params=[Param("lr", "0.1")])
+        client.set_terminated(rid)
+        client.create_registered_model("m")
+        client.create_model_version("m", "s3://bucket/model", run_id=rid)
+        client.set_registered_model_alias("m", "champion", "1")
+        res = cli("--root", str(tmp_path / "ledger"), "import", "mlflow", "--tracking-uri", uri, "--json")
+        assert res.code == 0, res.err
+        assert json.loads(res.out)["read"] == {
+            "experiment.created": 2, "run.started": 1, "run.metric_logged": 300, "run.finished": 1,
+            "model.version_registered": 1, "model.alias_set": 1,
+        }
+        with Ledger.open(tmp_path / "ledger") as led:
+            ours = sorted((m.step, _ms(m.occurred_at), m.value) for m in led.read(kind="run.metric_logged"))
+        assert ours == sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(rid, "loss"))
+    finally:  # the server and the workers it started: its own process group
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
