@@ -79,13 +79,19 @@ class ImportSummary:
         return [{"kind": k, "read": n} for k, n in sorted(self.read.items())]
 
 
-def client_for(tracking_uri: str) -> Any:
+def _require_mlflow() -> None:
     try:
-        from mlflow.tracking import MlflowClient
+        import mlflow  # noqa: F401
     except ImportError:
         raise InvalidInput(
             "importing from MLflow needs the mlflow package: pip install 'lakeledger[mlflow]'"
         ) from None
+
+
+def client_for(tracking_uri: str) -> Any:
+    _require_mlflow()
+    from mlflow.tracking import MlflowClient
+
     if tracking_uri.startswith("file:") or "://" not in tracking_uri:
         # MLflow 3 refuses file stores unless allowed; reading one to migrate away is the point
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
@@ -342,6 +348,7 @@ def _quote(name: str) -> str:
 
 def import_mlflow(ledger: Ledger, tracking_uri: str, *, progress: Progress | None = None) -> ImportSummary:
     """Import everything in the MLflow store at ``tracking_uri``; safe to repeat."""
+    _require_mlflow()
     from mlflow.exceptions import MlflowException
 
     try:
