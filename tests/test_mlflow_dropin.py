@@ -99,3 +99,14 @@ def test_fluent_semantics(tmp_path: Path) -> None:
     finally:
         mlflow.end_run()
         mlflow.set_tracking_uri(os.environ.get("LAKELEDGER_ROOT", "./lakeledger"))
+
+
+def test_import_without_mlflow_names_the_extra(tmp_path: Path) -> None:
+    """An environment without mlflow (simulated in a fresh interpreter): exit 2 and the fix."""
+    code = (
+        "import sys; sys.modules['mlflow'] = None\n"
+        "from lakeledger.cli.main import run\n"
+        f"sys.exit(run(['--root', {str(tmp_path / 'ledger')!r}, 'import', 'mlflow', '--tracking-uri', 'sqlite:///x.db']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "lakeledger[mlflow]" in proc.stderr and "Traceback" not in proc.stderr
