@@ -2,70 +2,76 @@
 
 delta-rs' ``optimize.compact`` drops ``app_transactions`` and rebases over concurrent commits
 (seen here with 1.6: an OPTIMIZE read at version 18 landed at 20 and removed files version 19
-had already compacted, duplicating their rows; delta-rs#3982 made concurrent data_change=false
-removes non-conflicting). So we compact ourselves: read the small files, write one file sorted
-by (version, seq) with stats on the index columns, and commit its add + the removes
-(``data_change=false``, allowed on append-only tables) at exactly ``loaded + 1`` with the log's
-app transaction. If anyone committed meanwhile, ours fails and the round is skipped.
+had already compacted, duplicating their rows). So we compact ourselves: read the small files,
+write one file sorted by (version, seq) with stats on the index columns, and commit its add +
+the removes (``data_change=false``, allowed on append-only tables) at exactly ``loaded + 1``
+with the log's app transaction.
+
+Under steady concurrent appends that commit nearly always loses the race (measured: 0
+compactions over 1,010 versions with 6 writers). Appends never remove files, so on a conflict
+the same merged file is committed again on the new snapshot, as long as every file it replaces
+is still live there (another compaction may have taken them: then ours is dropped).
 """
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, PostCommitHookProperties, Transaction
-from deltalake.exceptions import CommitFailedError
-from deltalake.transaction import AddAction, RemoveAction
 
 from . import codec, datafile
 from .datafile import SEQ_APP_ID
+from .delta import Add, CommitConflict, Remove
 
 if TYPE_CHECKING:
     from .log import EventLog
+
+MAX_ATTEMPTS = 50
 
 
 def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None:
     """Merge the table's small files into one. Returns counts, or None when skipped/lost."""
 
     table = event_log.refresh()
-    version = table.version()
-    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
-    assert isinstance(adds, pl.DataFrame)
-    target = event_log.settings.compact_target_bytes
-    small = adds.filter(pl.col("size_bytes") < target // 2).sort("min.version")
-    # bin: the oldest small files up to the target size
-    small = small.filter(pl.col("size_bytes").cum_sum() <= target)
+    small = _small_files(table, event_log.settings.compact_target_bytes)
     if small.height < min_files:
         return None
-    fs, table_path = event_log.fs
-    parts = [pq.read_table(f"{table_path}/{p}", filesystem=fs) for p in small["path"]]
+    files = event_log.files
+    parts = [pq.read_table(f"{files.path}/{p}", filesystem=files.fs) for p in small["path"]]
     merged = pa.concat_tables(parts).cast(codec.SCHEMA)
     merged = merged.sort_by([("version", "ascending"), ("seq", "ascending")])
-    add = datafile.write(fs, table_path, merged, prefix="part-compact", data_change=False)
-    actions: list[AddAction | RemoveAction] = [
-        RemoveAction(path=p, data_change=False, deletion_timestamp=add.modification_time, size=s,
-                     partition_values={})
+    add = datafile.write(files, merged, prefix="part-compact", data_change=False)
+    removes = [
+        Remove(path=p, size=s, deletion_timestamp=add.modification_time)
         for p, s in zip(small["path"], small["size_bytes"], strict=True)
     ]
-    actions.append(add)
-    try:
-        table.create_write_transaction(
-            actions,
-            "append",
-            codec.SCHEMA,
-            commit_properties=CommitProperties(
-                max_commit_retries=0,
-                app_transactions=[Transaction(SEQ_APP_ID, version + 1)],
-                custom_metadata={"lakeledger.operation": "compact"},
-            ),
-            post_commithook_properties=PostCommitHookProperties(
-                create_checkpoint=True, cleanup_expired_logs=False
-            ),
-        )
-    except CommitFailedError:
-        fs.rm(f"{table_path}/{add.path}")  # someone committed first: nothing references it
-        return None
-    return {"files_removed": small.height, "rows": merged.num_rows, "version": version + 1}
+    actions: list[Add | Remove] = [*removes, add]
+    wanted = set(small["path"].to_list())
+    for attempt in range(MAX_ATTEMPTS):
+        version = table.version() + 1
+        try:
+            files.commit(table, version, actions, app_id=SEQ_APP_ID, schema=codec.SCHEMA,
+                         metadata={"lakeledger.operation": "compact"})
+        except CommitConflict:
+            time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 5)))
+            table = event_log.refresh()
+            live = set(pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))["path"].to_list())  # type: ignore[index]
+            if not wanted <= live:
+                break  # another compaction took some of these files
+            continue
+        event_log.known_version = max(event_log.known_version, version)
+        return {"files_removed": small.height, "rows": merged.num_rows, "version": version}
+    files.remove_data(add.path)  # not committed: nothing references it
+    return None
+
+
+def _small_files(table: object, target: int) -> pl.DataFrame:
+    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))  # type: ignore[attr-defined]
+    assert isinstance(adds, pl.DataFrame)
+    small = adds.filter(pl.col("size_bytes") < target // 2).sort("min.version")
+    # bin: the oldest small files up to the target size
+    return small.filter(pl.col("size_bytes").cum_sum() <= target)

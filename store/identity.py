@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import PackageNotFoundError, version
+
+# The one place the version is written: pyproject reads it (``[tool.setuptools.dynamic]``), the
+# facade exports it as ``lakeledger.__version__``, the CLI prints it, every event records it.
+VERSION = "0.2.0"
 
 
-@cache
 def lakeledger_version() -> str:
-    try:
-        return version("lakeledger")
-    except PackageNotFoundError:  # running from a source tree without install
-        return "0+unknown"
+    return VERSION
 
 
 @dataclass(frozen=True)
@@ -27,6 +23,9 @@ class Writer:
 
     @classmethod
     def current(cls) -> Writer:
+        import getpass  # here, not at import: the CLI's start reads VERSION from this module
+        import socket
+
         try:
             user = getpass.getuser()
         except (KeyError, OSError):  # no passwd entry in some containers

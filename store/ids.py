@@ -2,7 +2,9 @@
 
 Python 3.11 has no ``uuid.uuid7``; this follows RFC 9562 (48-bit ms timestamp, version 7,
 variant 10) with a per-process monotonic counter in ``rand_a`` so ids made in the same
-millisecond by one process still sort in creation order.
+millisecond by one process still sort in creation order. Uniqueness across processes rests on
+the 62 random bits, so a forked child reseeds (it would otherwise repeat its parent's stream,
+and its siblings', and the idempotent-skip rule would drop their events as retries).
 """
 
 from __future__ import annotations
@@ -15,9 +17,20 @@ import time
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
-# Seeded from the OS once: ids need uniqueness, not secrecy, and getrandbits is ~10x faster
-# than a urandom syscall per id (buffered log_metric makes an id per call).
+# Seeded from the OS once per process: ids need uniqueness, not secrecy, and getrandbits is
+# ~10x faster than a urandom syscall per id (buffered log_metric makes an id per call).
 _rng = random.Random(os.urandom(32))
+
+
+def _reseed_after_fork() -> None:
+    global _lock, _last_ms, _counter
+    _rng.seed(os.urandom(32))
+    _lock = threading.Lock()  # another parent thread may have held it at the fork
+    _last_ms = 0
+    _counter = 0
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def new_event_id() -> str:

@@ -38,6 +38,9 @@ def dedupe(
             seen.add(e.event_id)
             unique.append(e)
     if check_log and unique and snapshot.table.version() > 0:
+        newest = snapshot.newest_id()
+        if newest is not None and min(seen) > newest:
+            return unique, skipped  # above every id in the log: none can be there
         present = set(
             snapshot.scan()
             .filter(pl.col("event_id").is_in(list(seen)))

@@ -16,23 +16,19 @@ import msgspec
 import polars as pl
 
 from . import events as ev
+from . import lifecycle
 from .buffer import BufferedWriter
 from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
-from .location import Location
+from .location import Location, default_root
 from .log import Committed, EventLog, LogSettings, Snapshot
 from .periods import parse_duration
 from .query import AsOf, filter_events
 from .run import Run
 from .schema import DatasetSchema
 
-DEFAULT_ROOT = "./lakeledger"
 ANY = object()  # set_stage(expect=ANY): no expectation
-
-
-def default_root() -> str:
-    return os.environ.get("LAKELEDGER_ROOT", DEFAULT_ROOT)
 
 
 class Ledger:
@@ -54,6 +50,7 @@ class Ledger:
         max_buffer_delay_s: float = 2.0,
     ) -> Ledger:
         """Open (and by default create) the ledger at ``root`` (default ``$LAKELEDGER_ROOT``)."""
+        lifecycle.mark_runtime()  # a forked child of a process that used deltalake cannot
         location = Location.of(root if root is not None else default_root(), storage_options)
         log = EventLog.create(location, settings) if create else EventLog(location, settings)
         if not create:
@@ -72,6 +69,16 @@ class Ledger:
         for e in batch:
             if not isinstance(e, ev.Event):
                 raise InvalidInput(f"append takes lakeledger events, got {type(e).__name__}")
+        if self._writer is not None:
+            # Keep the caller's order: what it emitted lands first. Always flush, even when
+            # nothing is pending: the timer may be committing those events right now, and
+            # flush waits for that commit.
+            self._writer.flush()
+        return self._commit(batch, check_ids=check_ids)
+
+    def _commit(self, batch: Sequence[ev.Event], *, check_ids: bool) -> Committed:
+        """One atomic commit, never through the buffer (the buffer commits with this)."""
+        lifecycle.check_runtime()
         skipped: list[str] = []
 
         def prepare(snapshot: Snapshot) -> Sequence[ev.Event]:
@@ -79,13 +86,13 @@ class Ledger:
             skipped[:] = dropped
             return apply_model_rules(snapshot, unique)
 
-        if self._writer is not None and self._writer.pending():
-            self._writer.flush()  # keep the caller's order: buffered events first
         result = self.log.commit(prepare)
         return Committed(result.version, result.events, tuple(skipped))
 
     def emit(self, event: ev.Event) -> None:
         """Buffer one event (group commit). Durable after ``flush()`` or ``close()``."""
+        if lifecycle.inherited_runtime:  # fail here, not at a flush far away
+            lifecycle.check_runtime()
         self.writer.add(event)
 
     @property
@@ -93,7 +100,7 @@ class Ledger:
         """The group-commit buffer behind ``emit`` (created on first use, again after close)."""
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
-                lambda batch: self.append(batch, check_ids=False), **self._buffer_options
+                lambda batch: self._commit(batch, check_ids=False), **self._buffer_options
             )
         return self._writer
 
@@ -364,6 +371,7 @@ class Ledger:
     @property
     def version(self) -> int:
         """The event log's current Delta version."""
+        lifecycle.check_runtime()
         return self.log.version()
 
     def events(
@@ -375,6 +383,7 @@ class Ledger:
         as_of: AsOf = None,
     ) -> pl.LazyFrame:
         """The log's rows, filtered; ordered by (version, seq) when collected."""
+        lifecycle.check_runtime()
         frame = filter_events(
             self.log.scan(dedupe=False), kind=kind, stream=stream, since=since, as_of=as_of,
             deduplicate=True,
@@ -391,6 +400,7 @@ class Ledger:
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""
+        lifecycle.check_runtime()
         frame = (
             self.log.scan(dedupe=False)
             .group_by("version")

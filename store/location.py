@@ -14,8 +14,14 @@ from urllib.parse import urlsplit
 
 from .errors import PathEscapeError
 
+DEFAULT_ROOT = "./lakeledger"
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _SECRET_KEYS = re.compile(r"secret|token|password|session|credential|key", re.I)
+
+
+def default_root() -> str:
+    """The ledger root when none is given: ``$LAKELEDGER_ROOT``, else ``./lakeledger``."""
+    return os.environ.get("LAKELEDGER_ROOT", DEFAULT_ROOT)
 
 
 def is_uri(path: str) -> bool:

@@ -1,19 +1,20 @@
 """Log management: keep commit latency flat however many commits the ledger has seen.
 
-Measured here with deltalake 1.6: a commit's cost grows with the number of files in
-``_delta_log`` (~6 ms at 100, ~58 ms at 1,000 without cleanup) and with live small data files.
-So every ``checkpoint_interval`` versions delta-rs writes a checkpoint and we delete the log
-json older than ``keep_log_versions`` behind it (by count: a time-based retention lets the log
-grow without bound at high commit rates). Rows carry their own commit version, so no read
-needs the deleted history. Small files are compacted (``data_change=false``) and old ones
-vacuumed on a fixed cadence of versions, by whichever writer lands that version.
+Every ``checkpoint_interval`` versions the writer that landed that version writes a checkpoint
+(delta-rs' ``create_checkpoint``), and the log json and checkpoints behind it are deleted once
+they are older than both retentions: ``keep_log_versions`` versions and ``keep_log_hours``
+hours. What is kept is whole: deletion stops at a checkpoint, so any version from that
+checkpoint on can be read by any Delta reader (DuckDB ``delta_scan(..., version => N)``,
+polars, Spark). Rows carry their own commit version, so lakeledger's own reads need none of
+the deleted history. Small files are compacted (``data_change=false``) and old ones vacuumed
+on a fixed cadence of versions, by whichever writer lands that version.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,11 +22,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lakeledger.store")
 _LOG_FILE = re.compile(r"^(\d{20})\.(json|crc|checkpoint\.parquet|checkpoint\.\d+\.\d+\.parquet)$")
+_CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
 
 
 def after_commit(event_log: EventLog, version: int) -> None:
     s = event_log.settings
     if version % s.checkpoint_interval == 0:
+        checkpoint(event_log, version)
         # below the *previous* checkpoint too: a reader that just started loading from it
         # gets a whole interval of commits to finish
         cleanup_log(event_log, version - s.keep_log_versions, s.checkpoint_interval)
@@ -35,8 +38,20 @@ def after_commit(event_log: EventLog, version: int) -> None:
         vacuum(event_log)
 
 
+def checkpoint(event_log: EventLog, version: int) -> None:
+    """Write the checkpoint at ``version`` (or a later one) unless a newer one exists."""
+    try:
+        if event_log.files.last_checkpoint() >= version:
+            return
+        # a table loaded for this very version: an incrementally updated one may have missed
+        # commits cleaned up during its update, and a checkpoint would make that loss permanent
+        event_log.files.checkpoint(event_log.files.load(version))
+    except Exception as exc:  # noqa: BLE001 - maintenance never fails an append
+        log.info("checkpoint skipped: %s", event_log.location.redact(str(exc)))
+
+
 def compact(event_log: EventLog) -> dict[str, int] | None:
-    """Best effort: a conflict or failure just skips this round (see ``compaction.py``)."""
+    """Best effort: a failure just skips this round (see ``compaction.py``)."""
     from .compaction import compact as run
 
     try:
@@ -60,23 +75,39 @@ def vacuum(event_log: EventLog) -> list[str]:
 
 
 def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
-    """Delete Delta log files of versions < ``below`` and older than the newest checkpoint.
+    """Delete Delta log files of versions < ``below``, older than ``keep_log_hours`` and older
+    than the newest checkpoint (minus ``margin``), stopping at a checkpoint.
 
-    Bounded by ``_last_checkpoint``: if delta-rs failed to write a checkpoint, the json since
-    the previous one is still needed to load the table, so it stays.
+    Bounded by ``_last_checkpoint``: if a checkpoint failed to be written, the json since the
+    previous one is still needed to load the table, so it stays. Bounded by a checkpoint file:
+    the oldest version kept always has one, so time travel to any kept version works.
     """
     try:
-        fs, table_path = event_log.fs
-        path = f"{table_path}/_delta_log"
-        below = min(below, last_checkpoint(event_log) - margin)
+        files = event_log.files
+        fs, path = files.fs, f"{files.path}/_delta_log"
+        below = min(below, files.last_checkpoint() - margin)
         if below <= 0:
             return 0
-        doomed = []
-        for entry in fs.ls(path, detail=False):
-            name = entry.rstrip("/").rsplit("/", 1)[-1]
+        entries = fs.ls(path, detail=True)
+        named = []
+        checkpoints = []
+        for entry in entries:
+            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
             m = _LOG_FILE.match(name)
-            if m and int(m.group(1)) < below:
-                doomed.append(entry)
+            if m:
+                named.append((int(m.group(1)), entry))
+            c = _CHECKPOINT.match(name)
+            if c:
+                checkpoints.append(int(c.group(1)))
+        kept_from = max((c for c in checkpoints if c <= below), default=0)
+        hours = event_log.settings.keep_log_hours
+        if hours > 0:
+            cutoff = time.time() - hours * 3600
+            young = [v for v, e in named if _mtime(e) > cutoff]
+            if young:
+                oldest_young = min(young)
+                kept_from = min(kept_from, max((c for c in checkpoints if c <= oldest_young), default=0))
+        doomed = [e["name"] for v, e in named if v < kept_from]
         if doomed:
             fs.rm(doomed)
         return len(doomed)
@@ -85,22 +116,6 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
         return 0
 
 
-def last_checkpoint(event_log: EventLog) -> int:
-    """Version of the newest checkpoint, -1 when there is none yet."""
-    fs, table_path = event_log.fs
-    try:
-        with fs.open(f"{table_path}/_delta_log/_last_checkpoint", "rb") as f:
-            return int(json.loads(f.read())["version"])
-    except FileNotFoundError:
-        return -1
-
-
-def committed_behind_checkpoint(event_log: EventLog, version: int) -> bool:
-    """True if a checkpoint newer than ``version`` exists: our commit is not in it.
-
-    A checkpoint equal to ``version`` is our own commit's. A newer one cannot have been built
-    without ``version``'s file unless that file had been cleaned up, which is only possible
-    when a writer stalled for longer than ``keep_log_versions`` commits between loading its
-    snapshot and committing (its version file had been cleaned up and re-created).
-    """
-    return last_checkpoint(event_log) > version
+def _mtime(entry: dict[str, object]) -> float:
+    value = entry.get("mtime") or entry.get("LastModified") or entry.get("created") or 0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)  # type: ignore[arg-type]

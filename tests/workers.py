@@ -18,6 +18,7 @@ def append_events(
     n: int,
     batch: int,
     settings: LogSettings | None = None,
+    check_ids: bool = False,
 ) -> list[str]:
     """Append ``n`` events in batches of ``batch``; return the ids this worker committed."""
     ledger = Ledger.open(root, options, settings=settings)
@@ -27,9 +28,15 @@ def append_events(
             ValidationRecorded(target=f"w{worker}", check=f"c{i}", passed=True)
             for i in range(start, min(n, start + batch))
         ]
-        ledger.append(events, check_ids=False)
+        ledger.append(events, check_ids=check_ids)
         ids += [e.event_id for e in events]
     return ids
+
+
+def burn_cpu(stop: object) -> None:
+    """Load the machine until ``stop`` (a multiprocessing Event) is set."""
+    while not stop.is_set():  # type: ignore[attr-defined]
+        sum(range(10_000))
 
 
 def register_versions(root: str, options: dict[str, str], model: str, n: int) -> list[int]:

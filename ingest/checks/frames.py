@@ -66,7 +66,7 @@ _SCANNERS = {
 
 def scan_path(path: str, storage_options: dict[str, str] | None = None) -> pl.LazyFrame:
     """A lazy scan of a Delta table, a Parquet/CSV/JSON Lines file, or a Parquet directory."""
-    from deltalake import DeltaTable
+    from lakeledger.store.delta import is_table
     from lakeledger.store.location import Location
     from lakeledger.store.storage import filesystem
 
@@ -74,7 +74,7 @@ def scan_path(path: str, storage_options: dict[str, str] | None = None) -> pl.La
     if not fs.exists(target):
         raise InvalidInput(f"{path} does not exist; give a data file or a Delta table directory")
     if fs.isdir(target):
-        if DeltaTable.is_deltatable(path, storage_options=storage_options):
+        if is_table(path, storage_options):
             return pl.scan_delta(path, storage_options=storage_options)
         if any(p.endswith(".parquet") for p in fs.find(target)):
             return pl.scan_parquet(

@@ -15,9 +15,14 @@ from typing import Any
 
 import msgspec
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
-from lakeledger.store.errors import ConcurrencyError, InvalidInput, StorageError
+from lakeledger.store.delta import (
+    AlreadyCommitted,
+    CommitConflict,
+    DeltaTable,
+    StorageConfigError,
+    TablePath,
+)
+from lakeledger.store.errors import ConcurrencyError, InvalidInput, LedgerError, StorageError
 from lakeledger.store.location import Location
 from lakeledger.store.partitions import partition_label
 
@@ -42,12 +47,10 @@ class Bronze:
         self.app_id = APP_PREFIX + source
         self.partition_by = partition_by
         self._values: dict[str, dict[str, str]] = {}  # label -> the partition values it names
+        self.files = TablePath(self.uri, location.options, location.redact)
 
     def table(self) -> DeltaTable | None:
-        try:
-            return DeltaTable(self.uri, storage_options=self.location.options)
-        except TableNotFoundError:
-            return None
+        return self.files.load_or_none()
 
     def committed_batch(self) -> int:
         """The last batch number committed to the table (0: none)."""
@@ -86,49 +89,44 @@ class Bronze:
         ``ConcurrencyError``.
         """
         partitions = self.labels(frame)
-        properties = CommitProperties(
-            max_commit_retries=0,
-            app_transactions=[Transaction(self.app_id, batch)],
-            custom_metadata={
-                "lakeledger.source": self.source,
-                "lakeledger.batch": str(batch),
-                "lakeledger.run": run_id,
-                "lakeledger.cursor": msgspec.json.encode(cursor).decode(),
-                "lakeledger.partitions": msgspec.json.encode(partitions).decode(),
-            },
-        )
+        metadata = {
+            "lakeledger.source": self.source,
+            "lakeledger.batch": str(batch),
+            "lakeledger.run": run_id,
+            "lakeledger.cursor": msgspec.json.encode(cursor).decode(),
+            "lakeledger.partitions": msgspec.json.encode(partitions).decode(),
+        }
         data = frame.to_arrow()
         for attempt in range(COMMIT_ATTEMPTS):
-            table = self.table()
-            if table is not None and (table.transaction_version(self.app_id) or 0) >= batch:
+            try:
+                version = self.files.write(
+                    data,
+                    mode="overwrite" if overwrite else "append",
+                    app_id=self.app_id,
+                    txn_version=batch,
+                    partition_by=self.partition_by,
+                    schema_mode="overwrite" if overwrite else None,
+                    metadata=metadata,
+                )
+                break
+            except AlreadyCommitted:
                 raise ConcurrencyError(
                     f"{self.dataset} already holds batch {batch}: another `ingest run` of source "
                     f"{self.source!r} is running or just ran; let it finish, then run again"
-                )
-            try:
-                write_deltalake(
-                    table if table is not None else self.uri,
-                    data,
-                    mode="overwrite" if overwrite else "append",
-                    partition_by=self.partition_by,
-                    schema_mode="overwrite" if overwrite else None,
-                    commit_properties=properties,
-                    storage_options=self.location.options,
-                )
-                break
-            except CommitFailedError:
+                ) from None
+            except CommitConflict:
                 time.sleep(min(0.5, 0.01 * 2**attempt))  # someone else committed: check again
-            except Exception as exc:  # noqa: BLE001 - any write failure: wrapped, secrets removed
+            except LedgerError as exc:  # any other write failure: typed, secrets removed
                 raise self._error(exc) from None
         else:
             raise StorageError(
                 f"cannot commit to {self.dataset}: {COMMIT_ATTEMPTS} attempts lost to concurrent writers"
             )
-        table = self.table()
-        assert table is not None
-        return Written(table.version(), frame.height, partitions)
+        return Written(version, frame.height, partitions)
 
-    def _error(self, exc: Exception) -> Exception:
+    def _error(self, exc: LedgerError) -> LedgerError:
+        if isinstance(exc, StorageConfigError):
+            return exc  # names the configuration to fix; never retried
         text = self.location.redact(str(exc))
         if "schema" in text.lower():
             return InvalidInput(

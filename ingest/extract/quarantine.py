@@ -7,16 +7,17 @@ Each row keeps the source, the raw record as JSON text, the reason, and where it
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
-from lakeledger.store.errors import StorageError
+from lakeledger.store.delta import CommitConflict, TablePath
+from lakeledger.store.errors import LedgerError, StorageError
 from lakeledger.store.location import Location
 
 APP_PREFIX = "lakeledger.quarantine/"
+COMMIT_ATTEMPTS = 20
 COLUMNS = ["source", "run_id", "batch", "quarantined_at", "origin", "row", "reason", "raw"]
 
 
@@ -24,13 +25,11 @@ class Quarantine:
     def __init__(self, location: Location) -> None:
         self.location = location
         self.uri = location.join("quarantine")
+        self.files = TablePath(self.uri, location.options, location.redact)
 
     def committed_batch(self, source: str) -> int:
-        try:
-            table = DeltaTable(self.uri, storage_options=self.location.options)
-        except TableNotFoundError:
-            return 0
-        return table.transaction_version(APP_PREFIX + source) or 0
+        table = self.files.load_or_none()
+        return (table.transaction_version(APP_PREFIX + source) or 0) if table is not None else 0
 
     def write(self, bad: pl.DataFrame, *, source: str, batch: int, run_id: str, at: datetime) -> int:
         frame = bad.select(
@@ -43,21 +42,20 @@ class Quarantine:
             pl.col(REASON).alias("reason"),
             pl.col(RAW).alias("raw"),
         )
-        try:
-            write_deltalake(
-                self.uri,
-                frame.to_arrow(),
-                mode="append",
-                partition_by=["source"],
-                commit_properties=CommitProperties(
-                    app_transactions=[Transaction(APP_PREFIX + source, batch)]
-                ),
-                storage_options=self.location.options,
-            )
-        except Exception as exc:  # noqa: BLE001 - wrapped with secrets removed
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                # the runner decides what a resumed run quarantines; the app transaction records it
+                self.files.write(frame, app_id=APP_PREFIX + source, txn_version=batch,
+                                 partition_by=["source"], check_txn=False)
+                break
+            except CommitConflict:
+                time.sleep(min(0.5, 0.01 * 2**attempt))  # another source's batch landed first
+            except LedgerError as exc:
+                raise StorageError(f"cannot write the quarantine table: {exc}") from None
+        else:
             raise StorageError(
-                f"cannot write the quarantine table: {self.location.redact(str(exc))}"
-            ) from None
+                f"cannot write the quarantine table: {COMMIT_ATTEMPTS} attempts lost to concurrent writers"
+            )
         return frame.height
 
     def scan(self, source: str | None = None) -> pl.LazyFrame:

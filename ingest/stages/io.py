@@ -10,12 +10,11 @@ what lineage records and what skip-if-fresh compares.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
-from deltalake import DeltaTable
+from lakeledger.store import delta, versions
 from lakeledger.store import events as ev
-from lakeledger.store import versions
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.partitions import HIVE_KEYS, hive_exprs, hive_path, hive_values, label_of_hive
 from lakeledger.store.storage import filesystem
@@ -67,11 +66,7 @@ def artifact_path(ledger: Ledger, uri: str) -> str:
 
 
 def is_delta(path: str, storage_options: dict[str, str] | None) -> bool:
-    return DeltaTable.is_deltatable(path, storage_options=storage_options)
-
-
-def delta_version(path: str, storage_options: dict[str, str] | None) -> int:
-    return DeltaTable(path, storage_options=storage_options).version()
+    return delta.is_table(path, storage_options)
 
 
 def parquet_files(ledger: Ledger, path: str) -> list[str]:
@@ -142,13 +137,10 @@ def write(
         frame = frame.with_columns(hive_exprs(column, freq))
     partitions = _partition_rows(frame, keys, partition[1]) if partition else {}
     if fmt == "delta":
-        write_options: dict[str, Any] = {"schema_mode": "overwrite"}
-        if keys:
-            write_options["partition_by"] = keys
-        frame.write_delta(
-            path, mode="overwrite", storage_options=options, delta_write_options=write_options
+        # one commit at exactly the next version: the version recorded is this write's own
+        v = delta.TablePath(path, options, ledger.location.redact).write(
+            frame, mode="overwrite", schema_mode="overwrite", partition_by=keys or None
         )
-        v = delta_version(path, options)
         return Written(uri, path, "delta", f"{name}@v{v}", None, None, partitions, v)
     fs, base = filesystem(ledger.location, path)
     if fs.exists(base):

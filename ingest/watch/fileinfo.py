@@ -139,14 +139,13 @@ def _csv(path: str) -> FileInfo:
 
 
 def _delta(path: str) -> FileInfo:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
+    from lakeledger.store.delta import TableMissing, load
 
     try:
-        table = DeltaTable(path)
+        table = load(path)
         actions = pa.table(table.get_add_actions(flatten=True))
         schema = DatasetSchema.from_arrow(pa.schema(table.schema().to_arrow()))
-    except TableNotFoundError:
+    except TableMissing:
         raise IncompleteFile(path, "Delta table has no commit yet") from None
     except Exception as exc:  # noqa: BLE001 - any failure to open a Delta dir is judged below
         if not os.path.isdir(path):

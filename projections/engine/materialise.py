@@ -21,13 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from lakeledger.projections import registry
 from lakeledger.projections.engine.payload import COLUMNS
 from lakeledger.projections.engine.state import State, empty, prepare, reduce
 from lakeledger.projections.registry import View
 from lakeledger.store import Ledger
+from lakeledger.store.delta import CommitConflict, DeltaTable, TablePath
 from lakeledger.store.errors import StorageError
 
 log = logging.getLogger("lakeledger.projections")
@@ -93,11 +92,12 @@ def from_rows(view: View, rows: pl.DataFrame) -> State:
     return state
 
 
+def _files(ledger: Ledger, name: str) -> TablePath:
+    return TablePath(table_uri(ledger, name), ledger.location.options, ledger.location.redact)
+
+
 def _open(ledger: Ledger, name: str) -> DeltaTable | None:
-    try:
-        return DeltaTable(table_uri(ledger, name), storage_options=ledger.location.options)
-    except TableNotFoundError:
-        return None
+    return _files(ledger, name).load_or_none()
 
 
 def _stored(ledger: Ledger, table: DeltaTable | None) -> pl.DataFrame | None:
@@ -150,20 +150,15 @@ def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
 def _write(
     ledger: Ledger, name: str, table: DeltaTable | None, rows: pl.DataFrame, *, overwrite: bool
 ) -> None:
-    props = CommitProperties(
-        max_commit_retries=0, custom_metadata={"lakeledger.through": str(rows["_through"].max())}
-    )
-    target: DeltaTable | str = table if table is not None else table_uri(ledger, name)
-    write_deltalake(
-        target,
-        rows.to_arrow(),
+    _files(ledger, name).write(
+        rows,
+        table=table,
         mode="overwrite" if overwrite else "append",
         schema_mode="overwrite" if overwrite else None,
-        commit_properties=props,
-        storage_options=None if table is not None else ledger.location.options,
+        metadata={"lakeledger.through": str(rows["_through"].max())},
         # A view is rebuildable from events: its own Delta history is worth little, so the
         # log is checkpointed often and ``compact`` cleans it up after an hour.
-        configuration=None if table is not None else VIEW_TABLE_CONFIG,
+        configuration=VIEW_TABLE_CONFIG,
     )
 
 
@@ -244,7 +239,7 @@ def _apply(
         _write(ledger, name, table, to_rows(view, state, upto), overwrite=full)
         if not full and fragments + 1 >= COMPACT_AFTER:
             compact(ledger, name)
-    except CommitFailedError:
+    except CommitConflict:
         return None  # a concurrent refresh won: reload and redo this view
     except Exception as exc:  # noqa: BLE001 - storage failures become our error type, secrets removed
         raise StorageError(ledger.location.redact(f"cannot write view {name}: {exc}")) from None

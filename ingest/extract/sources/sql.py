@@ -130,7 +130,7 @@ class SqlSource(Source):
         except SourceError:
             raise
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] in ("polars", "lakeledger", "deltalake"):
+            if type(exc).__module__.split(".")[0] in ("polars", "lakeledger"):  # Delta errors come typed
                 raise
             raise SourceError(
                 self.context.redact(f"query of source {self.config.name!r} failed: {exc}")

@@ -1,0 +1,414 @@
+"""The one door to Delta Lake: the only module of lakeledger that imports ``deltalake``.
+
+Every table lakeledger writes (the event log, bronze, quarantine, materialised views, stage
+outputs) goes through here, so the rules are kept in one place:
+- a commit lands at exactly the version the caller prepared it for, or fails with
+  ``CommitConflict`` (never rebased: ``max_commit_retries=0``); it carries an app transaction;
+- an idempotent write (``write_once``) is skipped when its app transaction already landed;
+- every storage failure comes out typed: conflict, already committed, transient, terminal, or a
+  configuration/credential error (never retried).
+
+On local disk a commit is lean: the data file and ``_delta_log/<v>.json`` are written here,
+fsynced, and the json is published with ``link`` (put-if-absent, atomic: a reader never sees a
+half-written commit). Measured on a loaded 2-core machine: 2.6 ms per append with fsync against
+22.9 ms through delta-rs' commit and snapshot update (which fsyncs nothing). On object stores
+delta-rs' own commit (conditional put) is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import polars as pl
+import pyarrow as pa
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    PostCommitHookProperties,
+    Transaction,
+    write_deltalake,
+)
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction
+
+from .errors import InvalidInput, LedgerError, StorageError
+from .storage import filesystem
+
+__all__ = [
+    "Add", "AlreadyCommitted", "CommitConflict", "DamagedLog", "DeltaTable", "ForeignTable", "Remove",
+    "StorageConfigError", "TableMissing", "TablePath", "TransientStorageError", "classify",
+]
+
+
+# -- typed errors ----------------------------------------------------------------------------
+class CommitConflict(StorageError):
+    """Another writer committed the version first: re-prepare on the new snapshot, retry."""
+
+    transient = True
+
+
+class AlreadyCommitted(LedgerError):
+    """The app transaction of this write already landed: nothing to do."""
+
+    exit_code = 0
+
+
+class TransientStorageError(StorageError):
+    """Storage failed in a way that may pass (network, throttling): retry later."""
+
+    transient = True
+
+
+class StorageConfigError(StorageError):
+    """Credentials or storage options are wrong: retrying cannot help; fix the configuration."""
+
+    exit_code = 2
+    transient = False
+
+
+class DamagedLog(StorageError):
+    """A commit file of the Delta log is empty or unreadable (written without fsync, then a crash)."""
+
+    transient = False
+
+
+class ForeignTable(InvalidInput):
+    """The Delta table at the path is not the one lakeledger expects there."""
+
+
+class TableMissing(StorageError):
+    """No Delta table at the path."""
+
+    transient = False
+
+
+_CONFIG = re.compile(
+    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Forbidden|\b40[13]\b|ExpiredToken|"
+    r"InvalidToken|NoSuchBucket|credential|Unknown configuration|invalid.*(option|config|url)|"
+    r"Missing region|Invalid region",
+    re.I,
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
+_TRANSIENT = re.compile(r"timed? ?out|connection|reset|throttl|SlowDown|\b50[0234]\b|temporar|busy", re.I)
+
+
+def classify(exc: BaseException, where: str, redact: Any = None) -> LedgerError:
+    """The typed lakeledger error for a failure of deltalake/storage at ``where``."""
+    if isinstance(exc, LedgerError):
+        return exc
+    text = _ANSI.sub("", str(exc))
+    code = re.search(r"<Code>(\w+)</Code>", text)
+    text = " ".join(text.split())
+    if code:  # an S3 error document: its code says it all
+        text = f"{text.split(' <?xml', 1)[0]} ({code.group(1)})"
+    if redact is not None:
+        text = redact(text)
+    if isinstance(exc, CommitFailedError | FileExistsError):
+        return CommitConflict(f"{where}: another writer committed first ({text})")
+    if isinstance(exc, TableNotFoundError):
+        return TableMissing(f"no Delta table at {where}")
+    if _CONFIG.search(text):
+        return StorageConfigError(
+            f"{where}: storage rejected the configuration or credentials ({text}); check the "
+            "storage options (--storage-option / AWS_* variables): key id, secret, region, endpoint"
+        )
+    if _TRANSIENT.search(text) or isinstance(exc, TimeoutError | ConnectionError):
+        return TransientStorageError(f"{where}: storage failed, may pass if retried ({text})")
+    return StorageError(f"{where}: {text}")
+
+
+# -- actions ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Add:
+    path: str
+    size: int
+    modification_time: int
+    data_change: bool
+    stats: str
+    partition_values: dict[str, str | None] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"add": {"path": self.path, "partitionValues": self.partition_values, "size": self.size,
+                        "modificationTime": self.modification_time, "dataChange": self.data_change,
+                        "stats": self.stats}}
+
+    def as_delta(self) -> AddAction:
+        return AddAction(self.path, self.size, self.partition_values, self.modification_time,
+                         self.data_change, self.stats)
+
+
+@dataclass(frozen=True)
+class Remove:
+    path: str
+    size: int
+    deletion_timestamp: int
+    data_change: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"remove": {"path": self.path, "deletionTimestamp": self.deletion_timestamp,
+                           "dataChange": self.data_change, "extendedFileMetadata": True,
+                           "partitionValues": {}, "size": self.size}}
+
+    def as_delta(self) -> RemoveAction:
+        return RemoveAction(path=self.path, data_change=self.data_change,
+                            deletion_timestamp=self.deletion_timestamp, size=self.size,
+                            partition_values={})
+
+
+def commit_file(version: int) -> str:
+    return f"{version:020d}.json"
+
+
+# -- one table ---------------------------------------------------------------------------------
+@dataclass
+class TablePath:
+    """A Delta table's location: uri for delta-rs/polars, fsspec handle for our own files."""
+
+    uri: str
+    options: dict[str, str] | None = None
+    redact: Any = None
+    fs: fsspec.AbstractFileSystem = field(init=False, repr=False)
+    path: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        from .location import Location, is_uri
+
+        location = Location.of(self.uri, self.options)
+        self.fs, self.path = filesystem(location, self.uri)
+        self.local = not is_uri(self.uri)
+        if self.redact is None:
+            self.redact = location.redact
+
+    def _error(self, exc: BaseException) -> LedgerError:
+        return classify(exc, self.uri, self.redact)
+
+    # lifecycle
+    def exists(self) -> bool:
+        try:
+            return DeltaTable.is_deltatable(self.uri, storage_options=self.options)
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    def create(self, schema: pa.Schema, *, name: str, description: str,
+               configuration: dict[str, str], partition_by: Sequence[str] | None = None) -> None:
+        try:
+            DeltaTable.create(self.uri, schema, mode="ignore", name=name, description=description,
+                              configuration=configuration, partition_by=list(partition_by or []) or None,
+                              storage_options=self.options)
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    def load(self, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(self.uri, version=version, storage_options=self.options)
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    def check_identity(self, table: DeltaTable, name: str, schema: pa.Schema) -> None:
+        """Refuse a table that is someone else's: other name, or columns not ours."""
+        meta = table.metadata()
+        theirs = pa.schema(table.schema().to_arrow())
+        if meta.name != name or theirs.names != schema.names:
+            raise ForeignTable(
+                f"the Delta table at {self.uri} is not a lakeledger {name!r} table (name "
+                f"{meta.name!r}, columns {theirs.names[:6]}); point --root at a lakeledger root or an "
+                "empty location"
+            )
+
+    # exact-version commits
+    def commit(self, table: DeltaTable, version: int, actions: Sequence[Add | Remove], *,
+               app_id: str, schema: pa.Schema, metadata: dict[str, str]) -> None:
+        """Commit ``actions`` at exactly ``version`` with app transaction (``app_id``, version).
+
+        Raises ``CommitConflict`` if the version exists. ``table`` is only used (and advanced)
+        on object stores, where delta-rs commits at its snapshot's version + 1.
+        """
+        if self.local:
+            return self._commit_local(version, actions, app_id, metadata)
+        try:
+            if table.version() != version - 1:
+                table.update_incremental()
+            if table.version() != version - 1:
+                raise CommitConflict(f"{self.uri}: version {version} already exists")
+            table.create_write_transaction(
+                [a.as_delta() for a in actions], "append", schema,
+                commit_properties=CommitProperties(
+                    max_commit_retries=0, app_transactions=[Transaction(app_id, version)],
+                    custom_metadata=metadata),
+                post_commithook_properties=PostCommitHookProperties(
+                    create_checkpoint=False, cleanup_expired_logs=False),
+            )
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    def _commit_local(self, version: int, actions: Sequence[Add | Remove], app_id: str,
+                      metadata: dict[str, str]) -> None:
+        now = int(time.time() * 1000)
+        info = {"timestamp": now, "operation": "WRITE",
+                "operationParameters": {"mode": "Append", "partitionBy": "[]"},
+                "readVersion": version - 1, "isBlindAppend": all(isinstance(a, Add) for a in actions),
+                "engineInfo": "lakeledger", **metadata}
+        lines = [{"commitInfo": info}, {"txn": {"appId": app_id, "version": version, "lastUpdated": now}}]
+        lines += [a.as_json() for a in actions]
+        body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
+        log_dir = os.path.join(self.path, "_delta_log")
+        target = os.path.join(log_dir, commit_file(version))
+        tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.json")
+        _write_synced(tmp, body)
+        try:
+            os.link(tmp, target)  # put-if-absent: fails if another writer has this version
+        except FileExistsError:
+            raise CommitConflict(f"{self.uri}: version {version} already exists") from None
+        finally:
+            os.unlink(tmp)
+        _sync_dir(log_dir)
+
+    def write_data(self, name: str, body: bytes) -> None:
+        """Write a data file durably (fsync of the file and its directory on local disk)."""
+        try:
+            if self.local:
+                _write_synced(os.path.join(self.path, name), body)
+                _sync_dir(self.path)
+            else:
+                self.fs.pipe_file(f"{self.path}/{name}", body)
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    def remove_data(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(f"{self.path}/{name}")
+
+    # log files
+    def last_checkpoint(self) -> int:
+        """Version of the newest checkpoint, -1 when there is none yet."""
+        try:
+            with self.fs.open(f"{self.path}/_delta_log/_last_checkpoint", "rb") as f:
+                return int(json.loads(f.read())["version"])
+        except FileNotFoundError:
+            return -1
+
+    def verify(self, first: int, last: int) -> None:
+        """Raise ``DamagedLog`` if a commit file in ``first..last`` is empty (local disk only:
+        object stores publish whole objects)."""
+        if not self.local:
+            return
+        log_dir = os.path.join(self.path, "_delta_log")
+        for v in range(max(first, 0), last + 1):
+            path = os.path.join(log_dir, commit_file(v))
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                continue  # cleaned up behind a checkpoint
+            if size == 0:
+                newest = v == last
+                fix = (f"it is the newest commit: delete it (`rm {path}`); its events were not "
+                       "acknowledged durably and are lost" if newest else
+                       f"later commits exist: replace it with an empty commit (`echo "
+                       f"'{{\"commitInfo\":{{}}}}' > {path}`); its events are lost")
+                raise DamagedLog(
+                    f"the event log at {self.uri} is damaged: commit {v} ({path}) is empty, written "
+                    f"without fsync before a crash; {fix}. Nothing was read or written."
+                )
+
+    def checkpoint(self, table: DeltaTable) -> None:
+        try:
+            table.create_checkpoint()
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    # whole-frame writes (bronze, quarantine, views, stage outputs)
+    def load_or_none(self) -> DeltaTable | None:
+        try:
+            return self.load()
+        except TableMissing:
+            return None
+
+    def write(self, data: pa.Table | pl.DataFrame, *, mode: str = "append",
+              table: DeltaTable | None = None, at_version: int | None = None,
+              app_id: str | None = None, txn_version: int | None = None,
+              partition_by: Sequence[str] | None = None, schema_mode: str | None = None,
+              metadata: dict[str, str] | None = None,
+              configuration: dict[str, str | None] | None = None, check_txn: bool = True) -> int:
+        """Write ``data`` in one commit at exactly the next version; return that version.
+
+        ``table`` is the snapshot the caller decided on (default: loaded now); with
+        ``at_version`` the commit must land there. With ``app_id``/``txn_version`` the write is
+        idempotent: ``AlreadyCommitted`` if that app transaction (or a later one) landed
+        (``check_txn=False`` only records it, for callers that decide idempotence themselves).
+        ``CommitConflict`` when another writer committed first: re-check, then retry.
+        """
+        try:
+            if table is None:
+                table = self.load_or_none()
+            base = table.version() if table is not None else -1
+            if at_version is not None and at_version != base + 1:
+                raise CommitConflict(f"{self.uri}: version {at_version} is taken (table at {base})")
+            if check_txn and app_id is not None and table is not None:
+                done = table.transaction_version(app_id)
+                if done is not None and txn_version is not None and done >= txn_version:
+                    raise AlreadyCommitted(f"{self.uri}: {app_id}@{txn_version} already written")
+            txns = None
+            if app_id is not None and txn_version is not None:
+                txns = [Transaction(app_id, txn_version)]
+            write_deltalake(
+                table if table is not None else self.uri,
+                data.to_arrow() if isinstance(data, pl.DataFrame) else data,
+                mode=mode,  # type: ignore[arg-type]
+                partition_by=list(partition_by) if partition_by else None,
+                schema_mode=schema_mode,  # type: ignore[arg-type]
+                configuration=configuration if table is None else None,
+                storage_options=self.options if table is None else None,
+                commit_properties=CommitProperties(
+                    max_commit_retries=0, app_transactions=txns, custom_metadata=metadata),
+            )
+            return base + 1  # never rebased: exactly the version after the snapshot
+        except LedgerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+
+    def scan(self, table: DeltaTable | None = None) -> pl.LazyFrame:
+        target = table if table is not None else self.uri
+        return pl.scan_delta(target, storage_options=self.options)
+
+    def history(self, limit: int) -> list[dict[str, Any]]:
+        table = self.load_or_none()
+        return table.history(limit) if table is not None else []
+
+
+def is_table(uri: str, options: dict[str, str] | None = None) -> bool:
+    """Whether ``uri`` holds a Delta table (for readers of foreign tables)."""
+    return DeltaTable.is_deltatable(uri, storage_options=options)
+
+
+def load(uri: str, options: dict[str, str] | None = None, version: int | None = None) -> DeltaTable:
+    """A foreign or own table, typed errors (``TableMissing`` when there is none)."""
+    return TablePath(uri, options).load(version)
+
+
+def _write_synced(path: str, body: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,95 @@
+"""The CLI starts fast: ``--help`` imports no data library, commands load only when chosen.
+
+Timings are benchmarks (``scripts/bench/cli.py``), not asserted here; what is asserted is the
+cause of slowness: which modules a start-up imports, checked in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+from lakeledger.cli import main
+
+DATA_LIBRARIES = ("polars", "pyarrow", "deltalake")
+
+PROBE = """
+import json, sys
+from lakeledger.cli.main import run
+try:
+    code = run(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+
+
+def _imports(*argv: str) -> tuple[int, set[str], str]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return report["code"], set(report["modules"]), done.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]])
+def test_help_and_version_import_no_data_library_and_no_command(argv: list[str]) -> None:
+    code, modules, out = _imports(*argv)
+    assert code == 0
+    assert out.strip()
+    loaded = sorted(m for m in modules if m.split(".")[0] in DATA_LIBRARIES)
+    assert loaded == [], f"{argv} imported {loaded[:5]}"
+    assert not any(m.startswith("lakeledger.cli.commands.") for m in modules)
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    code, modules, out = _imports("history", "--help")
+    assert code == 0 and "--limit" in out  # the real parser, loaded when chosen
+    commands = {m for m in modules if m.startswith("lakeledger.cli.commands.")}
+    assert commands == {"lakeledger.cli.commands.log"}
+
+
+def test_top_level_help_lists_every_command() -> None:
+    _, _, out = _imports("--help")
+    for name, (_, help_text) in main.COMMANDS.items():
+        assert name in out and help_text[:20] in out
+
+
+def test_the_command_table_matches_what_each_module_registers() -> None:
+    """The table is the help people see before a module loads; it must say what the module
+    says once loaded (and name every command it adds)."""
+    by_module: dict[str, dict[str, str]] = {}
+    for name, (module, help_text) in main.COMMANDS.items():
+        by_module.setdefault(module, {})[name] = help_text
+    for module, expected in by_module.items():
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(f"lakeledger.cli.commands.{module}").register(sub)
+        registered = {a.dest: a.help for a in sub._choices_actions}
+        assert registered == expected, module
+
+
+def test_version_everywhere_is_one_version() -> None:
+    import lakeledger
+    from lakeledger.store.identity import lakeledger_version
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lakeledger.cli.main", "--version"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"lakeledger {lakeledger.__version__}"
+    assert lakeledger_version() == lakeledger.__version__ == version("lakeledger")
+
+
+def test_every_command_module_is_in_the_table() -> None:
+    from pathlib import Path
+
+    folder = Path(main.__file__).with_name("commands")
+    modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    assert modules == {module for module, _ in main.COMMANDS.values()}
