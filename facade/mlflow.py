@@ -24,10 +24,9 @@ from typing import Any
 import polars as pl
 from lakeledger import Ledger
 from lakeledger import mlflow_search as _search
-from lakeledger.store import Run
+from lakeledger.store import Run, default_root
 from lakeledger.store import events as ev
 from lakeledger.store.errors import InvalidInput
-from lakeledger.store.ledger import default_root
 
 DEFAULT_EXPERIMENT = "Default"
 _STATUS_IN: dict[str, ev.RunStatus] = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}

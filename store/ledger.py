@@ -32,6 +32,9 @@ ANY = object()  # set_stage(expect=ANY): no expectation
 
 
 class Ledger:
+    """One event log at a root (local path or URI): typed writers for every event kind, and
+    reads of the raw events. ``lakeledger.Ledger`` adds views, search and the gate."""
+
     def __init__(self, location: Location, log: EventLog) -> None:
         self.location = location
         self.log = log
@@ -329,7 +332,9 @@ class Ledger:
         schema: DatasetSchema | dict[str, Any] | None = None,
         due_after: str | None = None,
     ) -> ev.DatasetDeclared:
-        """``schema`` in any shape ``DatasetSchema.parse`` reads; ``due_after`` the grace after a
+        """Declare a partitioned dataset and the periods it must cover (the coverage view).
+
+        ``schema`` in any shape ``DatasetSchema.parse`` reads; ``due_after`` the grace after a
         period's end before coverage expects it (``"6h"``; default: due once it has ended)."""
         keys = [partition_key] if isinstance(partition_key, str) else list(partition_key)
         if due_after is not None:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 
 class Run:
+    """A started run: log params, metrics, tags and artifacts to it; ``finish`` (or leaving the
+    ``with`` block) records how it ended."""
+
     def __init__(self, ledger: Ledger, run_id: str) -> None:
         self.ledger = ledger
         self.run_id = run_id

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from lakeledger import Ledger
-from lakeledger.projections import api
+from lakeledger.projections import VIEWS, api
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -143,8 +143,9 @@ def test_tables_are_typed_one_row_per_entity_and_kept_current(tmp_path: Path) ->
         "staleness",
         "validations",
     ):
+        key = list(VIEWS[name].key)  # Delta keeps no row order: compare by key
         table = pl.read_delta(str(root / "tables" / name)).drop("events_version")
-        assert table.equals(ledger.view(name)) or name == "runs", name
+        assert table.sort(key).equals(ledger.view(name).sort(key)), name
     # a new event, a refresh: the table follows
     ledger.delete_run(ids[1])
     api.refresh(ledger, ["runs"])

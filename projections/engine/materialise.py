@@ -84,9 +84,13 @@ def from_rows(view: View, rows: pl.DataFrame) -> State:
     rows = rows.sort("_through", maintain_order=True)
     state: State = {}
     frames = []
+    # One fragment (a full rebuild or a compaction wrote it) is already one row per key: no
+    # merge needed, which halves loading a large view.
+    single = rows["_through"].n_unique() <= 1
     for part in view.parts:
         cols = list(part.schema())
-        frames.append(part.merge(rows.lazy().filter(pl.col("_part") == part.name).select(cols)))
+        stored = rows.lazy().filter(pl.col("_part") == part.name).select(cols)
+        frames.append(stored if single else part.merge(stored))
     for part, frame in zip(view.parts, pl.collect_all(frames), strict=True):
         state[part.name] = frame
     return state

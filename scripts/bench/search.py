@@ -17,6 +17,7 @@ Usage: python scripts/bench/search.py [--runs 100000] [--repeat 7] [--ledger]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -152,15 +153,10 @@ def main() -> int:
     assert got.equals(want) and got["run_id"].to_list() == old["run_id"].to_list(), "disagree"  # type: ignore[union-attr,index]
     print(f"filter: {FILTER}  order by {ORDER}")
     print(f"matches: {got.height} of {state['started'].height} runs")  # type: ignore[union-attr]
-    print(
-        f"search_runs (parse, compile, filter, sort, present hits): median {lang_ms:.1f} ms (target <= 200 ms)"
-    )
-    print(
-        f"hand-written polars, same state:                         median {hand_ms:.1f} ms  ratio {lang_ms / hand_ms:.2f}x"
-    )
-    print(
-        f"filter over the view's JSON text columns:                median {json_ms:.1f} ms  ratio {lang_ms / json_ms:.2f}x"
-    )
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (cpu: process CPU time)")
+    print(f"search_runs (filter, sort, present hits): median {lang_ms:.0f} ms, cpu {CPU[0]:.0f} ms (target <= 200 ms)")
+    print(f"hand-written polars, same state:          median {hand_ms:.0f} ms, cpu {CPU[1]:.0f} ms; ratio {lang_ms / hand_ms:.2f}x")
+    print(f"filter on the view's JSON text columns:   median {json_ms:.0f} ms, cpu {CPU[2]:.0f} ms; ratio {lang_ms / json_ms:.2f}x")
     if args.ledger:
         from lakeledger import Ledger
 
