@@ -310,8 +310,8 @@ class TablePath:
                 continue  # cleaned up behind a checkpoint
             if size == 0:
                 newest = v == last
-                fix = (f"it is the newest commit: delete it (`rm {path}`); its events were not "
-                       "acknowledged durably and are lost" if newest else
+                fix = (f"it is the newest commit: move it aside (`mv {path} {path}.damaged`); its "
+                       "events were not acknowledged durably and are lost" if newest else
                        f"later commits exist: replace it with an empty commit (`echo "
                        f"'{{\"commitInfo\":{{}}}}' > {path}`); its events are lost")
                 raise DamagedLog(

@@ -62,7 +62,7 @@ def examine(ledger: Ledger) -> Health:
     """Check the event log end to end; the views are checked by ``projections.health``."""
     health = Health()
     event_log = ledger.log
-    fs, table_path = event_log.fs
+    fs, table_path = event_log.files.fs, event_log.files.path
     log_dir = f"{table_path}/_delta_log"
 
     started = time.perf_counter()
@@ -76,7 +76,7 @@ def examine(ledger: Ledger) -> Health:
     # -- the Delta log: contiguous, every commit file non-empty and parseable ----------------
     names = [p.rsplit("/", 1)[-1] for p in fs.ls(log_dir, detail=False)]
     commits = sorted(int(n[:20]) for n in names if n.endswith(".json") and n[:20].isdigit())
-    checkpoint = maintenance.last_checkpoint(event_log)
+    checkpoint = event_log.files.last_checkpoint()
     version = table.version() if table is not None else max(commits, default=0)
     health.figures["version"] = version
     damaged: list[str] = []

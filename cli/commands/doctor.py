@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lakeledger.cli import output
-from lakeledger.cli.context import open_ledger
+from lakeledger.cli.context import open_ledger, storage_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,9 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from lakeledger.projections.health import examine_views
+    from lakeledger.store import EventLog, Ledger
+    from lakeledger.store.delta import DamagedLog
     from lakeledger.store.health import examine
+    from lakeledger.store.location import Location
 
-    ledger = open_ledger(args)
+    try:
+        ledger = open_ledger(args)
+    except DamagedLog:  # the very thing to examine: open it without loading, and say what is wrong
+        location = Location.of(args.root, storage_options(args.storage_option))
+        ledger = Ledger(location, EventLog(location))
     health = examine(ledger)
     if health.readable:  # else every view would just repeat that the events are unreadable
         health.findings += examine_views(ledger)
