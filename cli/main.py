@@ -35,8 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("views", "refresh materialised views (incremental; --full from all events)"),
     "show": (
         "views",
-        "show a view (artifacts, artifact_versions, experiments, models, runs, coverage, "
-        "staleness, validations)",
+        "show a view (artifacts, artifact_versions, experiments, models, runs, coverage, staleness, "
+        "validations)",
     ),
     "audit": ("views", "timeline of one stream: what happened, who, when"),
     "diff": ("views", "rows added, changed, removed in a view between two moments"),
@@ -44,8 +44,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("runs", "start, log, end, list, show, delete, restore runs"),
     "experiments": ("experiments", "list or create experiments"),
     "models": ("models", "list model versions, register, move stages, set aliases"),
-    "artifacts": ("artifacts", "artifacts: list every registration"),
+    "artifacts": ("artifacts", "artifacts: log a file, get it back verified, list"),
     "validations": ("validations", "record validation results"),
+    "import": ("imports", "import history from another tracking system"),
     "watch": ("watch", "register partitions landing in a directory as they complete"),
     "ingest": ("ingest", "pull sources into bronze Delta tables, exactly once"),
     "validate": ("checks", "check a data file or Delta table against a .schema.json"),

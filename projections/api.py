@@ -16,7 +16,12 @@ from lakeledger.projections import registry
 from lakeledger.projections import search as searching
 from lakeledger.projections.engine import materialise, publish
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
-from lakeledger.projections.engine.world import current_versions, gone_writers, storage_facts
+from lakeledger.projections.engine.world import (
+    corrupted_uris,
+    current_versions,
+    gone_writers,
+    storage_facts,
+)
 from lakeledger.projections.gate import Report, problems, warnings
 from lakeledger.projections.views import models, runs, staleness
 from lakeledger.store import Ledger
@@ -96,6 +101,7 @@ def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bo
             now=now,
             missing=missing,
             unchecked=tuple(sorted(unchecked.items())),
+            corrupted=corrupted_uris(ledger, staleness.present_artifacts(state)),
             versions=current_versions(ledger, staleness.pinned_inputs(state)) if live else {},
         )
     if name == "runs" and live:

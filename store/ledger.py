@@ -18,6 +18,7 @@ from . import events as ev
 from . import lifecycle
 from .admission import admit, build
 from .buffer import BufferedWriter
+from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
 from .location import Location, default_root
@@ -208,6 +209,60 @@ class Ledger:
             schema=schema,
         )
         return self._one(event)  # type: ignore[return-value]
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        run_id: str | None = None,
+        **fields: Any,
+    ) -> ev.ArtifactRegistered:
+        """Copy a local file into the content-addressed store and register it (size, sha256).
+
+        ``name`` defaults to the file's name. Logging the same bytes again stores nothing new.
+        """
+        from .artifacts import ArtifactStore
+
+        stored = ArtifactStore(self.location).put(path)
+        return self.register_artifact(
+            name or os.path.basename(os.fspath(path)),
+            stored.uri,
+            content_hash=stored.digest,
+            size_bytes=stored.size,
+            run_id=run_id,
+            **fields,
+        )
+
+    def get_artifact(
+        self, name: str, dest: str | os.PathLike[str], *, content_hash: str | None = None
+    ) -> str:
+        """Copy the artifact's stored file to ``dest`` (a file or directory), checksum verified.
+
+        The latest registration of ``name`` unless ``content_hash`` (a prefix will do) picks one.
+        """
+        from .artifacts import ArtifactStore, digest_of_uri
+
+        found = [
+            e
+            for e in self.read(kind="artifact.registered", stream=f"artifact/{name}")
+            if isinstance(e, ev.ArtifactRegistered)
+            and (content_hash is None or (e.content_hash or "").startswith(content_hash))
+        ]
+        if not found:
+            which = f" with content hash {content_hash}" if content_hash else ""
+            raise InvalidInput(f"no artifact named {name!r}{which} is registered")
+        art = found[-1]
+        digest = digest_of_uri(art.uri)
+        if digest is None or art.content_hash != digest:
+            raise InvalidInput(
+                f"artifact {name!r} is registered at {art.uri}, outside lakeledger's artifact store; "
+                "read it from there"
+            )
+        target = os.fspath(dest)
+        if os.path.isdir(target):
+            target = os.path.join(target, os.path.basename(name))
+        return ArtifactStore(self.location).get(art.uri, digest, target)
 
     def retire_artifact(self, name: str, reason: str | None = None) -> ev.ArtifactRetired:
         """Mark an artifact retired (registering it again brings it back)."""

@@ -7,6 +7,7 @@ and ``run.finished`` flush it, so whatever a run reports is durable when it ends
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,13 @@ class Run:
     def register_artifact(self, name: str, uri: str, **fields: Any) -> ArtifactRegistered:
         """Register an artifact produced by this run (durable on return)."""
         return self.ledger.register_artifact(name, uri, run_id=self.run_id, **fields)
+
+    def log_artifact(
+        self, path: str | os.PathLike[str], name: str | None = None, **fields: Any
+    ) -> ArtifactRegistered:
+        """Copy a local file into the ledger's artifact store, registered for this run."""
+        self.ledger.flush()  # keep the run's order: what it logged before comes first
+        return self.ledger.log_artifact(path, name, run_id=self.run_id, **fields)
 
     def finish(self, status: RunStatus = "success", error: str | None = None) -> None:
         """Record how the run ended and flush everything it logged (idempotent)."""
