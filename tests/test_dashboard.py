@@ -139,6 +139,19 @@ def test_compare_two_runs_draws_both_curves(site, browser) -> None:
     assert chart.find_element(By.TAG_NAME, "canvas").size["width"] > 200
 
 
+def test_the_runs_page_filters_with_the_search_language(site, browser) -> None:
+    server, facts = site
+    visit(browser, server.url + "/runs", "runs-filter")
+    box = browser.find_element(By.ID, "filter")
+    box.send_keys("params.lr = 0.01 or params.lr = 0.5")
+    box.submit()
+    WebDriverWait(browser, 60).until(ec.url_contains("filter="))
+    shown = [b.get_attribute("value") for b in browser.find_elements(By.CSS_SELECTOR, "input[name=run]")]
+    assert shown == [facts["runs"][1]]  # type: ignore[index]
+    visit(browser, server.url + "/runs?filter=metrics.loss+%3E%3E+1", "runs-bad-filter")
+    assert "Cannot show this page" in browser.page_source and "^" in browser.page_source
+
+
 def test_compare_from_the_runs_page_checkboxes(site, browser) -> None:
     server, _ = site
     visit(browser, server.url + "/runs", "runs-select")

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 import polars as pl
-from lakeledger.cli.commands.views import _where
 from lakeledger.projections import api
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
@@ -15,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .page import Page, render
+from .page import CACHE, Page, render
 
 COLUMNS = ["run_id", "experiment", "job", "name", "status", "started_at", "duration_s", "metrics", "params"]
 METRIC = pl.Struct({"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64})
@@ -57,11 +56,16 @@ def charts(points: pl.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]
 
 
 def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
-    frame = page.view(ledger, "runs")
-    where = page.request.query_params.getlist("where")
-    frame = _sorted(page, _where(frame, [w for w in where if w]))
-    rows, pager = page.paginate(frame)
-    return {"rows": rows, "paging": pager, "columns": COLUMNS, "where": where}
+    """The runs, narrowed by the filter language the CLI and the API speak (MLflow's search
+    syntax plus OR: ``metrics.auc > 0.9 and params.lr = '0.05'``)."""
+    text = (page.request.query_params.get("filter") or "").strip()
+    if text:
+        key = ("runs-filter", text, *page.moment_key(ledger))
+        frame = CACHE.get(key, lambda: api.search(ledger, "runs", text, as_of=page.as_of))
+    else:
+        frame = page.view(ledger, "runs")
+    rows, pager = page.paginate(_sorted(page, frame))
+    return {"rows": rows, "paging": pager, "columns": COLUMNS, "filter": text}
 
 
 def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
