@@ -33,11 +33,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("log", "list events"),
     "history": ("log", "commits: version, time, who, events"),
     "rebuild": ("views", "refresh materialised views (incremental; --full from all events)"),
-    "show": ("views", "show a view (artifacts, models, runs, coverage, staleness, validations)"),
+    "show": (
+        "views",
+        "show a view (artifacts, artifact_versions, experiments, models, runs, coverage, staleness, "
+        "validations)",
+    ),
     "audit": ("views", "timeline of one stream: what happened, who, when"),
     "diff": ("views", "rows added, changed, removed in a view between two moments"),
     "check": ("views", "integrity gate: exit 1 listing stale/missing/orphaned/uncovered/failing"),
-    "runs": ("views", "commands on runs"),
+    "runs": ("runs", "start, log, end, list, show, delete, restore runs"),
+    "experiments": ("experiments", "list or create experiments"),
+    "models": ("models", "list model versions, register, move stages, set aliases"),
+    "artifacts": ("artifacts", "artifacts: log a file, get it back verified, list"),
+    "validations": ("validations", "record validation results"),
+    "import": ("imports", "import history from another tracking system"),
     "watch": ("watch", "register partitions landing in a directory as they complete"),
     "ingest": ("ingest", "pull sources into bronze Delta tables, exactly once"),
     "validate": ("checks", "check a data file or Delta table against a .schema.json"),
@@ -46,6 +55,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "doctor",
         "check the log end to end, data files, duplicate ids, views, schema versions",
     ),
+    "serve": ("serve", "HTTP server: append, OpenLineage, views, subscriptions"),
+    "follow": ("follow", "react to events as they commit (exec a command or call a webhook)"),
+    "lineage": ("lineage", "OpenLineage events in"),
 }
 
 

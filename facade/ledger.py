@@ -35,6 +35,38 @@ class Ledger(StoreLedger):
 
         return view(self, name, as_of)
 
+    def search(
+        self,
+        view: str = "runs",
+        filter: str | None = None,
+        *,
+        order_by: str | list[str] | None = None,
+        limit: int | None = None,
+        columns: str | list[str] | None = None,
+        as_of: AsOf = None,
+    ) -> pl.DataFrame:
+        """Rows of a view passing a filter in MLflow's search syntax, plus OR and parentheses:
+        ``ledger.search("runs", "metrics.auc > 0.9 and params.lr = '0.05'",
+        order_by="metrics.auc DESC", limit=10)``; see ``lakeledger.projections.search``."""
+        from lakeledger.projections.api import search
+
+        return search(
+            self, view, filter, order_by=order_by, limit=limit, columns=columns, as_of=as_of
+        )
+
+    def search_runs(self, filter: str | None = None, **options: Any) -> pl.DataFrame:
+        """``search("runs", ...)``."""
+        return self.search("runs", filter, **options)
+
+    def metric_history(
+        self, run_id: str, key: str | None = None, as_of: AsOf = None
+    ) -> pl.DataFrame:
+        """Every point a run logged for a metric: key, step, value, occurred_at, recorded_at,
+        version, in the order they were logged (every key when ``key`` is None)."""
+        from lakeledger.projections.api import metric_history
+
+        return metric_history(self, run_id, key, as_of)
+
     def check(self, as_of: AsOf = None) -> Report:
         """The integrity gate: ``Report.ok``; ``Report.problems`` lists what is wrong."""
         from lakeledger.projections.api import check

@@ -9,14 +9,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 from lakeledger.projections import registry
-from lakeledger.projections.engine import materialise
+from lakeledger.projections import search as searching
+from lakeledger.projections.engine import materialise, publish
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
-from lakeledger.projections.engine.world import current_versions, gone_writers, storage_facts
+from lakeledger.projections.engine.world import (
+    corrupted_uris,
+    current_versions,
+    gone_writers,
+    storage_facts,
+)
 from lakeledger.projections.gate import Report, problems, warnings
-from lakeledger.projections.views import runs, staleness
+from lakeledger.projections.views import models, runs, staleness
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
 from lakeledger.store.query import AsOf, Moment, filter_events
@@ -33,13 +40,22 @@ def state_of(
     it (by their recorded version / commit time, so it reaches over the ledger's whole life),
     with ``now`` = that moment: a run is ``lost`` then exactly when it was shown lost then.
     """
+    state, ctx, _ = _state_through(ledger, name, as_of, refresh=refresh)
+    return state, ctx
+
+
+def _state_through(
+    ledger: Ledger, name: str, as_of: AsOf = None, *, refresh: bool = True
+) -> tuple[State, Context, int | None]:
+    """``state_of`` plus the events version a live materialised state reflects (else None)."""
     view = registry.get(name)
     moment = Moment.parse(as_of)
+    through: int | None = None
     if moment is None:
         try:
             if refresh:
                 materialise.refresh(ledger, [name])
-            state, _, _ = materialise.load(ledger, name)
+            state, through, _ = materialise.load(ledger, name)
         except StorageError as exc:  # e.g. read-only access to the root: compute, don't store
             log.warning("view %s not materialised (%s); computing it from the events", name, exc)
             state = reduce(view.parts, read_events(ledger, kinds=view.kinds).lazy())
@@ -48,7 +64,7 @@ def state_of(
         events = read_events(ledger, as_of=as_of, kinds=view.kinds)
         state = reduce(view.parts, events.lazy())
         now = moment.time or _commit_time(events) or datetime.now(UTC)
-    return state, _context(ledger, name, state, now, live=moment is None)
+    return state, _context(ledger, name, state, now, live=moment is None), through
 
 
 def read_events(
@@ -85,6 +101,7 @@ def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bo
             now=now,
             missing=missing,
             unchecked=tuple(sorted(unchecked.items())),
+            corrupted=corrupted_uris(ledger, staleness.present_artifacts(state)),
             versions=current_versions(ledger, staleness.pinned_inputs(state)) if live else {},
         )
     if name == "runs" and live:
@@ -93,9 +110,25 @@ def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bo
 
 
 def view(ledger: Ledger, name: str, as_of: AsOf = None, *, refresh: bool = True) -> pl.DataFrame:
-    """The view ``name`` now (materialised, refreshed) or as of a version / time."""
-    state, ctx = state_of(ledger, name, as_of, refresh=refresh)
-    return registry.get(name).present(state, ctx)
+    """The view ``name`` now (materialised, refreshed, published) or as of a version / time."""
+    state, ctx, through = _state_through(ledger, name, as_of, refresh=refresh)
+    frame = registry.get(name).present(state, ctx)
+    if through is not None:
+        _publish(ledger, name, frame, through)
+    return frame
+
+
+def _publish(ledger: Ledger, name: str, frame: pl.DataFrame, through: int) -> None:
+    """Keep ``<root>/tables/<name>`` current; a failure to publish never fails a read."""
+    try:
+        publish.publish(ledger, name, frame, through)
+        if name == "models" and (publish.published_through(ledger, "model_stages") or -1) < through:
+            events = read_events(ledger, as_of=through, kinds=["model.stage_changed"])
+            publish.publish(
+                ledger, "model_stages", models.model_stage_history(events.lazy()), through
+            )
+    except Exception as exc:  # noqa: BLE001 - derived tables: log, the view itself is fine
+        log.warning("table %s not published: %s", name, ledger.location.redact(str(exc)))
 
 
 def run_metrics(
@@ -106,10 +139,61 @@ def run_metrics(
     return frame.filter(pl.col("run_id").is_in(list(run_ids))) if run_ids else frame
 
 
+# Field aliases per view for search filters (MLflow's names for our columns).
+SEARCH_ALIASES = {"runs": runs.ALIASES, "models": models.ALIASES}
+
+
+def search(
+    ledger: Ledger,
+    name: str,
+    filter: str | None = None,
+    *,
+    order_by: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    columns: str | Sequence[str] | None = None,
+    as_of: AsOf = None,
+) -> pl.DataFrame:
+    """A view's rows that pass a filter in MLflow's search syntax (plus OR and parentheses).
+
+    Runs are searched on their typed state (metric values as numbers, one row per run and key)
+    and only the rows kept are presented, so a filter over 100k runs does not format 100k JSON
+    objects. ``artifact_versions`` rows carry their run's ``metrics``/``params``, so "the best
+    registration by a metric" is ``order_by="metrics.auc DESC", limit=1``.
+    """
+    searching.parse(filter or "")  # a bad filter is bad input, before reading anything
+    options: dict[str, Any] = {"order_by": order_by, "limit": limit, "columns": columns}
+    if name == "runs":
+        state, ctx = state_of(ledger, name, as_of)
+        return runs.search_runs(state, ctx, filter, **options)
+    frame = view(ledger, name, as_of)
+    if name == "artifact_versions":
+        frame = frame.join(
+            view(ledger, "runs", as_of).select("run_id", "metrics", "params"),
+            on="run_id",
+            how="left",
+        )
+    return searching.search(frame, filter, aliases=SEARCH_ALIASES.get(name, {}), **options)
+
+
+def metric_history(
+    ledger: Ledger, run_id: str, key: str | None = None, as_of: AsOf = None
+) -> pl.DataFrame:
+    """Every point of a metric (step, value, occurred_at, recorded_at), in log order."""
+    events = read_events(
+        ledger, as_of=as_of, kinds=["run.metric_logged"], streams=[f"run/{run_id}"]
+    )
+    return runs.metric_history(events.lazy(), run_id, key)
+
+
 def refresh(
     ledger: Ledger, names: Sequence[str] | None = None, *, full: bool = False
 ) -> list[materialise.Refreshed]:
-    return materialise.refresh(ledger, names, full=full)
+    """Bring the materialised views up to date and republish their tables (``tables/<view>``)."""
+    done = materialise.refresh(ledger, names, full=full)
+    for item in done:
+        if (publish.published_through(ledger, item.view) or -1) < item.through:
+            view(ledger, item.view, refresh=False)
+    return done
 
 
 def check(ledger: Ledger, as_of: AsOf = None) -> Report:

@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 import polars as pl
 from lakeledger.projections.engine.state import Context, Part, State
-from lakeledger.projections.views import artifacts, coverage, models, runs, staleness, validations
+from lakeledger.projections.views import (
+    artifact_versions,
+    artifacts,
+    coverage,
+    experiments,
+    models,
+    runs,
+    staleness,
+    validations,
+)
 from lakeledger.store.errors import InvalidInput
 
 
@@ -43,6 +52,8 @@ JSON_COLUMNS = frozenset(
 
 _KINDS = {
     "artifacts": artifacts.KINDS,
+    "artifact_versions": artifact_versions.KINDS,
+    "experiments": experiments.KINDS,
     "models": models.KINDS,
     "runs": runs.KINDS,
     "coverage": coverage.KINDS,
@@ -71,6 +82,22 @@ VIEWS: dict[str, View] = {
             ),
         ),
         View(
+            "artifact_versions",
+            artifact_versions.PARTS,
+            artifact_versions.present,
+            ("name", "version"),
+            "every registration of every artifact name, numbered per name",
+            ("name", "version", "uri", "run_id", "latest", "retired", "registered_at"),
+        ),
+        View(
+            "experiments",
+            experiments.PARTS,
+            experiments.present,
+            ("experiment",),
+            "experiments created or named by runs, with run counts",
+            ("experiment", "runs", "created_at", "created_by", "last_run_at"),
+        ),
+        View(
             "models",
             models.PARTS,
             models.present,
@@ -97,6 +124,7 @@ VIEWS: dict[str, View] = {
                 "run_id",
                 "experiment",
                 "job",
+                "parent_run_id",
                 "status",
                 "status_reason",
                 "started_at",

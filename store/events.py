@@ -65,6 +65,7 @@ class RunStarted(Event, tag="run.started", kw_only=True):
     job: str | None = None
     params: dict[str, Scalar] = {}
     tags: dict[str, str] = {}
+    parent_run_id: str | None = None  # nested runs: the run this one belongs to
 
 
 class ParamLogged(Event, tag="run.param_logged", kw_only=True):
@@ -102,6 +103,19 @@ class RunFinished(Event, tag="run.finished", kw_only=True):
     run_id: str
     status: RunStatus
     error: str | None = None
+
+
+class RunDeleted(Event, tag="run.deleted", kw_only=True):
+    """Hides a run from the views; the audit keeps it (and ``run.restored`` brings it back)."""
+
+    stream_of = ("run", "run_id")
+    run_id: str
+    reason: str | None = None
+
+
+class RunRestored(Event, tag="run.restored", kw_only=True):
+    stream_of = ("run", "run_id")
+    run_id: str
 
 
 class ConfigDeclared(Event, tag="config.declared", kw_only=True):
@@ -224,6 +238,32 @@ class IngestCheckpoint(Event, tag="ingest.checkpoint", kw_only=True):
     batch: int = 0
 
 
+class ConsumerPosition(Event, tag="consumer.position", kw_only=True):
+    """A subscriber's durable position: it has handled every event up to (version, seq).
+
+    ``error`` (with ``attempts``) records a delivery that failed at that position.
+    """
+
+    stream_of = ("consumer", "consumer")
+    consumer: str
+    version: int
+    seq: int = -1
+    error: str | None = None
+    attempts: int = 0
+
+
+class LineageReceived(Event, tag="lineage.received", kw_only=True):
+    """An OpenLineage event, kept whole in ``raw``; ``subject`` is its job (or dataset) id."""
+
+    stream_of = ("lineage", "subject")
+    subject: str
+    event_type: str | None = None
+    run_id: str | None = None
+    inputs: list[str] = []
+    outputs: list[str] = []
+    raw: dict[str, Any] = {}
+
+
 class RawEvent(msgspec.Struct, frozen=True, kw_only=True):
     """An event this version of lakeledger cannot type (unknown kind or newer schema).
 
@@ -250,6 +290,8 @@ KINDS: dict[str, type[Event]] = {
         MetricLogged,
         TagSet,
         RunFinished,
+        RunDeleted,
+        RunRestored,
         ConfigDeclared,
         ArtifactRegistered,
         ArtifactRetired,
@@ -261,6 +303,8 @@ KINDS: dict[str, type[Event]] = {
         PartitionRemoved,
         ValidationRecorded,
         IngestCheckpoint,
+        ConsumerPosition,
+        LineageReceived,
     )
 }
 
@@ -271,6 +315,8 @@ AnyEvent = (
     | MetricLogged
     | TagSet
     | RunFinished
+    | RunDeleted
+    | RunRestored
     | ConfigDeclared
     | ArtifactRegistered
     | ArtifactRetired
@@ -282,6 +328,8 @@ AnyEvent = (
     | PartitionRemoved
     | ValidationRecorded
     | IngestCheckpoint
+    | ConsumerPosition
+    | LineageReceived
 )
 
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -18,6 +18,7 @@ from . import events as ev
 from . import lifecycle
 from .admission import admit, build
 from .buffer import BufferedWriter
+from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
 from .location import Location, default_root
@@ -27,10 +28,16 @@ from .query import AsOf, filter_events
 from .run import Run
 from .schema import DatasetSchema
 
+if TYPE_CHECKING:
+    from .subscription import Subscription
+
 ANY = object()  # set_stage(expect=ANY): no expectation
 
 
 class Ledger:
+    """One event log at a root (local path or URI): typed writers for every event kind, and
+    reads of the raw events. ``lakeledger.Ledger`` adds views, search and the gate."""
+
     def __init__(self, location: Location, log: EventLog) -> None:
         self.location = location
         self.log = log
@@ -99,6 +106,7 @@ class Ledger:
 
     @property
     def writer(self) -> BufferedWriter:
+        """The group-commit buffer behind ``emit`` (created on first use, again after close)."""
         if self._writer is None or self._writer.closed:
             self._writer = BufferedWriter(
                 lambda batch: self._commit(list(batch), check_ids=False), **self._buffer_options
@@ -106,9 +114,11 @@ class Ledger:
         return self._writer
 
     def flush(self) -> Committed | None:
+        """Commit whatever ``emit`` buffered; None when nothing was pending."""
         return self._writer.flush() if self._writer is not None else None
 
     def close(self) -> None:
+        """Flush and stop the buffer; the ledger can still be used (a new buffer starts)."""
         if self._writer is not None:
             self._writer.close()
 
@@ -130,6 +140,7 @@ class Ledger:
     def create_experiment(
         self, experiment: str, tags: dict[str, str] | None = None
     ) -> ev.ExperimentCreated:
+        """Record an experiment (runs name it with ``experiment=``); durable on return."""
         return self._one(ev.ExperimentCreated(experiment=experiment, tags=tags or {}))  # type: ignore[return-value]
 
     def run(
@@ -141,19 +152,30 @@ class Ledger:
         name: str | None = None,
         tags: dict[str, str] | None = None,
         run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> Run:
-        """Start a run (``run.started`` is durable on return); use it as a context manager."""
+        """Start a run (``run.started`` is durable on return); use it as a context manager.
+        ``parent_run_id`` nests it under another run."""
         fields: dict[str, Any] = {
             "job": job,
             "experiment": experiment,
             "name": name or job,
             "params": params or {},
             "tags": tags or {},
+            "parent_run_id": parent_run_id,
         }
         if run_id:
             fields["run_id"] = run_id
         started = self._one(_build(ev.RunStarted, fields))
         return Run(self, started.run_id)  # type: ignore[attr-defined]
+
+    def delete_run(self, run_id: str, reason: str | None = None) -> ev.RunDeleted:
+        """Hide a run from the views (the audit keeps it); ``restore_run`` undoes it."""
+        return self._one(ev.RunDeleted(run_id=run_id, reason=reason))  # type: ignore[return-value]
+
+    def restore_run(self, run_id: str) -> ev.RunRestored:
+        """Bring a deleted run back into the views."""
+        return self._one(ev.RunRestored(run_id=run_id))  # type: ignore[return-value]
 
     # -- configs and artifacts ---------------------------------------------------------------
     def declare_config(self, name: str, config: Any) -> str:
@@ -174,6 +196,8 @@ class Ledger:
         inputs: list[str] | None = None,
         schema: dict[str, Any] | None = None,
     ) -> ev.ArtifactRegistered:
+        """Register a version of artifact ``name`` at ``uri`` (relative to the root or a full
+        URI); every registration is kept (``artifact_versions`` view)."""
         event = ev.ArtifactRegistered(
             name=name,
             uri=uri,  # resolved against the root by ``admit``
@@ -186,7 +210,62 @@ class Ledger:
         )
         return self._one(event)  # type: ignore[return-value]
 
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        run_id: str | None = None,
+        **fields: Any,
+    ) -> ev.ArtifactRegistered:
+        """Copy a local file into the content-addressed store and register it (size, sha256).
+
+        ``name`` defaults to the file's name. Logging the same bytes again stores nothing new.
+        """
+        from .artifacts import ArtifactStore
+
+        stored = ArtifactStore(self.location).put(path)
+        return self.register_artifact(
+            name or os.path.basename(os.fspath(path)),
+            stored.uri,
+            content_hash=stored.digest,
+            size_bytes=stored.size,
+            run_id=run_id,
+            **fields,
+        )
+
+    def get_artifact(
+        self, name: str, dest: str | os.PathLike[str], *, content_hash: str | None = None
+    ) -> str:
+        """Copy the artifact's stored file to ``dest`` (a file or directory), checksum verified.
+
+        The latest registration of ``name`` unless ``content_hash`` (a prefix will do) picks one.
+        """
+        from .artifacts import ArtifactStore, digest_of_uri
+
+        found = [
+            e
+            for e in self.read(kind="artifact.registered", stream=f"artifact/{name}")
+            if isinstance(e, ev.ArtifactRegistered)
+            and (content_hash is None or (e.content_hash or "").startswith(content_hash))
+        ]
+        if not found:
+            which = f" with content hash {content_hash}" if content_hash else ""
+            raise InvalidInput(f"no artifact named {name!r}{which} is registered")
+        art = found[-1]
+        digest = digest_of_uri(art.uri)
+        if digest is None or art.content_hash != digest:
+            raise InvalidInput(
+                f"artifact {name!r} is registered at {art.uri}, outside lakeledger's artifact store; "
+                "read it from there"
+            )
+        target = os.fspath(dest)
+        if os.path.isdir(target):
+            target = os.path.join(target, os.path.basename(name))
+        return ArtifactStore(self.location).get(art.uri, digest, target)
+
     def retire_artifact(self, name: str, reason: str | None = None) -> ev.ArtifactRetired:
+        """Mark an artifact retired (registering it again brings it back)."""
         return self._one(ev.ArtifactRetired(name=name, reason=reason))  # type: ignore[return-value]
 
     # -- models ------------------------------------------------------------------------------
@@ -233,12 +312,14 @@ class Ledger:
         return self._one(event)  # type: ignore[return-value]
 
     def set_alias(self, model: str, alias: str, version: int) -> ev.ModelAliasSet:
+        """Point ``alias`` (e.g. ``champion``) at a registered version of ``model``."""
         return self._one(ev.ModelAliasSet(model=model, alias=alias, version=version))  # type: ignore[return-value]
 
     # -- validation, datasets, ingestion -----------------------------------------------------
     def record_validation(
         self, target: str, check: str, passed: bool, **fields: Any
     ) -> ev.ValidationRecorded:
+        """Record one check's result on ``target`` (severity, observed, expected... as fields)."""
         return self._one(
             _build(
                 ev.ValidationRecorded,
@@ -257,7 +338,9 @@ class Ledger:
         schema: DatasetSchema | dict[str, Any] | None = None,
         due_after: str | None = None,
     ) -> ev.DatasetDeclared:
-        """``schema`` in any shape ``DatasetSchema.parse`` reads; ``due_after`` the grace after a
+        """Declare a partitioned dataset and the periods it must cover (the coverage view).
+
+        ``schema`` in any shape ``DatasetSchema.parse`` reads; ``due_after`` the grace after a
         period's end before coverage expects it (``"6h"``; default: due once it has ended)."""
         keys = [partition_key] if isinstance(partition_key, str) else list(partition_key)
         if due_after is not None:
@@ -280,6 +363,7 @@ class Ledger:
     def observe_partition(
         self, dataset: str, partition: str, **fields: Any
     ) -> ev.PartitionObserved:
+        """Record that a partition of ``dataset`` landed (uri, rows, bytes, checksum...)."""
         return self._one(
             _build(ev.PartitionObserved, {"dataset": dataset, "partition": partition, **fields})
         )  # type: ignore[return-value]
@@ -287,14 +371,17 @@ class Ledger:
     def remove_partition(
         self, dataset: str, partition: str, uri: str | None = None
     ) -> ev.PartitionRemoved:
+        """Record that a partition was removed (coverage shows it missing again)."""
         return self._one(ev.PartitionRemoved(dataset=dataset, partition=partition, uri=uri))  # type: ignore[return-value]
 
     def checkpoint(self, source: str, cursor: Any, batch: int) -> ev.IngestCheckpoint:
+        """Record how far ingestion of ``source`` got (resumed from on restart)."""
         return self._one(ev.IngestCheckpoint(source=source, cursor=cursor, batch=batch))  # type: ignore[return-value]
 
     # -- reading -----------------------------------------------------------------------------
     @property
     def version(self) -> int:
+        """The event log's current Delta version."""
         lifecycle.check_runtime()
         return self.log.version()
 
@@ -321,6 +408,13 @@ class Ledger:
         return [
             decode_payload(p) for p in self.events(**filters).select("payload").collect()["payload"]
         ]
+
+    def subscribe(self, **options: Any) -> Subscription:
+        """Events as they commit: ``for e in ledger.subscribe(kind="model.*", consumer="n")``,
+        from the consumer's durable position, at least once; see ``store/subscription.py``."""
+        from .subscription import Subscription
+
+        return Subscription(self, **options)
 
     def history(self, limit: int | None = None) -> pl.DataFrame:
         """One row per commit that wrote events: version, time, who, events, kinds."""

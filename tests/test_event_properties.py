@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lakeledger import Ledger
 from lakeledger.projections import api, registry
 from lakeledger.projections.audit import audit
+from lakeledger.projections.views import lineage
 from lakeledger.projections.views.ingest_status import ingest_status
 from lakeledger.store import events as ev
 from lakeledger.store.codec import decode_payload, encode, upcast
@@ -31,6 +32,12 @@ EXTRA_READERS: dict[str, tuple[tuple[str, ...], Callable[[Ledger], Any]]] = {
     "ingest_status": (
         ("ingest.checkpoint", "run.started", "run.finished", "run.metric_logged"),
         lambda led: ingest_status(led.events(kind=["ingest.checkpoint", "run.*"])),
+    ),
+    "lineage": (("lineage.received",), lambda led: pl.DataFrame(
+        {"node": list(lineage.nodes(led.events(kind="lineage.received")))}, schema={"node": pl.String})),
+    "subscription": (
+        ("consumer.position",),
+        lambda led: led.events(kind="consumer.position").collect().select("version", "payload"),
     ),
 }
 

@@ -20,10 +20,10 @@ from lakeledger.store.ids import new_event_id
 def test_every_kind_of_the_vocabulary_exists() -> None:
     assert set(KINDS) == {
         "experiment.created", "run.started", "run.param_logged", "run.metric_logged",
-        "run.tag_set", "run.finished", "config.declared", "artifact.registered",
+        "run.tag_set", "run.finished", "run.deleted", "run.restored", "config.declared", "artifact.registered",
         "artifact.retired", "model.version_registered", "model.stage_changed",
         "model.alias_set", "dataset.declared", "partition.observed", "partition.removed",
-        "validation.recorded", "ingest.checkpoint",
+        "validation.recorded", "ingest.checkpoint", "consumer.position", "lineage.received",
     }
 
 

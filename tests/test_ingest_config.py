@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lakeledger.ingest.extract.config import ConfigError, load
+from lakeledger.ingest.extract.secrets import Secrets
 
 from .ingest_fixtures import write_config
 
@@ -63,7 +68,8 @@ def test_env_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert loaded.source("a").options["path"] == "/data/x.csv"
     assert loaded.source("gh").options["token"] == "s3cr3t-value"
     assert loaded.recorded("gh")["options"]["token"] == "${API_TOKEN}"  # what events may keep
-    assert loaded.redact("failed with s3cr3t-value") == "failed with ***"
+    # masked by value, as the reference it came from (reversible for cursors, reveals nothing)
+    assert loaded.redact("failed with s3cr3t-value") == "failed with ${API_TOKEN}"
 
 
 def test_missing_env_only_matters_for_sources_being_run(
@@ -111,3 +117,55 @@ def test_recorded_config_masks_literal_secrets_only(tmp_path: Path) -> None:
         "headers": {"X-Api-Key": "***"},
     }
     assert loaded.recorded("gh2")["options"]["token"] == "${LL_UNSET_TOKEN}"
+
+
+_text = st.text(alphabet="abcdef0123-/?=&", max_size=30)
+_json = st.recursive(
+    st.one_of(st.none(), st.integers(), _text),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_text, inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_json, st.lists(st.text(alphabet="abcdef0123", min_size=4, max_size=12), max_size=4, unique=True))
+def test_masking_by_value_hides_every_secret_and_is_reversible(value: Any, values: list[str]) -> None:
+    secrets = Secrets()
+    for i, v in enumerate(values):
+        secrets.add(v, f"${{SECRET_{i}}}")
+    masked = secrets.mask(value)
+    assert not any(v in text for v in values for text in _strings(masked))  # numbers stay numbers
+    assert secrets.unmask(masked) == json.loads(json.dumps(value))  # tuples aside, the same value
+
+
+def test_secret_literals_and_query_tokens_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LL_DIR", "/srv/landing-zone")
+    source = {
+        "name": "h",
+        "kind": "http",
+        "schema": {"id": "int"},
+        "options": {
+            "url": "https://api.example/x?api_key=literal-key-123&page=1",
+            "headers": {"Authorization": "Bearer literal-bearer-456"},
+            "samples_dir": "${LL_DIR}/samples",
+        },
+    }
+    loaded = load(write_config(tmp_path / "s.toml", [source]))
+    recorded = json.dumps(loaded.recorded("h"))
+    assert "literal-key-123" not in recorded and "literal-bearer-456" not in recorded
+    assert "api_key=***" in recorded and "${LL_DIR}/samples" in recorded
+    message = "GET https://api.example/x?api_key=literal-key-123 as literal-bearer-456 in /srv/landing-zone"
+    assert loaded.redact(message) == (
+        "GET https://api.example/x?api_key=${secret:h.options.url?api_key} as "
+        "${secret:h.options.headers.Authorization}#credential in ${LL_DIR}"
+    )
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value.keys(), *(t for v in value.values() for t in _strings(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v)]
+    return []

@@ -74,7 +74,7 @@ def test_show_rebuild_audit_diff_compare(tmp_path: Path, cli) -> None:  # type: 
     ]
 
     runs = json.loads(cli(*base, "show", "runs", "--json").out)
-    assert {r["run_id"]: r["params"]["lr"] for r in runs} == {one: "0.1", two: "0.2"}
+    assert {r["run_id"]: r["params"]["lr"] for r in runs} == {one: 0.1, two: 0.2}  # typed
     assert all(r["status"] == "success" for r in runs)
     prod = json.loads(cli(*base, "show", "models", "--where", "stage=Production", "--json").out)
     assert [(m["model"], m["version"], m["run_id"]) for m in prod] == [("fraud", 1, two)]

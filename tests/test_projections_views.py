@@ -259,7 +259,7 @@ def test_runs_status_params_metrics() -> None:
     both = pl.concat([log, later])
     rows = by(runs(both, alive), "job")
     assert rows["train"]["status"] == "failed" and rows["train"]["error"] == "OOM"
-    assert rows["train"]["params"] == '{"lr":"0.2","opt":"adam"}'
+    assert rows["train"]["params"] == '{"lr":0.2,"opt":"adam"}'  # typed: lr stays a number
     assert rows["train"]["tags"] == '{"team":"fraud"}'
     assert rows["train"]["metrics"] == '{"loss":2.0}'
     stats = '{"loss":{"last":2.0,"min":1.0,"max":3.0,"count":3,"last_step":2}}'

@@ -12,6 +12,7 @@ import polars as pl
 from lakeledger.cli import output
 from lakeledger.cli.context import open_ledger
 from lakeledger.ingest.extract import config as ingest_config
+from lakeledger.ingest.extract.held import held
 from lakeledger.ingest.extract.quarantine import Quarantine
 from lakeledger.ingest.extract.runner import SourceResult, run_sources
 from lakeledger.projections.views.ingest_status import SUMMARY, ingest_status
@@ -152,7 +153,10 @@ def _row(r: SourceResult) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     ledger = open_ledger(args)
-    view = ingest_status(ledger.events(kind=["ingest.checkpoint", "run.*"]))
+    events = ledger.events(kind=["ingest.checkpoint", "run.*"])
+    sources = ingest_status(events)["source"].drop_nulls().to_list()
+    # counted in the tables: a killed run never logged its metrics but its rows are there
+    view = ingest_status(events, held(ledger.location, sources))
     if args.source:
         view = view.filter(view["source"].is_in(args.source))
     output.emit(

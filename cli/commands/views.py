@@ -10,9 +10,9 @@ import msgspec
 import polars as pl
 from lakeledger.cli import output
 from lakeledger.cli.context import open_ledger
+from lakeledger.cli.query import add_search_options, check_search_options
 from lakeledger.projections import api, registry
 from lakeledger.projections.audit import audit, audit_streams, diff
-from lakeledger.projections.engine import materialise
 from lakeledger.projections.views.artifacts import artifact_history
 from lakeledger.projections.views.models import model_stage_history
 from lakeledger.projections.views.validations import validation_history
@@ -49,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--history", action="store_true", help="every event behind artifacts/models/validations"
     )
+    add_search_options(p, as_of=False)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)
 
@@ -76,16 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser("runs", help="commands on runs")
-    runs_sub = p.add_subparsers(
-        dest="runs_command", metavar="SUBCOMMAND", parser_class=sub._parser_class
-    )  # type: ignore[attr-defined]
-    runs_sub.required = True
-    c = runs_sub.add_parser("compare", help="params and metrics of runs side by side")
-    c.add_argument("run_ids", nargs="+", metavar="RUN")
-    c.add_argument("--json", action="store_true")
-    c.set_defaults(func=cmd_runs_compare)
 
 
 def _json_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
@@ -128,7 +119,7 @@ def _text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     names = registry.names(args.views)
-    done = materialise.refresh(open_ledger(args), names, full=args.full)
+    done = api.refresh(open_ledger(args), names, full=args.full)
     rows = [
         {
             "view": d.view,
@@ -146,13 +137,32 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     view = registry.get(args.view)
     Moment.parse(args.as_of)  # bad --as-of is bad usage, before touching storage
+    check_search_options(args)
     ledger = open_ledger(args)
+    searching = args.filter or args.order_by or args.limit is not None or args.columns
+    if args.history and searching:
+        raise InvalidInput("--history lists events: --filter/--order-by/--limit/--columns need a view")
     if args.history:
         if view.name not in _HISTORY:
             raise InvalidInput(f"--history is available for {', '.join(_HISTORY)}, not {view.name}")
         events = api.read_events(ledger, as_of=args.as_of, kinds=view.kinds)
         frame = _HISTORY[view.name](events.lazy())
         _print(args, _where(frame, args.where))
+        return 0
+    if searching:
+        frame = api.search(
+            ledger,
+            view.name,
+            args.filter,
+            order_by=args.order_by,
+            limit=args.limit,
+            columns=args.columns,
+            as_of=args.as_of,
+        )
+        if args.where and args.columns:
+            raise InvalidInput("--where needs the view's columns: use --filter with --columns")
+        frame = _where(frame, args.where)
+        _print(args, frame, None if args.columns else list(view.columns))
         return 0
     frame = _where(api.view(ledger, view.name, args.as_of), args.where)
     _print(args, frame, list(view.columns))
@@ -212,60 +222,3 @@ def cmd_check(args: argparse.Namespace) -> int:
         tail = f" (showing {args.limit}; --limit N or --json for the rest)" if more > 0 else ""
         print(f"{len(rows)} problem(s) found{tail}")
     return 0 if report.ok else 1
-
-
-def cmd_runs_compare(args: argparse.Namespace) -> int:
-    ledger = open_ledger(args)
-    state, _ = api.state_of(ledger, "runs")
-    known = set(state["started"]["run_id"].to_list())
-    unknown = [r for r in args.run_ids if r not in known]
-    if unknown:
-        raise InvalidInput(
-            f"unknown run id(s): {', '.join(unknown)}; list them with `lakeledger show runs`"
-        )
-    ids = list(dict.fromkeys(args.run_ids))
-    params = (
-        state["params"]
-        .filter(pl.col("run_id").is_in(ids))
-        .select(pl.lit("param").alias("what"), "key", "run_id", "value")
-    )
-    metrics = (
-        state["metrics"]
-        .filter(pl.col("run_id").is_in(ids))
-        .select(
-            pl.lit("metric").alias("what"),
-            "key",
-            "run_id",
-            pl.format(
-                "{} (min {}, max {})",
-                pl.col("last").round(6),
-                pl.col("min").round(6),
-                pl.col("max").round(6),
-            ).alias("value"),
-        )
-    )
-    if args.json:
-        output.json_out(
-            {
-                "runs": ids,
-                "params": _json_rows(params),
-                "metrics": _json_rows(state["metrics"].filter(pl.col("run_id").is_in(ids))),
-            }
-        )
-        return 0
-    long = pl.concat([params, metrics])
-    if long.height == 0:
-        print("(these runs logged no params or metrics)")
-        return 0
-    wide = long.pivot(on="run_id", index=["what", "key"], values="value").sort(
-        "what", "key", descending=[True, False]
-    )
-    differs = (
-        pl.concat_list(
-            [pl.col(r).cast(pl.String) for r in ids if r in wide.columns]
-        ).list.n_unique()
-        > 1
-    )
-    wide = wide.with_columns(pl.when(differs).then(pl.lit("*")).otherwise(pl.lit("")).alias("diff"))
-    output.table(wide, ["what", "key", "diff", *[r for r in ids if r in wide.columns]])
-    return 0

@@ -105,7 +105,8 @@ class Bronze:
                     app_id=self.app_id,
                     txn_version=batch,
                     partition_by=self.partition_by,
-                    schema_mode="overwrite" if overwrite else None,
+                    # a source's schema may evolve (new columns): append merges them in
+                    schema_mode="overwrite" if overwrite else "merge",
                     metadata=metadata,
                 )
                 break

@@ -3,7 +3,8 @@
 Decoded with msgspec so a wrong or missing key is reported with its path
 (``sources[2].cursor``). String values may reference environment variables (``${GITHUB_TOKEN}``);
 they are expanded only for the sources being run, and the config recorded in the ledger keeps
-the unexpanded text, so secrets never land in events.
+the unexpanded text; expanded values and secret-looking literals are masked by value in
+everything recorded (see ``secrets.py``).
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from lakeledger.ingest.extract.errors import ConfigError
+from lakeledger.ingest.extract.secrets import SECRET_NAME, Secrets, masked_config
 from lakeledger.store.hashing import config_hash
 
 NAME = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_NAME = re.compile(
-    r"secret|token|passw(or)?d|api[_-]?key|private[_-]?key|credential|authorization", re.I
-)
 
 
 class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -37,6 +36,9 @@ class SourceConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dedupe_key: list[str] = []  # drop repeated keys within a run (counted, never silent)
     partition_by: list[str] = msgspec.field(default_factory=lambda: ["ingest_date"])
     batch_rows: Annotated[int, msgspec.Meta(gt=0)] = 250_000
+    # columns a tabular source brings that the schema lacks: "evolve" adds them (text, nullable)
+    # and records the new schema; "freeze" quarantines the rows holding a value in one
+    schema_mode: Literal["evolve", "freeze"] = "evolve"
     enabled: bool = True
 
 
@@ -50,7 +52,8 @@ class LoadedConfig(msgspec.Struct, kw_only=True):
     path: str
     config: IngestConfig
     raw: dict[str, Any]  # unexpanded: safe to record
-    secrets: list[str] = []  # expanded values of secret-looking variables: redact them
+    # every expanded ${VAR} value and every secret-looking literal: masked in what is recorded
+    secrets: Secrets = msgspec.field(default_factory=Secrets)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.config.sources:
@@ -63,16 +66,13 @@ class LoadedConfig(msgspec.Struct, kw_only=True):
         """The source's config as written (``${VAR}`` unexpanded), safe to record in events:
         a secret-looking key holding a literal value (not a ``${VAR}`` reference) is masked."""
         index = [s.name for s in self.config.sources].index(name)
-        return _masked(self.raw["sources"][index])
+        return self.secrets.mask(masked_config(self.raw["sources"][index]))  # type: ignore[no-any-return]
 
     def hash_of(self, name: str) -> str:
         return config_hash(self.recorded(name))
 
     def redact(self, message: str) -> str:
-        for secret in self.secrets:
-            if len(secret) >= 4:
-                message = message.replace(secret, "***")
-        return message
+        return self.secrets.text(message)
 
 
 def load(path: str | os.PathLike[str], only: Iterable[str] | None = None) -> LoadedConfig:
@@ -97,7 +97,7 @@ def decode(raw: Any, where: str = "<config>", only: Iterable[str] | None = None)
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table with a 'sources' list at the top")
     wanted = set(only) if only is not None else None
-    secrets: list[str] = []
+    secrets = Secrets()
     expanded: dict[str, Any] = {**raw}
     if isinstance(raw.get("sources"), list):
         expanded["sources"] = [
@@ -115,6 +115,9 @@ def decode(raw: Any, where: str = "<config>", only: Iterable[str] | None = None)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {_with_path(str(exc))}") from None
     names = [s.name for s in config.sources]
+    for source in raw["sources"]:
+        if isinstance(source, dict) and (wanted is None or source.get("name") in wanted):
+            secrets.add_literals(source, f"{source.get('name')}")
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"{where}: `sources[{i}].name`: source {name!r} is defined twice")
@@ -149,7 +152,7 @@ def _parse(where: str, text: bytes) -> Any:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
 
 
-def _expand(value: Any, path: str, where: str, secrets: list[str], *, strict: bool) -> Any:
+def _expand(value: Any, path: str, where: str, secrets: Secrets, *, strict: bool) -> Any:
     if isinstance(value, dict):
         return {k: _expand(v, f"{path}.{k}", where, secrets, strict=strict) for k, v in value.items()}
     if isinstance(value, list):
@@ -167,21 +170,12 @@ def _expand(value: Any, path: str, where: str, secrets: list[str], *, strict: bo
                 "not set; export it or change the config"
             )
         found = os.environ[var]
-        if _SECRET_NAME.search(var) or _SECRET_NAME.search(path.rsplit(".", 1)[-1]):
-            secrets.append(found)
+        secret = bool(SECRET_NAME.search(var) or SECRET_NAME.search(path.rsplit(".", 1)[-1]))
+        secrets.add(found, match.group(0), secret=secret)
         return found
 
     return _ENV.sub(sub, value)
 
-
-def _masked(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _masked(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v, key) for v in value]
-    if isinstance(value, str) and _SECRET_NAME.search(key) and not _ENV.fullmatch(value):
-        return "***"
-    return value
 
 
 def _with_path(message: str) -> str:

@@ -1,14 +1,17 @@
 """Rejected records: ``<root>/quarantine``, one Delta table for every source.
 
 Each row keeps the source, the raw record as JSON text, the reason, and where it came from
-(file and row, or page URL and index). A batch's rows are committed with the app transaction
-``(lakeledger.quarantine/<source>, batch)`` so a resumed run never quarantines a record twice.
+(file and row, or page URL and index). A record is quarantined once by its identity, whatever
+batch it lands in when a run resumes (pages shift at an HTTP ``since`` cursor, SQL row numbers
+restart): a source kind says whether its records are known by position (file + row + content:
+two equal bad lines of a CSV are two records) or by content alone (a JSON record, a table row).
 """
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Literal
 
 import polars as pl
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
@@ -19,6 +22,14 @@ from lakeledger.store.location import Location
 APP_PREFIX = "lakeledger.quarantine/"
 COMMIT_ATTEMPTS = 20
 COLUMNS = ["source", "run_id", "batch", "quarantined_at", "origin", "row", "reason", "raw"]
+Identity = Literal["position", "content"]
+KEY = "_key"
+
+
+def identity(origin: pl.Expr, row: pl.Expr, raw: pl.Expr, by: Identity) -> pl.Expr:
+    """The record's identity as a 64-bit hash (same expression for new rows and stored ones)."""
+    parts = [raw] if by == "content" else [origin.fill_null(""), row.cast(pl.String).fill_null(""), raw]
+    return pl.concat_str(parts, separator="\x1f").hash(seed=11).alias(KEY)
 
 
 class Quarantine:
@@ -30,6 +41,19 @@ class Quarantine:
     def committed_batch(self, source: str) -> int:
         table = self.files.load_or_none()
         return (table.transaction_version(APP_PREFIX + source) or 0) if table is not None else 0
+
+    def known(self, source: str, by: Identity) -> pl.Series:
+        """Identities of the records of ``source`` already quarantined."""
+        rows = self.scan(source).select(identity(pl.col("origin"), pl.col("row"), pl.col("raw"), by))
+        return rows.collect().to_series().unique()
+
+    def new(self, bad: pl.DataFrame, known: pl.Series, by: Identity) -> pl.DataFrame:
+        """The rows of ``bad`` whose record is not quarantined yet (each once), with ``_key``."""
+        origin = pl.col(ORIGIN) if ORIGIN in bad.columns else pl.lit(None, pl.String)
+        row = pl.col(ROW) if ROW in bad.columns else pl.lit(None, pl.Int64)
+        keyed = bad.with_columns(identity(origin, row, pl.col(RAW), by))
+        fresh = keyed.filter(~pl.col(KEY).is_in(known.implode()))
+        return fresh.unique(KEY, keep="first", maintain_order=True)
 
     def write(self, bad: pl.DataFrame, *, source: str, batch: int, run_id: str, at: datetime) -> int:
         frame = bad.select(
@@ -60,8 +84,16 @@ class Quarantine:
 
     def scan(self, source: str | None = None) -> pl.LazyFrame:
         """Quarantined rows (empty when nothing was ever rejected)."""
-        try:
-            frame = pl.scan_delta(self.uri, storage_options=self.location.options)
-        except Exception:  # noqa: BLE001 - no table yet: nothing quarantined
-            return pl.LazyFrame(schema={c: pl.String for c in COLUMNS})
+        table = self.files.load_or_none()
+        if table is None:  # nothing was ever rejected
+            return pl.LazyFrame(schema=_EMPTY)
+        frame = self.files.scan(table)
         return frame.filter(pl.col("source") == source) if source else frame
+
+
+_EMPTY = {
+    **{c: pl.String for c in COLUMNS},
+    "batch": pl.Int64,
+    "row": pl.Int64,
+    "quarantined_at": pl.Datetime("us", "UTC"),
+}

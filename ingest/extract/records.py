@@ -170,6 +170,17 @@ class RecordSchema:
         return Checked(valid, bad_frame)
 
 
+def rejected(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Rows a reader already rejected (``_reason`` set: a ragged CSV line, an over-long record)
+    apart: (the other rows without those columns, the rejected ones as quarantine rows)."""
+    if REASON not in frame.columns:
+        return frame, None
+    keep = [c for c in (ORIGIN, ROW) if c in frame.columns]
+    bad = frame.filter(pl.col(REASON).is_not_null()).select(RAW, REASON, *keep)
+    rest = frame.filter(pl.col(REASON).is_null()).drop(RAW, REASON)
+    return rest, bad if bad.height else None
+
+
 def _typed(name: str) -> str:
     return f"__typed_{name}"
 

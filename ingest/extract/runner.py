@@ -5,9 +5,11 @@ Per batch ``b`` of a source, in this order:
 2. valid rows -> bronze, with app transaction ``(lakeledger.ingest/<source>, b)`` and the cursor
    in the commit info;
 3. one ledger commit: ``partition.observed`` for each partition touched + ``ingest.checkpoint``.
-A process killed anywhere in between is resumed by the next run: a step whose app transaction
-already reached ``b`` is not repeated, and a bronze commit ahead of the last checkpoint gets its
-checkpoint written from the commit info. Each source run is a ledger run with its metrics.
+A process killed anywhere in between is resumed by the next run: a bronze batch whose app
+transaction already reached ``b`` is not repeated, a record already quarantined (by identity) is
+not quarantined again, and a bronze commit ahead of the last checkpoint gets its checkpoint written
+from the commit info. Each source run is a ledger run with its metrics. Cursors, commit metadata,
+origins, quarantined rows and messages are recorded with secrets masked (``secrets.py``).
 """
 
 from __future__ import annotations
@@ -20,18 +22,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+from lakeledger.ingest.extract import records
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
-from lakeledger.ingest.extract.quarantine import Quarantine
+from lakeledger.ingest.extract.crashpoints import PAUSE_ENV, PAUSE_FILE_ENV, pause
+from lakeledger.ingest.extract.declarations import declaration, declare_config, declare_dataset, with_schema
+from lakeledger.ingest.extract.evolution import evolved, frozen, restored, unknown_columns
+from lakeledger.ingest.extract.quarantine import KEY, Quarantine
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
+from lakeledger.ingest.extract.secrets import Secrets
 from lakeledger.ingest.extract.sources import Batch, Context, Source, build
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
-from lakeledger.store.events import ConfigDeclared, DatasetDeclared, IngestCheckpoint, PartitionObserved
-from lakeledger.store.schema import DatasetSchema
-
-PAUSE_ENV = "LAKELEDGER_INGEST_PAUSE"  # "<point>:<batch>": stop there (crash tests)
-PAUSE_FILE_ENV = "LAKELEDGER_INGEST_PAUSE_FILE"  # written with the pid when paused
+from lakeledger.store.events import IngestCheckpoint, PartitionObserved
 
 
 @dataclass
@@ -52,6 +55,7 @@ class SourceResult:
     done: float | None = None  # share of the work done, when the source can tell
     stop_reason: str | None = None
     repaired: bool = False  # a checkpoint lost in a crash was written from the bronze commit
+    schema_added: list[str] = field(default_factory=list)  # columns the schema evolved by
     error: str | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
 
@@ -87,13 +91,16 @@ def run_sources(
     return results
 
 
-def last_checkpoint(ledger: Ledger, source: str) -> tuple[int, Any]:
+def last_checkpoint(ledger: Ledger, source: str, secrets: Secrets | None = None) -> tuple[int, Any]:
+    """The last checkpointed batch and cursor (placeholders of known secrets expanded)."""
     found = [
         e
         for e in ledger.read(kind="ingest.checkpoint", stream=f"source/{source}")
         if isinstance(e, IngestCheckpoint)
     ]
-    return (found[-1].batch, found[-1].cursor) if found else (0, None)
+    if not found:
+        return 0, None
+    return found[-1].batch, secrets.unmask(found[-1].cursor) if secrets else found[-1].cursor
 
 
 def ingest_source(
@@ -108,12 +115,12 @@ def ingest_source(
     config = loaded.source(name)
     source = build(config, context)
     bronze = Bronze(ledger.location, name, config.partition_by)
-    config_hash = _declare_config(ledger, loaded, name)
+    config_hash = declare_config(ledger, loaded, name)
     params = {
         "source": name,
         "kind": config.kind,
         "config_hash": config_hash,
-        "config_path": loaded.path,
+        "config_path": context.redact(loaded.path),
         "full_refresh": full_refresh,
     }
     run = ledger.run(f"ingest/{name}", params=params, tags={"source": name, "kind": config.kind})
@@ -121,16 +128,20 @@ def ingest_source(
     try:
         _ingest(ledger, source, bronze, result, full_refresh=full_refresh, progress=progress)
     except (Exception, KeyboardInterrupt) as exc:
-        message = loaded.redact(context.redact(str(exc) or type(exc).__name__))
-        result.status, result.error = "failed", message
+        message = context.redact(str(exc) or type(exc).__name__)
+        result.status, result.error, result.cursor = "failed", message, context.secrets.mask(result.cursor)
         _metrics(run, result)
         run.finish("aborted" if isinstance(exc, KeyboardInterrupt) else "failed", message)
         if isinstance(exc, KeyboardInterrupt):
             raise
         return result
     _metrics(run, result)
+    result.cursor = context.secrets.mask(result.cursor)
     if result.stop_reason:
+        result.stop_reason = context.redact(result.stop_reason)
         run.set_tag("stop_reason", result.stop_reason)
+    if result.schema_added:
+        run.set_tag("schema_added", ", ".join(result.schema_added))
     run.finish("success")
     return result
 
@@ -145,8 +156,9 @@ def _ingest(
     progress: Progress | None,
 ) -> None:
     name = source.config.name
-    declared = _declaration(ledger, bronze)
-    batch_no, cursor = last_checkpoint(ledger, name)
+    secrets = source.context.secrets
+    declared = declaration(ledger, bronze)
+    batch_no, cursor = last_checkpoint(ledger, name, secrets)
     committed = bronze.committed_batch()
     if committed > batch_no:  # killed after the bronze commit, before its checkpoint
         info = bronze.commit_info(committed)
@@ -161,69 +173,89 @@ def _ingest(
                 IngestCheckpoint(source=name, cursor=info["cursor"], batch=committed),
             ]
         )
-        batch_no, cursor, result.repaired = committed, info["cursor"], True
+        batch_no, cursor, result.repaired = committed, secrets.unmask(info["cursor"]), True
     if full_refresh:
         cursor = None
+    elif declared is not None:  # columns earlier runs added stay in the schema
+        source.schema = restored(source.schema, declared.schema, bronze.partition_by)
     quarantine = Quarantine(ledger.location)
+    known = quarantine.known(name, source.record_identity)
     overwrite = full_refresh
     seen = pl.Series("key", [], pl.UInt64)
     for batch in source.batches(cursor):
         batch_no += 1
         at = datetime.now(UTC)
-        valid, bad = _check(source, batch)
+        recorded = secrets.mask(batch.cursor)
+        valid, bad = _check(source, batch, result)
         if source.config.dedupe_key and valid.height:
             valid, duplicates, seen = _dedupe(valid, source.config.dedupe_key, seen)
             result.duplicates += duplicates.height
             bad = pl.concat([bad, duplicates], how="diagonal_relaxed")
-        if bad.height and quarantine.committed_batch(name) < batch_no:
-            quarantine.write(bad, source=name, batch=batch_no, run_id=result.run_id, at=at)
-        _pause("after-quarantine", batch_no)
+        fresh = bad.head(0)
+        if bad.height:
+            masked = bad.with_columns(
+                secrets.column(pl.col(c)) for c in (RAW, REASON, ORIGIN) if c in bad.columns
+            )
+            fresh = quarantine.new(masked, known, source.record_identity)
+            if fresh.height:
+                quarantine.write(fresh, source=name, batch=batch_no, run_id=result.run_id, at=at)
+                known = pl.concat([known, fresh[KEY]])
+        pause("after-quarantine", batch_no)
         events: list[Any] = []
         if valid.height:
+            if ORIGIN in valid.columns:
+                valid = valid.with_columns(secrets.column(pl.col(ORIGIN)))
             frame = bronze.prepare(valid, run_id=result.run_id, batch=batch_no, at=at)
+            if (redeclared := with_schema(declared, bronze, frame)) is not None:
+                ledger.append([redeclared])  # the schema bronze is about to hold, before it does
+                declared = redeclared
             written = bronze.write(
-                frame,
-                batch=batch_no,
-                cursor=batch.cursor,
-                run_id=result.run_id,
-                overwrite=overwrite,
+                frame, batch=batch_no, cursor=recorded, run_id=result.run_id, overwrite=overwrite
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
-            if (redeclared := _with_schema(declared, bronze, frame)) is not None:
-                _declared, events = redeclared, [redeclared, *events]
-        _pause("after-bronze", batch_no)
-        ledger.append([*events, IngestCheckpoint(source=name, cursor=batch.cursor, batch=batch_no)])
-        _pause("after-checkpoint", batch_no)
+        pause("after-bronze", batch_no)
+        ledger.append([*events, IngestCheckpoint(source=name, cursor=recorded, batch=batch_no)])
+        pause("after-checkpoint", batch_no)
         cursor = batch.cursor
         result.batches += 1
         result.read += batch.rows + batch.skipped
         result.skipped += batch.skipped
         result.written += valid.height
-        result.quarantined += bad.height
+        result.quarantined += fresh.height
         result.bytes += batch.bytes
         result.last_batch, result.cursor, result.done = batch_no, cursor, batch.done
         result.duration_s = time.monotonic() - result.started
         if progress:
             progress(result)
     if declared is None:
-        _declare(ledger, bronze, source)  # no data yet: the record schema, until a batch lands
+        declare_dataset(ledger, bronze, source)  # no data yet: the record schema, until a batch lands
     final = source.finish(cursor)
     if final != cursor:
-        ledger.append([IngestCheckpoint(source=name, cursor=final, batch=batch_no)])
+        ledger.append([IngestCheckpoint(source=name, cursor=secrets.mask(final), batch=batch_no)])
     result.last_batch, result.cursor = batch_no, final
     result.stop_reason = source.stop_reason
     result.duration_s = time.monotonic() - result.started
 
 
-def _check(source: Source, batch: Batch) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if batch.frame is not None:
-        checked = source.schema.check_frame(
-            batch.frame, keep=[c for c in (ORIGIN, ROW) if c in batch.frame.columns]
-        )
-    else:
+def _check(source: Source, batch: Batch, result: SourceResult) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a batch into typed valid rows and quarantine rows; columns the schema lacks evolve
+    it or (``schema_mode = "freeze"``) reject the rows holding them."""
+    if batch.frame is None:
         checked = source.schema.check_records(batch.records or [], batch.origin, batch.first_row)
-    return checked.valid, checked.bad
+        return checked.valid, checked.bad
+    frame, rejected = records.rejected(batch.frame)
+    new = unknown_columns(frame, source.schema)
+    if new and source.config.schema_mode == "evolve":
+        source.schema = evolved(source.schema, new)
+        result.schema_added += new
+    elif new:
+        frame, refused = frozen(frame, new)
+        rejected = refused if rejected is None else pl.concat([rejected, refused], how="diagonal_relaxed")
+    checked = source.schema.check_frame(frame, keep=[c for c in (ORIGIN, ROW) if c in frame.columns])
+    if rejected is None or not rejected.height:
+        return checked.valid, checked.bad
+    return checked.valid, pl.concat([rejected, checked.bad], how="diagonal_relaxed")
 
 
 def _dedupe(
@@ -255,47 +287,6 @@ def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:
     ]
 
 
-def _declaration(ledger: Ledger, bronze: Bronze) -> DatasetDeclared | None:
-    found = [e for e in ledger.read(kind="dataset.declared", stream=f"dataset/{bronze.dataset}")
-             if isinstance(e, DatasetDeclared)]
-    return found[-1] if found else None
-
-
-def _declare(ledger: Ledger, bronze: Bronze, source: Source) -> None:
-    """Declare ``bronze/<source>`` with the record schema when no batch declared it with what
-    bronze holds, so coverage views know the dataset and its key even before any data."""
-    if _declaration(ledger, bronze) is None:
-        ledger.declare_dataset(
-            bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=source.schema.describe()
-        )
-
-
-def _with_schema(
-    declared: DatasetDeclared | None, bronze: Bronze, frame: pl.DataFrame
-) -> DatasetDeclared | None:
-    """The declaration with the schema bronze really holds (record, lineage and partition
-    columns) when that differs from the declared one (a watcher judges files by it); committed
-    with the batch's observations."""
-    schema = DatasetSchema.from_polars(frame)
-    if declared is None:
-        return DatasetDeclared(
-            dataset=bronze.dataset, freq="D", partition_key=bronze.partition_by, schema=schema
-        )
-    if declared.schema is not None and declared.schema.hash == schema.hash:
-        return None
-    kept = {f: getattr(declared, f) for f in ("dataset", "freq", "start", "end", "partition_key")}
-    return DatasetDeclared(**kept, due_after=declared.due_after, schema=schema)
-
-
-def _declare_config(ledger: Ledger, loaded: LoadedConfig, name: str) -> str:
-    """Record the source's config (secrets masked, ``${VAR}`` kept) once per distinct hash."""
-    digest = loaded.hash_of(name)
-    declared = ledger.read(kind="config.declared", stream=f"config/ingest/{name}")
-    if not any(isinstance(e, ConfigDeclared) and e.config_hash == digest for e in declared):
-        ledger.declare_config(f"ingest/{name}", loaded.recorded(name))
-    return digest
-
-
 def _metrics(run: Any, result: SourceResult) -> None:
     run.log_metrics(
         {
@@ -311,21 +302,12 @@ def _metrics(run: Any, result: SourceResult) -> None:
     )
 
 
-def _pause(point: str, batch: int) -> None:
-    """Crash-test hook: with ``LAKELEDGER_INGEST_PAUSE=<point>:<batch>`` the process writes its
-    pid to ``LAKELEDGER_INGEST_PAUSE_FILE`` and waits there until that file is removed (or it
-    is killed)."""
-    wanted = os.environ.get(PAUSE_ENV)
-    if not wanted or wanted != f"{point}:{batch}":
-        return
-    marker = os.environ.get(PAUSE_FILE_ENV)
-    if not marker:
-        raise StorageError(f"{PAUSE_ENV} is set but {PAUSE_FILE_ENV} is not")
-    with open(marker + ".tmp", "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(marker + ".tmp", marker)
-    while os.path.exists(marker):
-        time.sleep(0.02)
-
-
-__all__ = ["LedgerError", "SourceResult", "ingest_source", "last_checkpoint", "run_sources"]
+__all__ = [
+    "PAUSE_ENV",
+    "PAUSE_FILE_ENV",
+    "LedgerError",
+    "SourceResult",
+    "ingest_source",
+    "last_checkpoint",
+    "run_sources",
+]

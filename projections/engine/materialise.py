@@ -85,9 +85,13 @@ def from_rows(view: View, rows: pl.DataFrame) -> State:
     rows = rows.sort("_through", maintain_order=True)
     state: State = {}
     frames = []
+    # One fragment (a full rebuild or a compaction wrote it) is already one row per key: no
+    # merge needed, which halves loading a large view.
+    single = rows["_through"].n_unique() <= 1
     for part in view.parts:
         cols = list(part.schema())
-        frames.append(part.merge(rows.lazy().filter(pl.col("_part") == part.name).select(cols)))
+        stored = rows.lazy().filter(pl.col("_part") == part.name).select(cols)
+        frames.append(stored if single else part.merge(stored))
     for part, frame in zip(view.parts, pl.collect_all(frames), strict=True):
         state[part.name] = frame
     return state
@@ -194,7 +198,11 @@ def _round(
     """One attempt at refreshing ``names``: (refreshed, views that lost a commit race)."""
     tables = dict(zip(names, pool.map(lambda n: _open(ledger, n), names), strict=True))
     marks = dict(zip(names, pool.map(lambda n: _marks(ledger, tables[n]), names), strict=True))
-    fulls = {n for n in names if full or marks[n][0] == 0 or marks[n][0] > upto}
+    fulls = {
+        n
+        for n in names
+        if full or marks[n][0] == 0 or marks[n][0] > upto or _reshaped(tables[n], n)
+    }
     todo = [n for n in names if n in fulls or marks[n][0] < upto]
     done = [Refreshed(n, upto, 0, False, 0.0) for n in names if n not in todo]
     everything = all_events(ledger, upto) if fulls else None
@@ -241,6 +249,14 @@ def _apply(
     except Exception as exc:  # noqa: BLE001 - storage failures become our error type, secrets removed
         raise StorageError(ledger.location.redact(f"cannot write view {name}: {exc}")) from None
     return Refreshed(name, upto, events.height, full, time.perf_counter() - started)
+
+
+def _reshaped(table: DeltaTable | None, name: str) -> bool:
+    """The stored state has other columns than the view's parts now (a new lakeledger version
+    added a part or column): rebuild it from the events rather than fail to append."""
+    if table is None:
+        return False
+    return {f.name for f in table.schema().fields} != set(union_schema(registry.get(name)))
 
 
 def _marks(ledger: Ledger, table: DeltaTable | None) -> tuple[int, int]:

@@ -11,6 +11,7 @@ first: the same upcasters as ``Ledger.read``, applied only to the old rows.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -116,12 +117,15 @@ def rows(
     fields: Sequence[str],
     *,
     rename: Mapping[str, str] | None = None,
+    scalar_json: Mapping[str, str] | None = None,
 ) -> pl.LazyFrame:
     """Rows of the kind(s) of ``cls`` with the envelope and the payload ``fields`` as columns.
 
     Types come from the first class (several classes must agree on the fields asked for).
     ``rename`` maps payload field -> column name (model events carry their own ``version``).
     Free-form fields are JSON text; a field an old row lacks gets the class default.
+    ``scalar_json`` maps a scalar field -> column of its exact JSON text, type kept (a string
+    keeps its quotes: ``"0.05"`` vs ``0.05``), for flat payloads (``scalar_json_pattern``).
     """
     classes = cls if isinstance(cls, tuple) else (cls,)
     kinds = [_tag(c) for c in classes]
@@ -142,6 +146,8 @@ def rows(
         else:
             col = pl.col("payload").str.json_path_match(f"$.{f}")
         cols.append(col.alias(rename.get(f, f)))
+    for f, column in (scalar_json or {}).items():
+        cols.append(pl.col("payload").str.extract(scalar_json_pattern(f), 1).alias(column))
     return frame.select(cols)
 
 
@@ -172,22 +178,50 @@ def object_text(pairs: Mapping[str, object]) -> str:
 _PAIRS = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 
-def _pairs(objects: pl.Series) -> pl.Series:
+def _pairs(objects: pl.Series, as_json: bool = False) -> pl.Series:
     out: list[list[dict[str, str | None]] | None] = []
+    text_of = json_text if as_json else scalar_text
     for text in objects.to_list():
         obj = msgspec.json.decode(text) if text else {}
         out.append(
-            [{"key": k, "value": scalar_text(v)} for k, v in obj.items()]
+            [{"key": k, "value": text_of(v)} for k, v in obj.items()]
             if isinstance(obj, dict)
             else []
         )
     return pl.Series(out, dtype=_PAIRS)
 
 
-def explode_object(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
-    """One row per key of the JSON object in ``column`` (values as ``scalar_text``)."""
+def json_text(value: object) -> str:
+    """A value as JSON text: keeps its type (0.05 stays a number, "0.05" a string)."""
+    return msgspec.json.encode(value).decode()
+
+
+def json_value(text: str | None) -> object:
+    """The value of ``json_text`` (text that is not JSON, from older states, stays text)."""
+    if text is None:
+        return None
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text
+
+
+def scalar_json_pattern(field: str) -> str:
+    """A regex for the JSON text of a scalar ``field`` of a flat payload (a string keeps its
+    quotes): the first ``"field":`` after ``{`` or ``,`` outside a string (quotes inside strings
+    are escaped, so they never match). Only for kinds whose payload nests no objects."""
+    return '[{,]"' + re.escape(field) + r'":("(?:[^"\\]|\\.)*"|[^,}]*)'
+
+
+def explode_object(frame: pl.LazyFrame, column: str, *, as_json: bool = False) -> pl.LazyFrame:
+    """One row per key of the JSON object in ``column`` (values as ``scalar_text``, or as
+    ``json_text`` with ``as_json``)."""
+
+    def pairs(objects: pl.Series) -> pl.Series:
+        return _pairs(objects, as_json)
+
     return (
-        frame.with_columns(pl.col(column).map_batches(_pairs, return_dtype=_PAIRS).alias(column))
+        frame.with_columns(pl.col(column).map_batches(pairs, return_dtype=_PAIRS).alias(column))
         .explode(column)
         .filter(pl.col(column).is_not_null())
         .with_columns(pl.col(column).struct.field("key"), pl.col(column).struct.field("value"))
@@ -195,19 +229,27 @@ def explode_object(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
     )
 
 
-def _objects(pairs: pl.Series) -> pl.Series:
-    return pl.Series(
-        [object_text(dict(zip(p["key"], p["value"], strict=True))) for p in pairs.to_list()],
-        dtype=pl.String,
-    )
+def _objects(pairs: pl.Series, as_json: bool = False) -> pl.Series:
+    out = []
+    for p in pairs.to_list():
+        values = [json_value(v) for v in p["value"]] if as_json else p["value"]
+        out.append(object_text(dict(zip(p["key"], values, strict=True))))
+    return pl.Series(out, dtype=pl.String)
 
 
-def json_objects(frame: pl.LazyFrame, by: str, alias: str, value: str = "value") -> pl.LazyFrame:
-    """``(by, key, value)`` rows folded into one JSON object text per ``by``."""
+def json_objects(
+    frame: pl.LazyFrame, by: str, alias: str, value: str = "value", *, as_json: bool = False
+) -> pl.LazyFrame:
+    """``(by, key, value)`` rows folded into one JSON object text per ``by`` (``as_json``: the
+    values are JSON texts, kept with their types)."""
+
+    def objects(pairs: pl.Series) -> pl.Series:
+        return _objects(pairs, as_json)
+
     return (
         frame.group_by(by)
         .agg(pl.col("key"), pl.col(value).alias("value"))
         .select(
-            by, pl.struct("key", "value").map_batches(_objects, return_dtype=pl.String).alias(alias)
+            by, pl.struct("key", "value").map_batches(objects, return_dtype=pl.String).alias(alias)
         )
     )

@@ -32,6 +32,7 @@ class Context:
     now: datetime
     missing: frozenset[str] = frozenset()
     unchecked: tuple[tuple[str, str], ...] = ()  # (uri, why): storage that could not be asked
+    corrupted: frozenset[str] = frozenset()  # store copies whose bytes fail their checksum
     gone: frozenset[tuple[str, int]] = frozenset()
     # current version pin ("v4", "sha256:...") of pinned inputs by name; None: gone from storage
     versions: Mapping[str, str | None] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from collections import defaultdict
 import polars as pl
 from fsspec import AbstractFileSystem
 from lakeledger.store import Ledger, versions
+from lakeledger.store.artifacts import ArtifactStore, digest_of_uri
 from lakeledger.store.location import is_uri, scheme_of
 from lakeledger.store.storage import filesystem
 
@@ -29,6 +30,8 @@ def storage_facts(ledger: Ledger, uris: list[str]) -> tuple[frozenset[str], dict
     unchecked: dict[str, str] = {}
     for uri in uris:
         target = uri if is_uri(uri) else ledger.location.join(uri)
+        if uri.startswith("file://"):
+            target = uri[len("file://") :]
         try:
             fs, path = filesystem(ledger.location, target)
         except (ImportError, ValueError, OSError) as exc:
@@ -53,6 +56,20 @@ def storage_facts(ledger: Ledger, uris: list[str]) -> tuple[frozenset[str], dict
             present = {path for _, path in items if _exists(fs, path)}
         gone.update(uri for uri, path in items if path not in present and not _exists(fs, path))
     return frozenset(gone), unchecked
+
+
+def corrupted_uris(ledger: Ledger, artifacts: pl.DataFrame) -> frozenset[str]:
+    """Copies in lakeledger's artifact store whose bytes no longer hash to their name.
+
+    Only store objects (``artifacts/sha256/...``) can be verified: their path is their checksum.
+    Each distinct object is hashed once per check; absent ones are left to ``storage_facts``.
+    """
+    store = ArtifactStore(ledger.location)
+    uris = {u for u in artifacts["uri"].drop_nulls().to_list() if digest_of_uri(u)}
+    return frozenset(
+        u for u in sorted(uris) if _exists(*filesystem(ledger.location, ledger.location.join(u)))
+        and not store.verify(u, digest_of_uri(u) or "")
+    )
 
 
 def current_versions(

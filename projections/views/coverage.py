@@ -101,7 +101,7 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     return pl.DataFrame(out, schema=SCHEMA, orient="row")
 
 
-def _grace(text: str | None) -> timedelta:
+def grace_of(text: str | None) -> timedelta:
     try:
         return periods.parse_duration(text, "due_after") if text else timedelta(0)
     except InvalidInput:
@@ -127,7 +127,7 @@ def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict: 
         if end is None
         else min(now, datetime.combine(end, time(), UTC) + timedelta(days=1, microseconds=-1))
     )
-    due = periods.last_due(freq, now, _grace(row.get("due_after")))
+    due = periods.last_due(freq, now, grace_of(row.get("due_after")))
     last = min(periods.truncate(limit, freq), due)
     expected = periods.expected(freq, first, last) if first is not None and first <= last else []
     begun = periods.expected(freq, first, limit) if first is not None and first <= limit else []

@@ -2,7 +2,9 @@
 
 From ``ingest.checkpoint`` (cursor, batch) and the ``ingest/<source>`` runs (``run.started``,
 ``run.finished``, ``run.metric_logged``): the last cursor, the last run and its outcome, rows
-written and quarantined by it and in total, and how many runs failed.
+written and quarantined by it and in total, and how many runs failed. A run killed before it
+logged its metrics still wrote rows, so the caller may pass ``held``: rows per (source, run_id)
+counted in bronze and quarantine (``written``, ``quarantined``); the counts then come from it.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ COLUMNS = [
 SUMMARY = [c for c in COLUMNS if c not in ("total_quarantined", "runs")]
 
 
-def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
-    """``events``: log rows (``kind``, ``version``, ``seq``, ``occurred_at``, ``payload``)."""
+def ingest_status(events: pl.LazyFrame, held: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``events``: log rows (``kind``, ``version``, ``seq``, ``occurred_at``, ``payload``);
+    ``held``: optional counts per ``source``, ``run_id`` (``written``, ``quarantined``)."""
     ordered = events.sort("version", "seq")
     checkpoints = (
         rows(ordered, ev.IngestCheckpoint, ["source", "batch", "cursor"])
@@ -65,10 +68,22 @@ def ingest_status(events: pl.LazyFrame) -> pl.DataFrame:
             .agg(pl.col("value").last().cast(pl.Int64).alias(key))
         )
 
+    if held is not None:
+        counts = held.lazy().select(
+            "source",
+            "run_id",
+            pl.col("written").cast(pl.Int64).alias("records_written"),
+            pl.col("quarantined").cast(pl.Int64).alias("records_quarantined"),
+        )
+        counted = started.join(counts, on=["source", "run_id"], how="left").with_columns(
+            pl.col("records_written", "records_quarantined").fill_null(0)
+        )
+    else:
+        counted = started.join(total("records_written"), on="run_id", how="left").join(
+            total("records_quarantined"), on="run_id", how="left"
+        )
     runs = (
-        started.join(finished, on="run_id", how="left")
-        .join(total("records_written"), on="run_id", how="left")
-        .join(total("records_quarantined"), on="run_id", how="left")
+        counted.join(finished, on="run_id", how="left")
         .with_columns(pl.col("status").fill_null("running"))
         .sort("version", "seq")  # log order: joins above do not keep any
         .group_by("source")

@@ -14,6 +14,9 @@ from lakeledger.store import events as ev
 
 KINDS = ("model.version_registered", "model.stage_changed", "model.alias_set")
 
+# MLflow's model-version search names -> our columns (``name = 'fraud' and version_number > 2``)
+ALIASES = {"name": "model", "version_number": "version", "current_stage": "stage"}
+
 _V = {"version": "model_version"}
 
 
@@ -21,7 +24,7 @@ def _registered(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
         events,
         ev.ModelVersionRegistered,
-        ["model", "version", "artifact_uri", "framework", "run_id", "metrics", "tags"],
+        ["model", "version", "artifact_uri", "framework", "run_id", "metrics", "params", "tags"],
         rename=_V,
     )
 
@@ -48,6 +51,7 @@ PARTS = (
             "framework": ("first", None),
             "run_id": ("first", None),
             "metrics": ("first", None),
+            "params": ("first", None),
             "tags": ("first", None),
             "registered_at": ("first", "recorded_at"),
             "registered_by": ("first", "writer_user"),
@@ -78,6 +82,7 @@ COLUMNS = [
     "artifact_uri",
     "framework",
     "metrics",
+    "params",
     "tags",
     "registered_at",
     "registered_by",
@@ -105,6 +110,9 @@ def present(state: State, ctx: Context | None = None) -> pl.DataFrame:
             pl.col("stage").fill_null("None"),
             pl.col("stage_changes").fill_null(0),
             pl.col("aliases").fill_null(pl.lit([], pl.List(pl.String))),
+            pl.col("metrics").fill_null("{}"),
+            pl.col("params").fill_null("{}"),
+            pl.col("tags").fill_null("{}"),
         )
         .rename({"model_version": "version"})
         .select(COLUMNS)

@@ -5,33 +5,97 @@ A run without ``run.finished`` is ``running`` unless its writer is gone, then ``
   those in ``Context.gone`` (``api.py`` checks pids on this host; other hosts cannot be checked);
 - or nothing was recorded for the run for longer than ``LOST_AFTER`` (24 h) before ``now``.
 The time rule alone makes a past view reproducible: as of a moment, ``now`` is that moment.
+
+Params keep their JSON type (0.05 stays a number, "0.05" a string); metrics are numbers. A run
+whose last ``run.deleted`` is not followed by ``run.restored`` leaves the view (the audit keeps
+it). A run lists the artifacts registered with its id; ``parent_run_id`` nests runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
-from lakeledger.projections.engine.payload import explode_object, json_objects, rows
+from lakeledger.projections.engine.payload import (
+    explode_object,
+    json_objects,
+    rows,
+)
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
+from lakeledger.projections.search import Source, parse_columns, search
 from lakeledger.store import events as ev
 
-KINDS = ("run.started", "run.param_logged", "run.metric_logged", "run.tag_set", "run.finished")
+RUN_KINDS = (
+    "run.started",
+    "run.param_logged",
+    "run.metric_logged",
+    "run.tag_set",
+    "run.finished",
+    "run.deleted",
+    "run.restored",
+)
+KINDS = (*RUN_KINDS, "artifact.registered")
+
+# MLflow's attribute names -> our columns, for search filters (``attributes.start_time > ...``)
+ALIASES = {
+    "run_name": "name",
+    "start_time": "started_at",
+    "end_time": "finished_at",
+    "experiment_id": "experiment",
+    "experiment_name": "experiment",
+    "user_id": "started_by",
+}
 
 LOST_AFTER = timedelta(hours=24)
 
 def _started(events: pl.LazyFrame) -> pl.LazyFrame:
     return rows(
-        events, ev.RunStarted, ["run_id", "experiment", "name", "job", "params", "tags"]
+        events,
+        ev.RunStarted,
+        ["run_id", "experiment", "name", "job", "parent_run_id", "params", "tags"],
     )
 
 
-def _keyed(events: pl.LazyFrame, cls: type[ev.ParamLogged | ev.TagSet], obj: str) -> pl.LazyFrame:
-    """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``cls`` events after it."""
-    initial = explode_object(rows(events, ev.RunStarted, ["run_id", obj]), obj)
-    logged = rows(events, cls, ["run_id", "key", "value"])
+def _keyed(
+    events: pl.LazyFrame,
+    kind: type[ev.ParamLogged | ev.TagSet],
+    obj: str,
+    *,
+    as_json: bool = False,
+) -> pl.LazyFrame:
+    """(run_id, key, value, pos) from ``run.started``'s ``obj`` and the ``kind`` events after it.
+
+    ``as_json``: values as JSON text with their type (params), else as plain text (tags)."""
+    initial = explode_object(rows(events, ev.RunStarted, ["run_id", obj]), obj, as_json=as_json)
+    fields = ["run_id", "key", "value"]
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
+    if not as_json:
+        logged = rows(events, kind, fields)
+        return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+    # params: ``value`` the JSON text (type kept), ``text`` as shown and compared (0.05 -> "0.05")
+    logged = rows(events, kind, fields, scalar_json={"value": "json"}).with_columns(
+        text=pl.when(pl.col("json").str.starts_with('"')).then("value").otherwise("json"),
+        value=pl.col("json"),
+    )
+    initial = initial.with_columns(
+        text=pl.when(pl.col("value").str.starts_with('"'))
+        .then(pl.col("value").str.json_decode(pl.String))
+        .otherwise("value")
+    )
+    cols.append("text")
     return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+
+
+def _deletions(events: pl.LazyFrame) -> pl.LazyFrame:
+    return rows(events, (ev.RunDeleted, ev.RunRestored), ["run_id"])
+
+
+def _artifacts(events: pl.LazyFrame) -> pl.LazyFrame:
+    return rows(events, ev.ArtifactRegistered, ["run_id", "name"]).filter(
+        pl.col("run_id").is_not_null()
+    )
 
 
 def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -39,7 +103,7 @@ def _metrics(events: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _activity(events: pl.LazyFrame) -> pl.LazyFrame:
-    return events.filter(pl.col("kind").is_in(KINDS)).select(
+    return events.filter(pl.col("kind").is_in(RUN_KINDS)).select(
         pl.col("stream").str.slice(4).alias("run_id"), "recorded_at"
     )
 
@@ -52,6 +116,7 @@ PARTS = (
             "experiment": ("first", None),
             "name": ("first", None),
             "job": ("first", None),
+            "parent_run_id": ("first", None),
             "started_at": ("first", "occurred_at"),
             "started_by": ("first", "writer_user"),
             "writer_host": ("first", None),
@@ -72,8 +137,8 @@ PARTS = (
     Part(
         "params",
         ("run_id", "key"),
-        {"value": ("last", None)},
-        lambda e: _keyed(e, ev.ParamLogged, "params"),
+        {"value": ("last", None), "text": ("last", None)},
+        lambda e: _keyed(e, ev.ParamLogged, "params", as_json=True),
     ),
     Part(
         "tags",
@@ -95,6 +160,13 @@ PARTS = (
         _metrics,
     ),
     Part("activity", ("run_id",), {"last_event_at": ("max", "recorded_at")}, _activity),
+    Part(
+        "deletion",
+        ("run_id",),
+        {"deletion": ("last", "kind"), "deleted_at": ("last", "recorded_at")},
+        _deletions,
+    ),
+    Part("artifacts", ("run_id", "name"), {"first_at": ("first", "recorded_at")}, _artifacts),
 )
 
 COLUMNS = [
@@ -102,6 +174,7 @@ COLUMNS = [
     "experiment",
     "job",
     "name",
+    "parent_run_id",
     "status",
     "status_reason",
     "started_at",
@@ -111,6 +184,7 @@ COLUMNS = [
     "metrics",
     "metric_stats",
     "tags",
+    "artifacts",
     "error",
     "started_by",
     "writer_host",
@@ -119,7 +193,12 @@ COLUMNS = [
 ]
 
 
-def present(state: State, ctx: Context) -> pl.DataFrame:
+MAP_COLUMNS = ("params", "tags", "metrics", "metric_stats")
+
+
+def lean(state: State, ctx: Context) -> pl.LazyFrame:
+    """The view's rows without the JSON columns (params, tags, metrics): cheap, for searching;
+    ``search_maps`` gives those values typed, one row per (run, key)."""
     gone = pl.DataFrame(
         {"writer_host": [h for h, _ in ctx.gone], "writer_pid": [p for _, p in ctx.gone]},
         schema={"writer_host": pl.String, "writer_pid": pl.Int64},
@@ -127,24 +206,18 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     now = pl.lit(ctx.now).cast(pl.Datetime("us", "UTC"))
     silent = now - pl.col("last_event_at") > pl.lit(LOST_AFTER)
     hours = int(LOST_AFTER.total_seconds() // 3600)
-    metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
-    stats = (
-        state["metrics"]
-        .lazy()
-        .select(
-            "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
-        )
+    deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
+    artifacts = (
+        state["artifacts"].lazy().group_by("run_id").agg(pl.col("name").sort().alias("artifacts"))
     )
     return (
         state["started"]
         .lazy()
+        .join(deleted, on="run_id", how="anti")
+        .join(artifacts, on="run_id", how="left")
         .join(state["finished"].lazy(), on="run_id", how="left")
         .join(state["activity"].lazy(), on="run_id", how="left")
         .join(gone.lazy(), on=["writer_host", "writer_pid"], how="left")
-        .join(json_objects(state["params"].lazy(), "run_id", "params"), on="run_id", how="left")
-        .join(json_objects(state["tags"].lazy(), "run_id", "tags"), on="run_id", how="left")
-        .join(json_objects(metrics, "run_id", "metrics"), on="run_id", how="left")
-        .join(json_objects(stats, "run_id", "metric_stats"), on="run_id", how="left")
         .with_columns(
             status=pl.when(pl.col("status").is_not_null())
             .then("status")
@@ -159,6 +232,49 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
             .then(pl.lit(f"no event for over {hours} h"))
             .otherwise(pl.lit("in progress")),
             duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1e6,
+            artifacts=pl.col("artifacts").fill_null(pl.lit([], pl.List(pl.String))),
+        )
+        .select([c for c in COLUMNS if c not in MAP_COLUMNS])
+        .sort("started_at", "run_id")
+    )
+
+
+def present(state: State, ctx: Context) -> pl.DataFrame:
+    metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
+    stats = (
+        state["metrics"]
+        .lazy()
+        .select(
+            "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
+        )
+    )
+    return (
+        lean(state, ctx)
+        .join(
+            json_objects(state["params"].lazy(), "run_id", "params", as_json=True),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            json_objects(state["tags"].lazy(), "run_id", "tags"),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            json_objects(metrics, "run_id", "metrics"),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            json_objects(stats, "run_id", "metric_stats"),
+            on="run_id",
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(
             params=pl.col("params").fill_null("{}"),
             tags=pl.col("tags").fill_null("{}"),
             metrics=pl.col("metrics").fill_null("{}"),
@@ -170,13 +286,75 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
     )
 
 
+def search_maps(state: State) -> dict[str, tuple[pl.DataFrame, str]]:
+    """``metrics.*``, ``params.*``, ``tags.*`` for search: (run_id, key, value) rows and the
+    value column: metric values as numbers, params as text (MLflow compares params as text)."""
+    return {
+        "metrics": (state["metrics"].select("run_id", "key", "last"), "last"),
+        "params": (state["params"].select("run_id", "key", "text"), "text"),
+        "tags": (state["tags"].select("run_id", "key", "value"), "value"),
+    }
+
+
+def search_runs(
+    state: State,
+    ctx: Context,
+    filter: str | None = None,
+    *,
+    order_by: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    columns: str | Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Runs passing a filter: searched on the lean rows plus typed maps, and only the rows
+    kept are presented (formatting JSON objects is the costly part of the view)."""
+    sources = {
+        m: Source(frame, "run_id", value) for m, (frame, value) in search_maps(state).items()
+    }
+    options: dict[str, Any] = {"aliases": ALIASES, "sources": sources}
+    base = lean(state, ctx)
+    if columns and not _needs_view(columns):
+        return search(base, filter, order_by=order_by, limit=limit, columns=columns, **options)
+    hits = search(base, filter, order_by=order_by, limit=limit, columns="run_id", **options)
+    rows = present(only(state, hits["run_id"].to_list()), ctx)
+    rows = hits.join(rows, on="run_id", how="left", maintain_order="left")
+    return search(rows, None, columns=columns, **options) if columns else rows
+
+
+def _needs_view(columns: str | Sequence[str]) -> bool:
+    """Whether ``columns`` name a JSON column of the view (else the lean rows suffice)."""
+    spec = columns if isinstance(columns, str) else ",".join(columns)
+    return any(i.map is None and i.key in MAP_COLUMNS for i in parse_columns(spec))
+
+
+def only(state: State, run_ids: list[str]) -> State:
+    """The state restricted to some runs (to present only the rows a search kept)."""
+    ids = pl.Series(run_ids, dtype=pl.String).implode()
+    return {name: part.filter(pl.col("run_id").is_in(ids)) for name, part in state.items()}
+
+
 def run_metrics(state: State) -> pl.DataFrame:
     """Metric summaries per (run, key): last, min, max, count, last step."""
     return state["metrics"].sort("run_id", "key")
 
 
 def run_params(state: State) -> pl.DataFrame:
+    """Params per (run, key); ``value`` is JSON text keeping the logged type."""
     return state["params"].select("run_id", "key", "value").sort("run_id", "key")
+
+
+def deleted_runs(state: State) -> list[str]:
+    """Ids of runs deleted (and not restored since)."""
+    return state["deletion"].filter(pl.col("deletion") == "run.deleted")["run_id"].to_list()
+
+
+def metric_history(events: pl.LazyFrame, run_id: str, key: str | None = None) -> pl.DataFrame:
+    """Every point a run logged for ``key`` (all keys when None), in log order."""
+    frame = _metrics(prepare(events)).filter(pl.col("run_id") == run_id)
+    if key is not None:
+        frame = frame.filter(pl.col("key") == key)
+    return frame.select(
+        "key", "step", "value", "occurred_at", "recorded_at", pl.col("version").alias("version")
+    ).collect()
 
 
 def runs(events: pl.LazyFrame, ctx: Context) -> pl.DataFrame:

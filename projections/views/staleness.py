@@ -2,8 +2,10 @@
 
 The status is the one lineage rule, ``lakeledger.store.lineage.decide`` (also behind
 ``Stage.freshness`` and the gate); this view gathers its facts from the events plus what the
-caller supplies from storage in the ``Context``: ``missing`` (artifact files gone) and
-``versions`` (the current version of every pinned input, ``store/versions.py``). So a Delta input
+caller supplies from storage in the ``Context``: ``missing`` (artifact files gone),
+``corrupted`` (copies in lakeledger's artifact store that fail their sha256: status
+``corrupted``, after ``missing``) and ``versions`` (the current version of every pinned input,
+``store/versions.py``). So a Delta input
 that got new data outside the ledger makes an artifact stale here exactly as it does for the
 stage. Without supplied versions (a view as of a past moment) pinned inputs are judged by the log
 (registered or observed again after the artifact), as unpinned ones always are:
@@ -134,7 +136,18 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         },
         schema={"name": pl.String, "status": pl.String, "reason": pl.String},
     )
-    return live.join(status, on="name", how="left").select(COLUMNS).sort("name")
+    bad = pl.col("uri").is_in(list(ctx.corrupted)) & (pl.col("status") != "missing")
+    return (
+        live.join(status, on="name", how="left")
+        .with_columns(
+            status=pl.when(bad).then(pl.lit("corrupted")).otherwise("status"),
+            reason=pl.when(bad).then(pl.format("stored copy {} fails its sha256", "uri")).otherwise("reason"),
+        )
+        .select(COLUMNS)
+        .sort("name")
+    )
+
+
 def staleness(events: pl.LazyFrame, ctx: Context) -> pl.DataFrame:
     """Artifact statuses from events and the facts supplied in ``ctx``."""
     return present(reduce(PARTS, prepare(events)), ctx)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import msgspec
 import polars as pl
 from lakeledger.ingest.extract.records import RecordSchema
+from lakeledger.ingest.extract.secrets import Secrets
 from lakeledger.store.errors import LedgerError
 
 if TYPE_CHECKING:
@@ -54,21 +55,18 @@ class Batch:
 
 @dataclass
 class Context:
-    """Where relative paths start, where to keep samples, how to redact messages."""
+    """Where relative paths start, where to keep samples, which values to mask."""
 
     base_dir: str = "."
     samples_dir: str | None = None
-    secrets: list[str] = field(default_factory=list)
+    secrets: Secrets = field(default_factory=Secrets)
 
     def path(self, path: str) -> str:
         path = os.path.expanduser(path)
         return path if os.path.isabs(path) or "://" in path else os.path.join(self.base_dir, path)
 
     def redact(self, message: str) -> str:
-        for secret in self.secrets:
-            if len(secret) >= 4:
-                message = message.replace(secret, "***")
-        return message
+        return self.secrets.text(message)
 
 
 class Source:
@@ -78,6 +76,9 @@ class Source:
     Options: ClassVar[type[msgspec.Struct]] = NoOptions
     default_schema: ClassVar[type[msgspec.Struct] | None] = None
     uses_cursor_field: ClassVar[bool] = True  # does ``cursor = "column"`` mean anything here?
+    # how a rejected record is known when a resumed run meets it again (see quarantine.py):
+    # by "position" (origin + row number + content) or by "content" alone
+    record_identity: ClassVar[Literal["position", "content"]] = "position"
 
     def __init__(self, config: SourceConfig, options: Any, schema: RecordSchema, context: Context) -> None:
         self.config = config

@@ -1,31 +1,35 @@
 """CSV files and globs, incremental by new files and, optionally, by a cursor column.
 
 Each file is known by path and SHA-256. A file seen before is skipped; one that only grew (the
-old content is a prefix) is read from where it ended; any other change is read again in full.
-With ``cursor = "column"``, rows at or below the highest cursor of earlier runs are skipped too.
-Rows are streamed in ``batch_rows`` chunks (polars streaming engine), never a whole file.
+old content is a prefix) is read from where it ended, also when a run was killed inside it (the
+cursor keeps the hash of the prefix it committed); any other change is read again in full, as a
+new version of the file. With ``cursor = "column"``, rows at or below the highest cursor of earlier
+runs are skipped too. Rows are streamed in batches of ``batch_rows`` rows and at most
+``max_batch_bytes`` of text, never a whole file; a row of the wrong width, or a record longer than
+``max_line_bytes``, goes to quarantine with its line number.
 """
 
 from __future__ import annotations
 
 import codecs
 import glob
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import fsspec
 import msgspec
 import polars as pl
-from lakeledger.ingest.extract.records import ORIGIN, ROW, cast_text
+from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW, cast_text
 from lakeledger.ingest.extract.sources.base import Batch, Source, SourceError
+from lakeledger.ingest.extract.sources.csv_pieces import Piece, digest, pieces, ragged
 from lakeledger.store.location import Location, is_uri
 from lakeledger.store.storage import filesystem
 
 _CHUNK = 1 << 20
+_EXTRA = "__lakeledger_extra"  # one column past the header: a wider row shows there
 
 
 class CsvOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -36,11 +40,17 @@ class CsvOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     null_values: list[str] = []
     quote_char: str | None = '"'
     storage_options: dict[str, str] = {}  # for s3://... paths (delta-rs style AWS_* keys)
+    max_batch_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 << 20  # a batch ends here or at batch_rows
+    max_line_bytes: Annotated[int, msgspec.Meta(gt=0)] = 16 << 20  # a longer record: quarantined
 
 
 class CsvSource(Source):
     kind = "csv"
     Options = CsvOptions
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._columns: list[str] | None = None
 
     def files(self) -> list[str]:
         patterns = [self.options.path] if isinstance(self.options.path, str) else self.options.path
@@ -75,21 +85,25 @@ class CsvSource(Source):
         plan = []
         for path in self.files():
             seen = state.files.get(path)
-            digest, size, prefix = _digest(self._open(path), seen[2] if seen else None)
-            if seen and seen[0] == digest:
+            partial = state.partial if state.partial and state.partial[0] == path else None
+            # the old version's size: is its content still the start of this file?
+            old_size = partial[5] if partial and len(partial) > 5 else (seen[2] if seen else None)
+            whole, size, prefix = digest(self._open(path), old_size)
+            if seen and seen[0] == whole:
                 continue
-            # resume inside this very file, or after the part of it read before it grew
+            # resume inside this very file (also after it grew: the version read then is still
+            # its start), or after the part of it read before it grew; else read a new version
             skip = (0, 0, 0)  # rows read, where to restart in the UTF-8 text, rows to drop there
-            if state.partial and state.partial[:2] == [path, digest]:
-                skip = (int(state.partial[2]), int(state.partial[3]), int(state.partial[4]))
-            elif seen and prefix == seen[0]:
+            if partial and (partial[1] == whole or (len(partial) > 5 and prefix == partial[1])):
+                skip = (int(partial[2]), int(partial[3]), int(partial[4]))
+            elif seen and not partial and prefix == seen[0]:
                 skip = (int(seen[1]), int(seen[3]), 0)
-            plan.append((path, digest, size, skip))
+            plan.append((path, whole, size, skip))
         self._total = max(1, sum(size - skip[1] for _, _, size, skip in plan))
         self._done = 0
-        for path, digest, size, skip in plan:
+        for path, whole, size, skip in plan:
             self._start = skip[1]
-            yield from self._file(path, digest, size, skip, state)
+            yield from self._file(path, whole, size, skip, state)
             self._done += size - skip[1]
 
     def finish(self, cursor: Any) -> Any:
@@ -101,34 +115,44 @@ class CsvSource(Source):
     def _file(
         self, path: str, digest: str, size: int, skip: tuple[int, int, int], state: _State
     ) -> Iterator[Batch]:
-        """Batches of exactly ``batch_rows`` rows (the last may be shorter). ``skip`` is
-        (rows already read, byte offset of the piece to restart from, rows to drop there)."""
-        source = self._utf8(path)
+        """Batches of ``batch_rows`` rows (fewer when ``max_batch_bytes`` of text come first; the
+        last may be shorter) of the file's first ``size`` bytes, the version ``digest`` names
+        (a logger appending meanwhile is read next run). ``skip``: (rows already read, offset of
+        the piece to restart from, rows to drop there)."""
+        source = self._utf8(path, size)
         rows, start, drop = skip
-        want = self.config.batch_rows
+        self._size = size
+        o, want = self.options, self.config.batch_rows
+        quote = o.quote_char.encode() if o.quote_char else None
         try:
             held: list[pl.DataFrame] = []
-            held_rows = 0
-            pending: tuple[pl.DataFrame, tuple[int, int]] | None = None
-            for header, body, begin, end in _chunks(self._open(source), start, self.options, want):
-                frame = self._parse(header + body, path)
-                pos, drop = drop, 0
+            held_rows, held_bytes, end = 0, 0, start
+            pending: tuple[pl.DataFrame | None, tuple[int, int]] | None = None
+            read = pieces(self._open(source), start, rows=want, quote=quote, max_line=o.max_line_bytes,
+                          header=o.has_header, limit=size if source == path else None)
+            for piece in read:
+                frame = self._parse(piece, path)
+                per_row = (piece.end - piece.begin) / max(1, frame.height)
+                pos, drop, end = drop, 0, piece.end
                 while pos < frame.height:
-                    take = min(want - held_rows, frame.height - pos)
+                    room = want - held_rows  # rows the batch still takes, and bytes of text
+                    if per_row > 0:
+                        room = min(room, max(1, int((o.max_batch_bytes - held_bytes) / per_row)))
+                    take = min(room, frame.height - pos)
                     held.append(frame.slice(pos, take))
-                    held_rows, pos = held_rows + take, pos + take
-                    if held_rows < want:
+                    held_rows, held_bytes, pos = held_rows + take, held_bytes + take * per_row, pos + take
+                    if take < room:  # the piece is used up, the batch is not full
                         break
                     if pending is not None:
                         rows = yield from self._emit(pending, rows, path, digest, state, None)
-                    resume = (end, 0) if pos == frame.height else (begin, pos)
-                    pending, held, held_rows = (pl.concat(held), resume), [], 0
+                    at = (piece.end, 0) if pos == frame.height else (piece.begin, pos)
+                    pending = (pl.concat(held, how="diagonal_relaxed"), at)
+                    held, held_rows, held_bytes = [], 0, 0
             if held_rows or pending is None:
                 if pending is not None:
                     rows = yield from self._emit(pending, rows, path, digest, state, None)
-                tail = pl.concat(held) if held else None
-                fs, where = self._fs(source)
-                pending = (tail, (fs.size(where), 0))  # type: ignore[assignment]
+                tail = pl.concat(held, how="diagonal_relaxed") if held else None
+                pending = (tail, (end, 0))
             yield from self._emit(pending, rows, path, digest, state, size)
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"cannot read CSV {path}: {exc}") from None
@@ -153,19 +177,46 @@ class CsvSource(Source):
         yield self._batch(frame, path, digest, rows, state, size, resume)
         return rows
 
-    def _parse(self, data: bytes, path: str) -> pl.DataFrame:
+    def _parse(self, piece: Piece, path: str) -> pl.DataFrame:
+        """Text columns named by the header; a record of another width, or one longer than
+        ``max_line_bytes``, comes with ``_raw`` and ``_reason`` set (the runner quarantines it)."""
         o = self.options
+        names = self._names(piece)
+        if piece.body is None:
+            reason = f"line {piece.line}: longer than options.max_line_bytes ({o.max_line_bytes} bytes)"
+            cells: dict[str, list[str | None]] = {n: [None] for n in names}
+            cells.update({RAW: [piece.head.decode(errors="replace") + "..."], REASON: [reason]})
+            schema = {**dict.fromkeys(names, pl.String), RAW: pl.String, REASON: pl.String}
+            frame = pl.DataFrame(cells, schema=schema)
+            return frame.with_columns(pl.lit(path).alias(ORIGIN))
         frame = pl.read_csv(
-            data,
-            separator=o.delimiter,
-            has_header=o.has_header,
-            infer_schema=False,
-            null_values=o.null_values or None,
-            quote_char=o.quote_char,
-            raise_if_empty=False,
-            encoding="utf8-lossy" if o.encoding.lower() == "utf8-lossy" else "utf8",
+            piece.body,
+            has_header=False,
+            schema={**dict.fromkeys(names, pl.String), _EXTRA: pl.String},
+            missing_columns="insert",
+            truncate_ragged_lines=True,
+            **self._read_options(),
         )
-        return frame.with_columns(pl.lit(path).alias(ORIGIN))
+        return ragged(frame, names, _EXTRA, piece, o).with_columns(pl.lit(path).alias(ORIGIN))
+
+    def _names(self, piece: Piece) -> list[str]:
+        """The header's column names as polars reads them (``column_1``.. without a header)."""
+        if self._columns is None:
+            data = piece.header if self.options.has_header else (piece.body or b"").split(b"\n", 1)[0]
+            frame = pl.read_csv(data + b"\n", has_header=self.options.has_header, **self._read_options())
+            self._columns = frame.columns
+        return self._columns
+
+    def _read_options(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "separator": o.delimiter,
+            "infer_schema": False,
+            "null_values": o.null_values or None,
+            "quote_char": o.quote_char,
+            "raise_if_empty": False,
+            "encoding": "utf8-lossy" if o.encoding.lower() == "utf8-lossy" else "utf8",
+        }
 
     def _batch(
         self,
@@ -201,7 +252,7 @@ class CsvSource(Source):
             state.files[path] = [digest, rows, size, resume[0]]
             state.partial = None
         else:
-            state.partial = [path, digest, rows, *resume]
+            state.partial = [path, digest, rows, *resume, self._size]
         done = self._done + (size - self._start if size is not None else resume[0] - self._start)
         return Batch(
             cursor=state.encode(),
@@ -212,8 +263,9 @@ class CsvSource(Source):
             done=min(1.0, done / self._total),
         )
 
-    def _utf8(self, path: str) -> str:
-        """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file."""
+    def _utf8(self, path: str, size: int) -> str:
+        """polars reads UTF-8; other encodings are transcoded, streaming, to a temporary file
+        (the first ``size`` bytes: the version whose digest the cursor keeps)."""
         encoding = self.options.encoding.lower().replace("-", "")
         if encoding in ("utf8", "utf8lossy"):
             return path
@@ -224,7 +276,9 @@ class CsvSource(Source):
         fd, temp = tempfile.mkstemp(suffix=".csv")
         try:
             with self._open(path) as src, os.fdopen(fd, "wb") as dst:
-                while block := src.read(_CHUNK):
+                left = size
+                while left > 0 and (block := src.read(min(_CHUNK, left))):
+                    left -= len(block)
                     dst.write(decoder.decode(block).encode())
                 dst.write(decoder.decode(b"", final=True).encode())
         except UnicodeDecodeError as exc:
@@ -238,7 +292,8 @@ class CsvSource(Source):
 
 class _State(msgspec.Struct, kw_only=True):
     files: dict[str, list[Any]] = {}  # path -> [sha256, rows, bytes, bytes of UTF-8 text]
-    # inside a file: [path, sha256, rows read, UTF-8 offset of a piece, rows to drop there]
+    # inside a file: [path, sha256, rows read, UTF-8 offset of a piece, rows to drop there, bytes
+    # the sha256 covers] - a later run resumes there while those bytes still start the file
     partial: list[Any] | None = None
     base: Any = None  # highest cursor value of completed runs (filters rows)
     top: Any = None  # highest cursor value read so far
@@ -251,65 +306,7 @@ class _State(msgspec.Struct, kw_only=True):
         return msgspec.to_builtins(self)
 
 
-def _chunks(
-    file: BinaryIO, start: int, options: CsvOptions, rows: int
-) -> Iterator[tuple[bytes, bytes, int, int]]:
-    """(header, complete rows, start, end) pieces of about ``rows`` rows from byte ``start``.
-
-    Reading by byte ranges keeps memory to one batch whatever the file size (polars' own
-    batched reader reads ahead without bound when its consumer is slower). A piece ends at a
-    newline outside quotes: an even number of quote characters before it.
-    """
-    quote = options.quote_char.encode() if options.quote_char else None
-    with file as f:
-        header = f.readline() if options.has_header else b""
-        offset = max(start, f.tell())
-        f.seek(offset)
-        per_row = 100.0
-        carry = b""
-        while True:
-            block = f.read(max(1 << 16, int(rows * per_row) - len(carry)))
-            data = carry + block
-            if not block:
-                if data.strip():
-                    yield header, data, offset, offset + len(data)
-                return
-            cut = _row_end(data, quote)
-            if cut is None:  # not one complete row yet
-                carry = data
-                continue
-            body, carry = data[:cut], data[cut:]
-            per_row = max(1.0, len(body) / max(1, body.count(b"\n")))
-            yield header, body, offset, offset + cut
-            offset += cut
-
-
-def _row_end(data: bytes, quote: bytes | None) -> int | None:
-    pos = data.rfind(b"\n")
-    while pos >= 0:
-        if quote is None or data.count(quote, 0, pos) % 2 == 0:
-            return pos + 1
-        pos = data.rfind(b"\n", 0, pos)
-    return None
-
-
 def _greater(a: Any, b: Any, kind: str) -> bool:
     if kind == "datetime":
         return datetime.fromisoformat(str(a)) > datetime.fromisoformat(str(b))
     return bool(a > b)
-
-
-def _digest(file: BinaryIO, prefix_size: int | None) -> tuple[str, int, str | None]:
-    """SHA-256 of the file, its size, and the digest of its first ``prefix_size`` bytes."""
-    sha = hashlib.sha256()
-    prefix: str | None = None
-    size = 0
-    with file as f:
-        while block := f.read(_CHUNK):
-            if prefix_size is not None and prefix is None and size + len(block) >= prefix_size:
-                head = sha.copy()
-                head.update(block[: prefix_size - size])
-                prefix = head.hexdigest()
-            sha.update(block)
-            size += len(block)
-    return sha.hexdigest(), size, prefix

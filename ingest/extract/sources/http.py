@@ -8,7 +8,8 @@ headers or increments a page parameter. A status in ``stop_statuses`` (GitHub's 
 result window) ends the run cleanly: the cursor says how far it got and the next run goes on.
 403/429 rate limits wait for ``Retry-After`` / ``X-RateLimit-Reset``; timeouts and 5xx are retried
 with exponential backoff. The token travels only in the ``Authorization`` header: it is never
-logged, captured in samples or recorded.
+logged, captured in samples or recorded; a token the config puts in the query string is masked by
+value in everything recorded (cursors included) and expanded again on resume.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class _Stop(Exception):
 class HttpSource(Source):
     kind = "http"
     Options = HttpOptions
+    record_identity = "content"  # page URLs and row numbers shift when a run resumes
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -73,8 +75,9 @@ class HttpSource(Source):
     def token(self) -> str | None:
         o = self.options
         value = o.token or (os.environ.get(o.token_env) if o.token_env else None)
-        if value and value not in self.context.secrets:
-            self.context.secrets.append(value)
+        if value:
+            where = f"${{{o.token_env}}}" if not o.token else f"${{secret:{self.config.name}.token}}"
+            self.context.secrets.add(value, where)
         return value or None
 
     def headers(self) -> dict[str, str]:
@@ -241,7 +244,7 @@ class HttpSource(Source):
         with open(os.path.join(folder, stem + ".json"), "wb") as f:
             f.write(body)
         with open(os.path.join(folder, stem + ".url"), "w") as f:
-            f.write(_safe(url) + "\n")
+            f.write(self.context.redact(_safe(url)) + "\n")
 
 
 def _rate_limit_wait(status: int, headers: Message) -> float | None:

@@ -32,6 +32,7 @@ class SqlOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class SqlSource(Source):
     kind = "sql"
     Options = SqlOptions
+    record_identity = "content"  # page URLs and row numbers shift when a run resumes
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

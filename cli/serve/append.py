@@ -1,0 +1,173 @@
+"""The append API: ``POST /api/v1/events`` and typed helpers for runs, metrics, models, validations.
+
+Bodies are validated exactly as ``lakeledger append`` validates a file (the same function, so
+one rule set for every door), then group-committed (``committer.py``); the answer comes after
+the events are durable. Typed helpers build the same event objects from a smaller body, so a
+client in any language can start a run or move a model's stage without knowing the envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from lakeledger.cli.commands.log import parse_lines
+from lakeledger.store.errors import InvalidInput
+from lakeledger.store.events import Event
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .auth import read_body
+from .responses import JSONResponse
+
+_encode = msgspec.json.Encoder().encode
+
+
+def events_from_body(body: bytes, ledger: Any, source: str) -> list[Event]:
+    """A JSON array or JSON Lines (one event per line) -> validated events, all or nothing."""
+    text = body.strip()
+    if not text:
+        raise InvalidInput(f"{source}: empty body; send a JSON array of events or JSON Lines")
+    if text[:1] == b"[":
+        try:
+            items = msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
+            raise InvalidInput(f"{source}: not valid JSON ({exc})") from None
+        lines = [_encode(item).decode() for item in items]
+    else:
+        try:
+            lines = text.decode("utf-8").split("\n")  # not splitlines: U+2028 is valid inside JSON
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{source}: body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    events = parse_lines(lines, ledger, source)
+    if not events:
+        raise InvalidInput(f"{source}: no events in the body")
+    return events
+
+
+async def _commit(
+    request: Request, events: list[Event], status: int = 200, *, given: bool = True
+) -> Response:
+    """``given=False``: the body named no event id, so every id is new and the log need not be
+    searched for it (that search is a good part of a small commit's cost)."""
+    receipt = await request.app.state.services.committer.submit(events, check_ids=given)
+    return JSONResponse(receipt.to_json(), status_code=status)
+
+
+async def post_events(request: Request) -> Response:
+    services = request.app.state.services
+    body = await read_body(request)
+    events = events_from_body(body, services.reader, "body")
+    # a key spelled otherwise than "event_id" would need a \u escape: then search the log anyway
+    return await _commit(request, events, given=b'"event_id"' in body or b"\\u" in body)
+
+
+async def _json(request: Request) -> Any:
+    body = await read_body(request)
+    if not body.strip():
+        return {}
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"body: not valid JSON ({exc})") from None
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    value = await _json(request)
+    if not isinstance(value, dict):
+        raise InvalidInput(f"body: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _typed(request: Request, objects: list[dict[str, Any]]) -> list[Event]:
+    lines = [_encode(o).decode() for o in objects]
+    return parse_lines(lines, request.app.state.services.reader, "body")
+
+
+async def start_run(request: Request) -> Response:
+    """Body: ``{job, experiment, name, params, tags, run_id}`` (all optional)."""
+    fields = await _object(request)
+    events = _typed(request, [{"kind": "run.started", **fields}])
+    receipt = await request.app.state.services.committer.submit(events)
+    return JSONResponse({"run_id": events[0].run_id, **receipt.to_json()}, status_code=201)  # type: ignore[attr-defined]
+
+
+async def log_metrics(request: Request) -> Response:
+    """Body: ``[{key, value, step}]``, or ``{"metrics": {key: value}, "step": N}``."""
+    run_id = request.path_params["run_id"]
+    value = await _json(request)
+    if isinstance(value, dict):
+        step = value.get("step", 0)
+        metrics = value.get("metrics")
+        if not isinstance(metrics, dict):
+            raise InvalidInput('body: give {"metrics": {key: value}, "step": N} or [{key, value, step}]')
+        value = [{"key": k, "value": v, "step": step} for k, v in metrics.items()]
+    if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
+        raise InvalidInput("body: metrics are a JSON array of {key, value, step} objects")
+    objects = [{"kind": "run.metric_logged", **m, "run_id": run_id} for m in value]
+    return await _commit(request, _typed(request, objects), given=any("event_id" in m for m in value))
+
+
+async def log_params(request: Request) -> Response:
+    """Body: ``{key: value, ...}``."""
+    run_id = request.path_params["run_id"]
+    params = await _object(request)
+    objs = [{"kind": "run.param_logged", "run_id": run_id, "key": k, "value": v} for k, v in params.items()]
+    return await _commit(request, _typed(request, objs))
+
+
+async def finish_run(request: Request) -> Response:
+    """Body: ``{status: success|failed|aborted, error}`` (status defaults to success)."""
+    fields = await _object(request)
+    fields.setdefault("status", "success")
+    return await _commit(
+        request,
+        _typed(request, [{"kind": "run.finished", **fields, "run_id": request.path_params["run_id"]}]),
+    )
+
+
+async def register_model_version(request: Request) -> Response:
+    """Body: ``{artifact_uri, framework, run_id, metrics, params, tags}``; the answer has the
+    version the store assigned (``model_version``)."""
+    fields = await _object(request)
+    events = _typed(
+        request, [{"kind": "model.version_registered", **fields, "model": request.path_params["model"]}]
+    )
+    return await _commit(request, events, 201)
+
+
+async def set_stage(request: Request) -> Response:
+    """Body: ``{stage, expect, reason}``. With ``expect`` (a stage, or null for none yet) the
+    change happens only from that stage; otherwise 409 and nothing written."""
+    fields = await _object(request)
+    obj = {
+        "kind": "model.stage_changed",
+        "model": request.path_params["model"],
+        "version": request.path_params["version"],
+        **{k: v for k, v in fields.items() if k != "expect"},
+    }
+    if "expect" in fields:
+        obj["previous_stage"] = "None" if fields["expect"] is None else fields["expect"]
+    return await _commit(request, _typed(request, [obj]))
+
+
+async def record_validations(request: Request) -> Response:
+    """Body: one ``{target, check, passed, severity, observed, expected, ...}`` or an array."""
+    value = await _json(request)
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, dict) for v in items):
+        raise InvalidInput("body: a validation is a JSON object {target, check, passed, ...}")
+    return await _commit(request, _typed(request, [{"kind": "validation.recorded", **v} for v in items]))
+
+
+ROUTES = [
+    Route("/api/v1/events", post_events, methods=["POST"]),
+    Route("/api/v1/runs", start_run, methods=["POST"]),
+    Route("/api/v1/runs/{run_id}/metrics", log_metrics, methods=["POST"]),
+    Route("/api/v1/runs/{run_id}/params", log_params, methods=["POST"]),
+    Route("/api/v1/runs/{run_id}/finish", finish_run, methods=["POST"]),
+    Route("/api/v1/models/{model}/versions", register_model_version, methods=["POST"]),
+    Route("/api/v1/models/{model}/versions/{version:int}/stage", set_stage, methods=["POST"]),
+    Route("/api/v1/validations", record_validations, methods=["POST"]),
+]

@@ -1,0 +1,118 @@
+"""Request guards: the bearer token and the body limit, checked before any handler runs.
+
+A pure ASGI middleware, so a refused request never reaches a handler: 401 (token) and 413 (body)
+leave nothing written. The token is compared in constant time (``hmac.compare_digest``).
+Browsers cannot send a bearer header when following a link, so the dashboard's ``/login`` form
+stores the same token in an HttpOnly cookie, checked the same way; a page asked for without it
+is redirected there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hmac
+import zlib
+
+import msgspec
+from lakeledger.store.errors import InvalidInput
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+OPEN_PATHS = frozenset({"/api/health", "/login"})  # "up" for a supervisor; the dashboard's login form
+OPEN_PREFIXES = ("/static/",)  # the dashboard's CSS and chart library: no ledger data
+COOKIE = b"lakeledger_token"
+
+
+class BodyTooLarge(InvalidInput):
+    """The request body is over the server's ``--max-body`` limit."""
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int) -> None:
+        self.app = app
+        self.token = f"Bearer {token}".encode() if token else None
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        path = scope["path"]
+        if self.token is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
+            given = headers.get(b"authorization", b"") or b"Bearer " + _cookie(headers, COOKIE)
+            if not hmac.compare_digest(given, self.token):
+                if not path.startswith("/api/") and b"text/html" in headers.get(b"accept", b""):
+                    await _redirect(send, "/login")
+                    return
+                await _answer(
+                    send,
+                    401,
+                    "missing or wrong bearer token (Authorization: Bearer ...)",
+                    [(b"www-authenticate", b'Bearer realm="lakeledger"')],
+                )
+                return
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await _answer(send, 413, f"request body over the limit of {self.max_body} bytes")
+            return
+        await self.app(scope, receive, send)
+
+
+def _cookie(headers: dict[bytes, bytes], name: bytes) -> bytes:
+    for part in headers.get(b"cookie", b"").split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name:
+            return value
+    return b""
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send(
+        {"type": "http.response.start", "status": 303,
+         "headers": [(b"location", location.encode()), (b"content-length", b"0")]}
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _answer(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = msgspec.json.encode({"error": message})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body (gzip/deflate decoded, as OpenLineage clients may send), within the limit."""
+    limit: int = request.app.state.services.max_body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding in ("gzip", "deflate"):
+        try:
+            decoder = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+            body = decoder.decompress(body, limit + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise InvalidInput(f"body is not valid {encoding}: {exc}") from None
+        if len(body) > limit:
+            raise BodyTooLarge(f"decompressed request body over the limit of {limit} bytes")
+    elif encoding != "identity":
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported (use gzip, deflate or none)")
+    return body

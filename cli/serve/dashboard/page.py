@@ -1,0 +1,206 @@
+"""What every dashboard page shares: the as-of moment, reads on the server's reader ledger,
+pagination on the server, and rendering through autoescaped Jinja2 templates.
+
+Pages are read-only: they call the projections' read API and never the writer. The as-of moment
+travels in the URL (``?as_of=``), so a link shows the same past state to anyone.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import polars as pl
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from lakeledger.projections import api
+from lakeledger.store import Ledger
+from lakeledger.store.errors import InvalidInput
+from lakeledger.store.query import Moment
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+HERE = Path(__file__).parent
+PER_PAGE = 50
+NAV = [
+    ("runs", "Runs"),
+    ("models", "Models"),
+    ("artifacts", "Artifacts"),
+    ("coverage", "Coverage"),
+    ("validations", "Validations"),
+    ("ingestion", "Ingestion"),
+    ("audit", "Audit"),
+]
+
+
+def cell(value: Any, width: int = 80) -> str:
+    """One value as short text: what a table cell shows (the full value goes in its title)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+    elif isinstance(value, date):
+        text = value.isoformat()
+    elif isinstance(value, float):
+        text = "" if math.isnan(value) else f"{value:.6g}"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, list | tuple):
+        text = ", ".join(cell(v, width) for v in value)
+    elif isinstance(value, dict):
+        text = msgspec.json.encode(value).decode()
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+TEMPLATES.filters["cell"] = cell
+TEMPLATES.filters["json"] = lambda value: msgspec.json.encode(value).decode()
+
+
+class Cache:
+    """Pages computed from one ledger version are reused until the ledger moves: a view at "now"
+    is keyed by the version it reflects, a past moment by the moment itself. Small and bounded."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+CACHE = Cache()
+
+
+class Page:
+    """One request's view of the ledger: its as-of moment and links that keep it."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self._version: int | None = None
+        self.as_of = request.query_params.get("as_of") or None
+        if self.as_of is not None:
+            try:
+                Moment.parse(self.as_of)
+            except InvalidInput as exc:
+                raise InvalidInput(f"as_of: {exc}") from None
+
+    def moment_key(self, ledger: Ledger) -> tuple[Any, ...]:
+        """What a result computed for this page depends on: the root and the moment (the
+        ledger's version, read once per request)."""
+        if self._version is None:
+            self._version = ledger.version
+        return (str(ledger.location.root), self.as_of if self.as_of is not None else self._version)
+
+    def view(self, ledger: Ledger, name: str) -> pl.DataFrame:
+        """A view as of the page's moment, computed once per ledger version."""
+        return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
+
+    def link(self, path: str, **params: Any) -> str:
+        """``path`` with ``params`` and the page's as-of moment (unless overridden)."""
+        query = {k: v for k, v in params.items() if v is not None and v != ""}
+        if self.as_of is not None and "as_of" not in params:
+            query["as_of"] = self.as_of
+        pairs = [(k, x) for k, v in query.items() for x in (v if isinstance(v, list) else [v])]
+        return path + ("?" + urlencode(pairs) if pairs else "")
+
+    def here(self, **changes: Any) -> str:
+        """This page's URL with some query parameters changed (pagination, sorting)."""
+        params: dict[str, Any] = {}
+        for key in self.request.query_params:
+            values = self.request.query_params.getlist(key)
+            params[key] = values if len(values) > 1 else values[0]
+        params.update(changes)
+        return self.link(self.request.url.path, **params)
+
+    def int_param(self, name: str, default: int, *, low: int = 1) -> int:
+        raw = self.request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidInput(f"{name}: {raw!r} is not a whole number") from None
+        if value < low:
+            raise InvalidInput(f"{name}: must be at least {low}, got {value}")
+        return value
+
+    def paginate(
+        self, frame: pl.DataFrame, per_page: int = PER_PAGE
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """One page of rows, cut on the server: a page never carries a whole large table."""
+        pages = max(1, math.ceil(frame.height / per_page))
+        page = min(self.int_param("page", 1), pages)
+        rows = frame.slice((page - 1) * per_page, per_page).to_dicts()
+        pager = {
+            "page": page,
+            "pages": pages,
+            "total": frame.height,
+            "prev": self.here(page=page - 1) if page > 1 else None,
+            "next": self.here(page=page + 1) if page < pages else None,
+        }
+        return rows, pager
+
+
+async def render(
+    request: Request, template: str, build: Callable[[Ledger, Page], Mapping[str, Any]]
+) -> HTMLResponse:
+    """Build the page's data in a worker thread (one read at a time on the reader ledger, as the
+    read API does), then render it with the shared frame (navigation, as-of control)."""
+    started = time.perf_counter()
+    try:
+        page = Page(request)
+    except InvalidInput as exc:
+        return error_page(400, str(exc))
+    services = request.app.state.services
+
+    def locked() -> dict[str, Any]:
+        with services.read_lock:
+            ledger = services.reader
+            data = dict(build(ledger, page))
+            data["latest_version"] = page.moment_key(ledger)[1] if page.as_of is None else ledger.version
+        return data
+
+    try:
+        data = await run_in_threadpool(locked)
+    except LookupError as exc:
+        return error_page(404, str(exc).strip("'\""))
+    except InvalidInput as exc:  # bad filter, sort, moment...: say which and how to fix it
+        return error_page(400, str(exc))
+    body = TEMPLATES.get_template(template).render(
+        page=page, nav=NAV, section=template.split("_")[0].removesuffix(".html"), **data
+    )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return HTMLResponse(body, headers={"Server-Timing": f"app;dur={elapsed_ms:.1f}"})
+
+
+def error_page(status: int, message: str) -> HTMLResponse:
+    body = TEMPLATES.get_template("error.html").render(
+        status=status, message=message, nav=NAV, page=None, section=""
+    )
+    return HTMLResponse(body, status_code=status)

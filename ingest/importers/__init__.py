@@ -1,0 +1,1 @@
+"""Importers: bring the history another tracking system kept into the ledger, once."""

