@@ -44,8 +44,9 @@ from .errors import InvalidInput, LedgerError, StorageError
 from .storage import filesystem
 
 __all__ = [
-    "Add", "AlreadyCommitted", "CommitConflict", "DamagedLog", "DeltaTable", "ForeignTable", "Remove",
-    "StorageConfigError", "TableMissing", "TablePath", "TransientStorageError", "classify",
+    "Add", "AlreadyCommitted", "CommitConflict", "DamagedLog", "DeltaTable", "ForeignTable",
+    "LogFileVanished", "Remove", "StorageConfigError", "TableMissing", "TablePath",
+    "TransientStorageError", "classify",
 ]
 
 
@@ -81,6 +82,11 @@ class DamagedLog(StorageError):
     transient = False
 
 
+class LogFileVanished(TransientStorageError):
+    """A log file vanished during a load (log cleanup by another writer): load again, from the
+    newest checkpoint."""
+
+
 class ForeignTable(InvalidInput):
     """The Delta table at the path is not the one lakeledger expects there."""
 
@@ -98,6 +104,8 @@ _CONFIG = re.compile(
     re.I,
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
+_VANISHED = re.compile(r"(File|Object) not found|No such file|NotFound", re.I)
+_CHECKPOINT_FILE = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
 _TRANSIENT = re.compile(r"timed? ?out|connection|reset|throttl|SlowDown|\b50[0234]\b|temporar|busy", re.I)
 
 
@@ -208,10 +216,15 @@ class TablePath:
             raise self._error(exc) from None
 
     def load(self, version: int | None = None) -> DeltaTable:
+        """Load the table; ``LogFileVanished`` (transient) when a log file listed at the start
+        of the load was deleted by another writer's log cleanup before it was read."""
         try:
             return DeltaTable(self.uri, version=version, storage_options=self.options)
         except Exception as exc:  # noqa: BLE001 - typed
-            raise self._error(exc) from None
+            error = self._error(exc)
+            if type(error) is StorageError and _VANISHED.search(str(error)):
+                raise LogFileVanished(f"{error} (removed by log cleanup during the load)") from None
+            raise error from None
 
     def check_identity(self, table: DeltaTable, name: str, schema: pa.Schema) -> None:
         """Refuse a table that is someone else's: other name, or columns not ours."""
@@ -289,12 +302,27 @@ class TablePath:
 
     # log files
     def last_checkpoint(self) -> int:
-        """Version of the newest checkpoint, -1 when there is none yet."""
+        """Version of the newest checkpoint file in the log, -1 when there is none yet.
+
+        Read from the listing, not from ``_last_checkpoint``: that hint is overwritten by
+        whichever writer finishes its checkpoint last, so a writer that loaded version 10, was
+        descheduled while others checkpointed 12 and 14 and cleaned up behind them, then wrote
+        checkpoint 10, moved it *back* to 10. A commit re-creating the cleaned-up version 11
+        then looked current, was acknowledged, and was hidden behind checkpoint 14: lost. Delta
+        readers pick the newest checkpoint file, so the listing is what they will use.
+        """
         try:
-            with self.fs.open(f"{self.path}/_delta_log/_last_checkpoint", "rb") as f:
-                return int(json.loads(f.read())["version"])
+            if self.local:
+                names = os.listdir(os.path.join(self.path, "_delta_log"))
+            else:
+                names = [e.rstrip("/").rsplit("/", 1)[-1] for e in self.fs.ls(f"{self.path}/_delta_log",
+                                                                             detail=False)]
         except FileNotFoundError:
             return -1
+        except Exception as exc:  # noqa: BLE001 - typed
+            raise self._error(exc) from None
+        found = [int(m.group(1)) for m in map(_CHECKPOINT_FILE.match, names) if m]
+        return max(found, default=-1)
 
     def verify(self, first: int, last: int) -> None:
         """Raise ``DamagedLog`` if a commit file in ``first..last`` is empty (local disk only:

@@ -172,9 +172,15 @@ class EventLog:
 
     def _open(self) -> DeltaTable:
         """Load the latest snapshot; retried, as log cleanup by another writer can remove the
-        checkpoint a load started from (it then finds the next one)."""
+        checkpoint or json a load started from (it then starts again from the newest
+        checkpoint). Retried until the commit deadline, not a fixed number of times: on a
+        loaded machine one load can span several checkpoints, so a few quick attempts could
+        all lose to cleanup and surface a transient error to the caller."""
         error: LedgerError = StorageError("not loaded")
-        for attempt in range(8):
+        deadline = time.monotonic() + self.settings.commit_deadline_s
+        attempt = 0
+        while attempt < 8 or time.monotonic() < deadline:
+            attempt += 1
             try:
                 table = self.files.load()
             except TableMissing:
@@ -191,7 +197,7 @@ class EventLog:
             else:
                 self.files.check_identity(table, TABLE_NAME, codec.SCHEMA)
                 return table
-            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+            time.sleep(random.uniform(0, min(0.2, 0.005 * 2 ** min(attempt, 6))))
         raise StorageError(self.location.redact(f"cannot load the event log at {self.uri}: {error}"))
 
     def refresh(self) -> DeltaTable:
@@ -330,7 +336,7 @@ class EventLog:
         looks the batch up instead of committing again (committing again on the sign alone
         left batches at two versions: issue 11.3). One small file read per append.
         """
-        return self.files.last_checkpoint() > version
+        return self.files.last_checkpoint() > version  # the newest checkpoint *file*: never goes back
 
     def _done(self, version: int, events: tuple[Event, ...]) -> Committed:
         if self.settings.auto_maintain:

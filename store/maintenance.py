@@ -47,7 +47,12 @@ def checkpoint(event_log: EventLog, version: int) -> None:
         event_log.files.verify(last + 1, version)  # never bake a damaged commit into a checkpoint
         # a table loaded for this very version: an incrementally updated one may have missed
         # commits cleaned up during its update, and a checkpoint would make that loss permanent
-        event_log.files.checkpoint(event_log.files.load(version))
+        table = event_log.files.load(version)
+        if event_log.files.last_checkpoint() >= version:
+            # a newer checkpoint landed while we loaded (and its cleanup may have let a stale
+            # writer re-create a version we just read): ours would only be stale
+            return
+        event_log.files.checkpoint(table)
     except Exception as exc:  # noqa: BLE001 - maintenance never fails an append
         log.info("checkpoint skipped: %s", event_log.location.redact(str(exc)))
 
@@ -102,6 +107,10 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
             if c:
                 checkpoints.append(int(c.group(1)))
         kept_from = max((c for c in checkpoints if c <= below), default=0)
+        # never past the *previous* checkpoint file: a writer that loaded from it (or whose
+        # snapshot lies between it and the newest) still needs the json after it
+        newest_two = sorted(set(checkpoints))[-2:]
+        kept_from = min(kept_from, newest_two[0] if len(newest_two) == 2 else 0)
         hours = event_log.settings.keep_log_hours
         if hours > 0:
             cutoff = time.time() - hours * 3600
