@@ -136,7 +136,7 @@ def test_typed_helpers_runs_metrics_models_validations(server: Server) -> None:
     status, runs = server.request("GET", f"/api/views/runs?where=run_id={run_id}")
     assert status == 200 and len(runs) == 1
     assert runs[0]["status"] == "finished" or runs[0]["status"] == "success"
-    assert runs[0]["params"]["layers"] == "3" and runs[0]["metrics"]["loss"] == 0.25
+    assert runs[0]["params"]["layers"] == 3 and runs[0]["metrics"]["loss"] == 0.25
 
     status, reg = server.request("POST", "/api/v1/models/typed/versions", {"run_id": run_id})
     assert status == 201 and reg["events"][0]["model_version"] == 1

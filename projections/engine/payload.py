@@ -151,6 +151,18 @@ def rows(
     return frame.select(cols)
 
 
+def payload_struct(cls: type[Event], fields: Sequence[str]) -> pl.Expr:
+    """The payload's ``fields`` as one struct column typed from the event class, for frames
+    that carry only the payload (no envelope), e.g. the lineage graph's edges."""
+    return pl.col("payload").str.json_decode(pl.Struct(dtypes(cls, fields)))
+
+
+def json_string(expr: pl.Expr) -> pl.Expr:
+    """The text inside a JSON string literal (``'"a"'`` -> ``'a'``): param values are kept as
+    JSON text, and a string value is shown and compared without its quotes."""
+    return expr.str.json_decode(pl.String)
+
+
 # One sortable number for a position in the log: commits hold < 2**24 events each.
 POS_SHIFT = 2**24
 

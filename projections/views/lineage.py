@@ -13,6 +13,8 @@ from collections import deque
 from typing import Any
 
 import polars as pl
+from lakeledger.projections.engine.payload import payload_struct
+from lakeledger.store import events as ev
 
 KINDS = ("lineage.received",)
 
@@ -26,21 +28,14 @@ EDGE_SCHEMA = {
     "events": pl.UInt32,
 }
 
-_BODY = pl.Struct(
-    {
-        "subject": pl.String,
-        "event_type": pl.String,
-        "inputs": pl.List(pl.String),
-        "outputs": pl.List(pl.String),
-    }
-)
+_FIELDS = ("subject", "event_type", "inputs", "outputs")
 
 
 def edges(events: pl.LazyFrame) -> pl.DataFrame:
     """Every edge seen in ``lineage.received`` rows (``version``, ``recorded_at``, ``payload``)."""
     body = (
         events.filter(pl.col("kind") == "lineage.received")
-        .select("version", "recorded_at", pl.col("payload").str.json_decode(_BODY).alias("b"))
+        .select("version", "recorded_at", payload_struct(ev.LineageReceived, _FIELDS).alias("b"))
         .unnest("b")
     )
     inputs = (
@@ -84,7 +79,7 @@ def nodes(events: pl.LazyFrame) -> dict[str, str]:
     """Node id -> type (``job`` or ``dataset``) for every subject and dataset seen."""
     body = (
         events.filter(pl.col("kind") == "lineage.received")
-        .select(pl.col("payload").str.json_decode(_BODY).alias("b"))
+        .select(payload_struct(ev.LineageReceived, _FIELDS).alias("b"))
         .unnest("b")
         .collect()
     )

@@ -21,6 +21,7 @@ import polars as pl
 from lakeledger.projections.engine.payload import (
     explode_object,
     json_objects,
+    json_string,
     rows,
 )
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
@@ -81,7 +82,7 @@ def _keyed(
     )
     initial = initial.with_columns(
         text=pl.when(pl.col("value").str.starts_with('"'))
-        .then(pl.col("value").str.json_decode(pl.String))
+        .then(json_string(pl.col("value")))
         .otherwise("value")
     )
     cols.append("text")
