@@ -270,8 +270,9 @@ def test_generic_http_page_parameter_pagination(tmp_path: Path, ledger: Ledger, 
 
 def test_timeout_is_retried(tmp_path: Path, ledger: Ledger, github: FakeGithub) -> None:
     github.issues = [issue(1, 1), issue(2, 2)]
-    github.faults = [(0, {"sleep": "0.6"})]
-    [result] = run_sources(ledger, load(github_config(tmp_path, github, timeout_s=0.2)))
+    # a stall well past the timeout, and a timeout a loaded machine's normal answer stays under
+    github.faults = [(0, {"sleep": "4"})]
+    [result] = run_sources(ledger, load(github_config(tmp_path, github, timeout_s=1.5)))
     assert result.status == "success", result.error
     assert result.written == 2 and len(github.requests) == 2
 
