@@ -11,7 +11,8 @@ import msgspec
 import polars as pl
 
 
-def _cell(value: Any, width: int = 60) -> str:
+def cell(value: Any, width: int = 60) -> str:
+    """One value as short text for a table cell (the CLI and the dashboard show values alike)."""
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -21,7 +22,7 @@ def _cell(value: Any, width: int = 60) -> str:
     elif isinstance(value, float):
         text = f"{value:.6g}"
     elif isinstance(value, list | tuple):
-        text = ",".join(_cell(v, width) for v in value)
+        text = ",".join(cell(v, width) for v in value)
     elif isinstance(value, dict):
         text = msgspec.json.encode(value).decode()
     else:
@@ -46,7 +47,7 @@ def table(
         print(empty, file=out)
         return
     columns = list(columns or rows[0].keys())
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print(
         "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),

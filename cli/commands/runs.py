@@ -234,7 +234,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         "started_by",
     ):
         if run.get(key) is not None:
-            print(f"{key:14} {output._cell(run[key])}")
+            print(f"{key:14} {output.cell(run[key])}")
     for section in ("params", "metrics", "tags"):
         for key, value in sorted((run.get(section) or {}).items()):
             print(f"{section[:-1]:14} {key} = {msgspec.json.encode(value).decode()}")

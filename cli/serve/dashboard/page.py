@@ -12,7 +12,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +19,7 @@ from urllib.parse import urlencode
 import msgspec
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from lakeledger.cli.output import cell
 from lakeledger.projections import api
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
@@ -39,27 +39,6 @@ NAV = [
     ("ingestion", "Ingestion"),
     ("audit", "Audit"),
 ]
-
-
-def cell(value: Any, width: int = 80) -> str:
-    """One value as short text: what a table cell shows (the full value goes in its title)."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        text = value.strftime("%Y-%m-%d %H:%M:%S")
-    elif isinstance(value, date):
-        text = value.isoformat()
-    elif isinstance(value, float):
-        text = "" if math.isnan(value) else f"{value:.6g}"
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, list | tuple):
-        text = ", ".join(cell(v, width) for v in value)
-    elif isinstance(value, dict):
-        text = msgspec.json.encode(value).decode()
-    else:
-        text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 TEMPLATES = Environment(
