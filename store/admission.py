@@ -35,6 +35,7 @@ from .events import (
     PartitionObserved,
     PartitionRemoved,
 )
+from .lineage import parse_ref
 from .location import Location, check_relative, check_uri
 
 _ENVELOPE = ("kind", "event_id", "schema_version", "occurred_at")
@@ -291,6 +292,11 @@ def _stream_name(event: Event) -> None:
 
 def _uris(event: Event, location: Location) -> Event:
     if isinstance(event, ArtifactRegistered):
+        for i, text in enumerate(event.inputs):  # the lineage grammar, so every view can read them
+            try:
+                parse_ref(text)
+            except InvalidInput as exc:
+                raise InvalidInput(str(exc), field=f"inputs[{i}]", value=text) from None
         return msgspec.structs.replace(event, uri=location.resolve_artifact(event.uri))
     if isinstance(event, PartitionObserved | PartitionRemoved) and event.uri is not None:
         check_relative(event.uri)
