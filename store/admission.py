@@ -106,7 +106,7 @@ def _admit_fully(event: Event, location: Location) -> Event:
     try:
         if not _plainly_valid(event):
             _numbers(event)
-            _readable(event)
+            event = _readable(event)
         _stream_name(event)
         if type(event) in _WITH_URIS_OR_VERSIONS:
             event = _uris(event, location)
@@ -194,9 +194,10 @@ def _plainly_valid(event: Event) -> bool:
     return check is not None and check(event)
 
 
-def _readable(event: Event) -> None:
+def _readable(event: Event) -> Event:
     """Encode and decode as the log and every reader will: a value that would not come back
-    as its declared type (a list as a param, a string as a metric) is refused now."""
+    as its declared type (a list as a param, a string as a metric) is refused now, and what is
+    committed is what readers will get back (a dict given for a typed schema becomes it)."""
     try:
         encoded = _encoder.encode(event)
     except (TypeError, OverflowError) as exc:
@@ -205,7 +206,7 @@ def _readable(event: Event) -> None:
             fix="pass plain str, int, float, bool, None, lists and dicts of them",
         ) from None
     try:
-        msgspec.json.decode(encoded, type=type(event))
+        return msgspec.json.decode(encoded, type=type(event))
     except msgspec.ValidationError as exc:
         data = {f: getattr(event, f) for f in event.__struct_fields__}
         err = _invalid(event.kind, exc, type(event), data)
