@@ -157,7 +157,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         frame = frame.tail(args.limit)
     df = frame.collect()
     if args.json:
-        output.json_out([_event_json(row) for row in df.iter_rows(named=True)])
+        output.json_out([event_json(row) for row in df.iter_rows(named=True)])
     else:
         detail = pl.Series("detail", [_detail(p) for p in df["payload"]], pl.String)
         output.table(
@@ -183,7 +183,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _event_json(row: dict[str, Any]) -> dict[str, Any]:
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    """An event as ``events --json`` (and the HTTP read API) shows it: fields plus ``commit``."""
     body = payload_object(row["payload"])
     # Commit facts go under "commit": an event's own fields (a model's "version") never clash.
     commit = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+from lakeledger.cli.commands.log import event_json
 from lakeledger.cli.commands.views import _json_rows, _where
 from lakeledger.projections import api, registry
 from lakeledger.projections.audit import audit, audit_streams
@@ -68,21 +68,6 @@ def _int(request: Request, name: str) -> int | None:
     if not text.isdigit():
         raise InvalidInput(f"{name} {text!r} must be a non-negative whole number")
     return int(text)
-
-
-def event_json(row: dict[str, Any]) -> dict[str, Any]:
-    """An event as ``lakeledger events --json`` shows it: its fields plus a ``commit`` block."""
-    body = msgspec.json.decode(row["payload"])
-    body["commit"] = {
-        "version": row["version"],
-        "seq": row["seq"],
-        "recorded_at": row["recorded_at"],
-        "user": row["writer_user"],
-        "host": row["writer_host"],
-        "pid": row["writer_pid"],
-        "lakeledger": row["writer_version"],
-    }
-    return body
 
 
 async def get_events(request: Request) -> Response:

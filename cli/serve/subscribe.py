@@ -13,14 +13,13 @@ from typing import Any
 
 import msgspec
 import polars as pl
+from lakeledger.cli.commands.log import event_json
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.subscription import POSITION_KIND
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-
-from .read import event_json
 
 POLL_S = 1.0
 KEEPALIVE_S = 15.0
