@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from . import codec, datafile
 from .datafile import SEQ_APP_ID
-from .delta import Add, CommitConflict, Remove
+from .delta import Add, CommitConflict, Remove, TablePath
 
 if TYPE_CHECKING:
     from .log import EventLog
@@ -51,22 +51,46 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     ]
     actions: list[Add | Remove] = [*removes, add]
     wanted = set(small["path"].to_list())
+    version = table.version() + 1
     for attempt in range(MAX_ATTEMPTS):
-        version = table.version() + 1
         try:
             files.commit(table, version, actions, app_id=SEQ_APP_ID, schema=codec.SCHEMA,
                          metadata={"lakeledger.operation": "compact"})
         except CommitConflict:
-            time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 5)))
-            table = event_log.refresh()
-            live = set(pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))["path"].to_list())  # type: ignore[index]
-            if not wanted <= live:
+            # The version went to another writer. On local disk its commit file says whether it
+            # removed any of our files (only a compaction does): if not, try the next version at
+            # once. Reloading the snapshot instead took longer than appenders take to land the
+            # next version, so running beside appenders it nearly never landed.
+            walked = _walk(files, version, wanted)
+            if walked == -1:
                 break  # another compaction took some of these files
+            if walked is None:
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 5)))
+                table = event_log.refresh()
+                live = set(pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))["path"].to_list())  # type: ignore[index]
+                if not wanted <= live:
+                    break  # another compaction took some of these files
+                version = table.version() + 1
+            else:
+                version = walked
             continue
         event_log.known_version = max(event_log.known_version, version)
         return {"files_removed": small.height, "rows": merged.num_rows, "version": version}
     files.remove_data(add.path)  # not committed: nothing references it
     return None
+
+
+def _walk(files: TablePath, version: int, wanted: set[str]) -> int | None:
+    """The first version after ``version`` with no commit yet, reading the commits on the way;
+    -1 when one of them removed a file in ``wanted``; None when a commit file cannot be read
+    (not local, or cleaned up: we are behind a checkpoint) and a snapshot must be loaded."""
+    while True:
+        removed = files.removed_in(version)
+        if removed is None:
+            return None if version <= files.last_checkpoint() or not files.local else version
+        if wanted & removed:
+            return -1
+        version += 1
 
 
 def _small_files(table: object, target: int) -> pl.DataFrame:

@@ -285,6 +285,24 @@ class TablePath:
             os.unlink(tmp)
         _sync_dir(log_dir)
 
+    def removed_in(self, version: int) -> set[str] | None:
+        """Paths the commit at ``version`` removed; None when its commit file cannot be read
+        (cleaned up, or not local): then ask a refreshed snapshot instead."""
+        if not self.local:
+            return None
+        try:
+            with open(os.path.join(self.path, "_delta_log", commit_file(version)), "rb") as f:
+                body = f.read()
+        except FileNotFoundError:
+            return None
+        removed = set()
+        for line in body.splitlines():
+            if b'"remove"' in line:
+                action = json.loads(line).get("remove")
+                if action:
+                    removed.add(action["path"])
+        return removed
+
     def write_data(self, name: str, body: bytes) -> None:
         """Write a data file durably (fsync of the file and its directory on local disk)."""
         try:

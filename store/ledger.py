@@ -118,9 +118,11 @@ class Ledger:
         return self._writer.flush() if self._writer is not None else None
 
     def close(self) -> None:
-        """Flush and stop the buffer; the ledger can still be used (a new buffer starts)."""
+        """Flush and stop the buffer, finish pending log maintenance; the ledger can still be
+        used (a new buffer starts)."""
         if self._writer is not None:
             self._writer.close()
+        self.log.maintainer.wait(self.log.settings.commit_deadline_s)
 
     def __enter__(self) -> Ledger:
         return self

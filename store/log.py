@@ -160,6 +160,7 @@ class EventLog:
         self._loaded_at = 0.0
         self.known_version = -1  # newest version known to have landed (ours included)
         self.state = WriterState(self.files)  # what the commit rules read, advanced per commit
+        self.maintainer = maintenance.Maintainer(self)  # runs after the append returned
         self._verified = -1  # commit files up to this version were found whole
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -364,7 +365,7 @@ class EventLog:
 
     def _done(self, version: int, events: tuple[Event, ...]) -> Committed:
         if self.settings.auto_maintain:
-            maintenance.after_commit(self, version)
+            self.maintainer.submit(version)
         return Committed(version, events)
 
     def _landed(self, batch_id: str, deadline: float, cause: Exception | None) -> int | None:
