@@ -1,6 +1,7 @@
 """Durable append against MLflow's sqlite tracking store, measured in the same run (issue 15).
 
   python scripts/bench/vs_mlflow.py [--rounds 10] [--per-round 30] [--venv /tmp/lakeledger-mlflow-venv]
+                                   [--logs /work/bench/ledger-1m,/work/bench/ledger-5m]
 
 MLflow is not a dependency of lakeledger: it is installed (mlflow-skinny + SQLAlchemy +
 alembic, what its sqlite store needs) into its own virtualenv under /tmp and driven as a
@@ -9,13 +10,17 @@ Prints p50/p99 and lakeledger/MLflow ratios (target <= 1.0) for:
 - default durable ``Ledger.append([MetricLogged])`` vs ``MlflowClient.log_metric``;
 - ``register_model_version`` vs ``create_model_version``;
 - ``set_stage`` vs ``transition_model_version_stage``.
+With ``--logs``, lakeledger runs on a young log (1k mixed events) and on copies of the given
+ledgers (never written into) in the same interleaved rounds, each compared with MLflow.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -87,7 +92,10 @@ class Mlflow:
 
 
 class Lakeledger:
-    def __init__(self, root: str) -> None:
+    MODEL = "fraud"
+
+    def __init__(self, root: str, model: str = "fraud") -> None:
+        self.MODEL = model
         self.ledger = Ledger.open(root)
         self.run_id = self.ledger.run("bench").run_id
         self.step = 0
@@ -101,9 +109,9 @@ class Lakeledger:
                 self.ledger.append([ev.MetricLogged(run_id=self.run_id, key="loss", value=0.5, step=self.step)])
                 self.step += 1
             elif op == "register":
-                self.versions.append(self.ledger.register_model_version("fraud", run_id=self.run_id))
+                self.versions.append(self.ledger.register_model_version(self.MODEL, run_id=self.run_id))
             else:
-                self.ledger.set_stage("fraud", self.versions.pop(0), "Staging")
+                self.ledger.set_stage(self.MODEL, self.versions.pop(0), "Staging")
             out.append(time.perf_counter() - t)
         return out
 
@@ -113,10 +121,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=30)
     parser.add_argument("--venv", default=str(Path(tempfile.gettempdir()) / "lakeledger-mlflow-venv"))
+    parser.add_argument("--logs", default="", help="ledgers to copy and compare too (comma-separated)")
     args = parser.parse_args()
     mlflow = Mlflow(ensure_venv(Path(args.venv)))
-    ours = Lakeledger(tempfile.mkdtemp(prefix="lakeledger-vs-mlflow-"))
-    sides = {"lakeledger": ours, "mlflow": mlflow}
+    work = Path(tempfile.mkdtemp(prefix="lakeledger-vs-mlflow-"))
+    sides: dict[str, object] = {"lakeledger": Lakeledger(str(work / "young"))}
+    if args.logs:
+        spec = importlib.util.spec_from_file_location("views_bench", Path(__file__).with_name("views.py"))
+        views = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(views)  # type: ignore[union-attr]
+        young = sides["lakeledger"].ledger  # type: ignore[attr-defined]
+        views.declare(young)
+        views.fill(young, views.workload(random.Random(7)), 1000, 100)
+        sides = {"lakeledger 1k": sides["lakeledger"]}
+        for source in filter(None, args.logs.split(",")):
+            copy = work / Path(source).name
+            shutil.copytree(source, copy, symlinks=True)
+            sides[f"lakeledger {Path(source).name}"] = Lakeledger(str(copy), model="model7")
+    sides["mlflow"] = mlflow
     samples: dict[tuple[str, str], list[float]] = {}
     for op in ("metric", "register", "stage"):
         for _ in range(args.rounds):
@@ -125,17 +147,22 @@ def main() -> None:
             for name in names:
                 samples.setdefault((name, op), []).extend(sides[name].run(op, args.per_round))  # type: ignore[attr-defined]
     mlflow.close()
+    shutil.rmtree(work, ignore_errors=True)
     labels = {"metric": ("Ledger.append (durable)", "log_metric"),
               "register": ("register_model_version", "create_model_version"),
               "stage": ("set_stage", "transition_model_version_stage")}
-    print(f"{'operation':<48} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'operation':<56} {'p50 ms':>8} {'p99 ms':>8}")
     for op, (ll, ml) in labels.items():
-        a, b = sorted(samples[("lakeledger", op)]), sorted(samples[("mlflow", op)])
-        pa, pb = statistics.median(a) * 1000, statistics.median(b) * 1000
-        print(f"{'lakeledger ' + ll:<48} {pa:8.2f} {a[int(len(a) * 0.99)] * 1000:8.2f}")
-        print(f"{'MLflow sqlite ' + ml:<48} {pb:8.2f} {b[int(len(b) * 0.99)] * 1000:8.2f}")
-        print(f"{'  ratio lakeledger / MLflow (target <= 1.0)':<48} {pa / pb:8.2f}")
-
+        b = sorted(samples[("mlflow", op)])
+        pb = statistics.median(b) * 1000
+        print(f"{'MLflow sqlite ' + ml:<56} {pb:8.2f} {b[int(len(b) * 0.99)] * 1000:8.2f}")
+        for name in sides:
+            if name == "mlflow":
+                continue
+            a = sorted(samples[(name, op)])
+            pa = statistics.median(a) * 1000
+            print(f"{name + ' ' + ll:<56} {pa:8.2f} {a[int(len(a) * 0.99)] * 1000:8.2f}"
+                  f"   ratio / MLflow {pa / pb:5.2f} (target <= 1.0)")
 
 if __name__ == "__main__":
     main()
