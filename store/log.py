@@ -113,21 +113,6 @@ class Snapshot:
             state.load_models(table, wanted)
         return state
 
-    def newest_id(self) -> str | None:
-        """The greatest event id in the table, from file statistics (None: some file has none).
-
-        UUIDv7 ids grow with time, so a new id is nearly always above it: the duplicate-id
-        check is then answered without scanning (issue 15).
-        """
-        adds = self.table.get_add_actions(flatten=True)
-        if "max.event_id" not in adds.schema.names:
-            return None
-        maxima = pl.from_arrow(adds.column("max.event_id"))  # type: ignore[arg-type]
-        assert isinstance(maxima, pl.Series)
-        if maxima.len() == 0 or maxima.null_count():
-            return None
-        return str(maxima.max())
-
     def scan(self) -> pl.LazyFrame:
         if self.table.version() == 0:
             return empty_frame()

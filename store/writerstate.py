@@ -107,19 +107,20 @@ class WriterState:
         missing = sorted(set(models) - set(self.models))
         if not missing:
             return
+        rows = None
+        if self.version > 0:  # read first: a failed read leaves no half-loaded model behind
+            streams = [f"model/{m}" for m in missing]
+            rows = (
+                pl.scan_delta(table)
+                .filter(pl.col("stream").is_in(streams) & pl.col("kind").is_in(MODEL_KINDS))
+                .select(_ROW_COLUMNS)
+                .sort("version", "seq")
+                .collect()
+            )
         for m in missing:
             self.models[m] = {}
-        if self.version <= 0:
-            return
-        streams = [f"model/{m}" for m in missing]
-        rows = (
-            pl.scan_delta(table)
-            .filter(pl.col("stream").is_in(streams) & pl.col("kind").is_in(MODEL_KINDS))
-            .select(_ROW_COLUMNS)
-            .sort("version", "seq")
-            .collect()
-        )
-        self._apply_rows(rows)
+        if rows is not None:
+            self._apply_rows(rows)
 
     def _apply_rows(self, rows: pl.DataFrame) -> None:
         for kind, stream, payload in rows.select("kind", "stream", "payload").iter_rows():
