@@ -142,7 +142,8 @@ def scaling(work: Path, logs: list[str], rounds: int, per_round: int) -> None:
         copy = work / Path(source).name
         shutil.copytree(source, copy, symlinks=True)
         n = Ledger.open(str(copy), create=False).events().select("event_id").collect().height
-        sides.append(Scaled(f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k", str(copy)))
+        size = f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+        sides.append(Scaled(f"{size} {Path(source).name}", str(copy)))
     for side in sides:  # warm up: first load, caches
         for op in ("append", "retry", "register", "stage"):
             side.call(op)
@@ -154,13 +155,13 @@ def scaling(work: Path, logs: list[str], rounds: int, per_round: int) -> None:
             random.shuffle(order)
             for side in order:
                 samples.setdefault((op, side.name), []).extend(side.call(op) for _ in range(per_round))
-    print(f"{'operation':<24} {'log':>6} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'p50/1k':>8}")
+    print(f"{'operation':<10} {'log':<22} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'p50/1k':>8}")
     for op in ops:
         base = statistics.median(samples[(op, sides[0].name)])
         for side in sides:
             xs = sorted(samples[(op, side.name)])
             p50, p99 = statistics.median(xs), xs[min(len(xs) - 1, int(len(xs) * 0.99))]
-            print(f"{op:<24} {side.name:>6} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} {p99 / p50:8.2f} {p50 / base:8.2f}")
+            print(f"{op:<10} {side.name:<22} {p50 * 1e3:8.2f} {p99 * 1e3:8.2f} {p99 / p50:8.2f} {p50 / base:8.2f}")
     print("targets: p50/1k <= 1.2 (flat), p99/p50 <= 5")
 
 
