@@ -168,22 +168,24 @@ class WriterState:
             i = bisect.bisect_left(wanted, lo)
             if i < len(wanted) and wanted[i] <= hi:
                 candidates.append(path)
-        found: set[str] = set()
-        for p in candidates:
-            try:
-                found.update(self._ids_in(p, wanted))
-            except (OSError, pl.exceptions.PolarsError):
-                return None
-        return found
+        try:
+            return self._ids_in(candidates, wanted)
+        except (OSError, pl.exceptions.PolarsError):
+            return None
 
-    def _ids_in(self, path: str, wanted: list[str]) -> list[str]:
-        full = f"{self._files.path}/{path}"
-        if self._files.local:  # polars prunes row groups by statistics: 1.8x pyarrow's dataset read
+    def _ids_in(self, paths: list[str], wanted: list[str]) -> set[str]:
+        if not paths:
+            return set()
+        full = [f"{self._files.path}/{p}" for p in paths]
+        if self._files.local:  # one polars scan: files in parallel, row groups pruned by statistics
             frame = pl.scan_parquet(full).filter(pl.col("event_id").is_in(wanted)).select("event_id")
-            return frame.collect()["event_id"].to_list()  # type: ignore[no-any-return]
-        t = pq.read_table(full, filesystem=self._files.fs, columns=["event_id"],
-                          filters=[("event_id", "in", wanted)])
-        return t.column("event_id").to_pylist()  # type: ignore[no-any-return]
+            return set(frame.collect()["event_id"].to_list())
+        found: set[str] = set()
+        for path in full:
+            t = pq.read_table(path, filesystem=self._files.fs, columns=["event_id"],
+                              filters=[("event_id", "in", wanted)])
+            found.update(t.column("event_id").to_pylist())
+        return found
 
 
 def _live_files(table: DeltaTable) -> dict[str, tuple[str | None, str | None]]:
