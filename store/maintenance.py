@@ -102,8 +102,6 @@ class Maintainer:
             return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
 
     def _run(self) -> None:
-        from .log import EventLog
-
         while True:
             with self._cond:
                 if not self._cond.wait_for(lambda: bool(self._pending), timeout=5.0):
@@ -115,7 +113,7 @@ class Maintainer:
             try:
                 if self._own is None:
                     settings = dataclasses.replace(self._source.settings, auto_maintain=False)
-                    self._own = EventLog(self._source.location, settings)
+                    self._own = type(self._source)(self._source.location, settings)
                 for version in checkpoints[-3:]:  # older ones are behind the log's margin anyway
                     after_commit(self._own, version, ["checkpoint"])
                 if "compact" in work:
