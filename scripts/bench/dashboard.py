@@ -68,9 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--root", help="keep (or reuse) the ledger here")
+    parser.add_argument("--root", help="the ledger's root: kept, and reused when it exists")
     args = parser.parse_args()
-    root = Path(args.root or tempfile.mkdtemp(prefix="ll-dash-")) / "ledger"
+    root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="ll-dash-")) / "ledger"
     build(root, args.events)
     server = Server(str(root), token=None).start(timeout=600)
     driver = browser()

@@ -21,6 +21,7 @@ import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lakeledger.cli.output import cell
 from lakeledger.projections import api
+from lakeledger.projections.engine.state import Context, State
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.query import Moment
@@ -100,6 +101,13 @@ class Page:
         """A view as of the page's moment, computed once per ledger version."""
         return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
 
+    def state(self, ledger: Ledger, name: str) -> tuple[State, Context]:
+        """A view's typed state (and the context to present it in) as of the page's moment,
+        loaded once per ledger version: pages present only the rows they show from it, so
+        their cost follows the page size, not the number of rows in the view."""
+        key = ("state", name, *self.moment_key(ledger))
+        return CACHE.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
+
     def link(self, path: str, **params: Any) -> str:
         """``path`` with ``params`` and the page's as-of moment (unless overridden)."""
         query = {k: v for k, v in params.items() if v is not None and v != ""}
@@ -129,21 +137,25 @@ class Page:
             raise InvalidInput(f"{name}: must be at least {low}, got {value}")
         return value
 
+    def pages(self, total: int, per_page: int = PER_PAGE) -> tuple[int, dict[str, Any]]:
+        """(offset of this page's first row, the pager) for ``total`` rows."""
+        pages = max(1, math.ceil(total / per_page))
+        page = min(self.int_param("page", 1), pages)
+        pager = {
+            "page": page,
+            "pages": pages,
+            "total": total,
+            "prev": self.here(page=page - 1) if page > 1 else None,
+            "next": self.here(page=page + 1) if page < pages else None,
+        }
+        return (page - 1) * per_page, pager
+
     def paginate(
         self, frame: pl.DataFrame, per_page: int = PER_PAGE
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One page of rows, cut on the server: a page never carries a whole large table."""
-        pages = max(1, math.ceil(frame.height / per_page))
-        page = min(self.int_param("page", 1), pages)
-        rows = frame.slice((page - 1) * per_page, per_page).to_dicts()
-        pager = {
-            "page": page,
-            "pages": pages,
-            "total": frame.height,
-            "prev": self.here(page=page - 1) if page > 1 else None,
-            "next": self.here(page=page + 1) if page < pages else None,
-        }
-        return rows, pager
+        start, pager = self.pages(frame.height, per_page)
+        return frame.slice(start, per_page).to_dicts(), pager
 
 
 async def render(
