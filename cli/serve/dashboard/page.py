@@ -20,7 +20,7 @@ import msgspec
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lakeledger.cli.output import cell
-from lakeledger.projections import api
+from lakeledger.projections import api, registry
 from lakeledger.projections.engine.state import Context, State
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
@@ -28,6 +28,8 @@ from lakeledger.store.query import Moment
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from .live import Live, view_loader
 
 HERE = Path(__file__).parent
 PER_PAGE = 50
@@ -75,6 +77,7 @@ class Cache:
 
 
 CACHE = Cache()
+LIVE: dict[str, Live] = {}  # view name -> its state now, kept current commit by commit
 
 
 class Page:
@@ -106,7 +109,16 @@ class Page:
         loaded once per ledger version: pages present only the rows they show from it, so
         their cost follows the page size, not the number of rows in the view."""
         key = ("state", name, *self.moment_key(ledger))
-        return CACHE.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
+        if self.as_of is not None:
+            return CACHE.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
+        return CACHE.get(key, lambda: self._now(ledger, name))  # type: ignore[no-any-return]
+
+    def _now(self, ledger: Ledger, name: str) -> tuple[State, Context]:
+        held = LIVE.get(name)
+        if held is None:
+            held = LIVE[name] = Live(registry.get(name).parts, view_loader(name))
+        state = held.state(ledger, self.moment_key(ledger)[1])
+        return state, api.context_now(ledger, name, state)
 
     def link(self, path: str, **params: Any) -> str:
         """``path`` with ``params`` and the page's as-of moment (unless overridden)."""
