@@ -77,6 +77,7 @@ class Cache:
 
 
 CACHE = Cache()
+STATES = Cache(size=6)  # whole view states are large: only the last few moments
 LIVE: dict[str, Live] = {}  # view name -> its state now, kept current commit by commit
 
 
@@ -101,8 +102,16 @@ class Page:
         return (str(ledger.location.root), self.as_of if self.as_of is not None else self._version)
 
     def view(self, ledger: Ledger, name: str) -> pl.DataFrame:
-        """A view as of the page's moment, computed once per ledger version."""
-        return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
+        """A view as of the page's moment, computed once per ledger version (now: presented
+        from its live state; large views present only the rows a page shows, see ``state``)."""
+        if self.as_of is not None:
+            return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
+
+        def present() -> pl.DataFrame:
+            state, ctx = self.state(ledger, name)
+            return registry.get(name).present(state, ctx)
+
+        return CACHE.get((name, *self.moment_key(ledger)), present)  # type: ignore[no-any-return]
 
     def state(self, ledger: Ledger, name: str) -> tuple[State, Context]:
         """A view's typed state (and the context to present it in) as of the page's moment,
@@ -110,8 +119,8 @@ class Page:
         their cost follows the page size, not the number of rows in the view."""
         key = ("state", name, *self.moment_key(ledger))
         if self.as_of is not None:
-            return CACHE.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
-        return CACHE.get(key, lambda: self._now(ledger, name))  # type: ignore[no-any-return]
+            return STATES.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
+        return STATES.get(key, lambda: self._now(ledger, name))  # type: ignore[no-any-return]
 
     def _now(self, ledger: Ledger, name: str) -> tuple[State, Context]:
         held = LIVE.get(name)
@@ -182,22 +191,31 @@ async def render(
         return error_page(400, str(exc))
     services = request.app.state.services
 
-    def locked() -> dict[str, Any]:
+    section = template.split("_")[0].removesuffix(".html")
+
+    def locked() -> str:
         with services.read_lock:
             ledger = services.reader
-            data = dict(build(ledger, page))
-            data["latest_version"] = page.moment_key(ledger)[1] if page.as_of is None else ledger.version
-        return data
+            moment = page.moment_key(ledger)
+            version = moment[1] if page.as_of is None else ledger.version
+            # the same URL at the same ledger version is the same page: rendered once
+            key = ("html", template, request.url.path, request.url.query, moment[0], page.as_of, version)
+
+            def draw() -> str:
+                data = dict(build(ledger, page))
+                data["latest_version"] = version
+                return TEMPLATES.get_template(template).render(
+                    page=page, nav=NAV, section=section, **data
+                )
+
+            return CACHE.get(key, draw)  # type: ignore[no-any-return]
 
     try:
-        data = await run_in_threadpool(locked)
+        body = await run_in_threadpool(locked)
     except LookupError as exc:
         return error_page(404, str(exc).strip("'\""))
     except InvalidInput as exc:  # bad filter, sort, moment...: say which and how to fix it
         return error_page(400, str(exc))
-    body = TEMPLATES.get_template(template).render(
-        page=page, nav=NAV, section=template.split("_")[0].removesuffix(".html"), **data
-    )
     elapsed_ms = (time.perf_counter() - started) * 1000
     return HTMLResponse(body, headers={"Server-Timing": f"app;dur={elapsed_ms:.1f}"})
 
