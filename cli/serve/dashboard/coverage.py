@@ -23,12 +23,13 @@ from lakeledger.projections.views.coverage import grace_of
 from lakeledger.store import Ledger, periods
 from lakeledger.store import events as ev
 from lakeledger.store.partitions import split_partition
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .live import Live, from_events
-from .page import CACHE, STATES, Page, render
+from .page import CACHE, STATES, TEMPLATES, Page, render
 
 WINDOW = 90  # periods shown per group: the most recent ones; older gaps are counted
 DATASETS_PER_PAGE = 5
@@ -182,7 +183,7 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
         key = ("coverage-dataset", str(ledger.location.root), page.as_of, facts, first.get(name),
                coverage_fp.get(name), seen_fp.get(name), periods.truncate(ctx.now, freq), due)
 
-        def build(name: str = name, decl: dict[str, Any] = decl) -> dict[str, Any]:
+        def build(name: str = name, decl: dict[str, Any] = decl) -> Markup:
             sub = {
                 "declared": state["declared"].filter(pl.col("dataset") == name),
                 "partitions": state["partitions"].filter(pl.col("dataset") == name),
@@ -191,7 +192,10 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
             row = {**row, "partition_key": decl["partition_key"], "due_after": decl["due_after"],
                    "declared_at": first.get(name)}
             live = seen["seen"].filter((pl.col("dataset") == name) & (pl.col("kind") == "partition.observed"))
-            return {"row": row, "groups": calendar(row, live)}
+            html = TEMPLATES.get_template("coverage_dataset.html").render(
+                d={"row": row, "groups": calendar(row, live)}
+            )
+            return Markup(html)  # autoescaped by its template
 
         datasets.append(CACHE.get(key, build))
     return {"datasets": datasets, "paging": pager}
