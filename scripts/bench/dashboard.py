@@ -67,6 +67,9 @@ const app = (n.serverTiming || []).find((t) => t.name === 'app');
 return [n.loadEventEnd - n.startTime, app ? app.duration : null, n.transferSize || n.encodedBodySize];
 """
 PAGES = ("/runs", "/models", "/coverage")
+# The comparison, measured interleaved in the same run: the same frame (navigation, as-of
+# control, assets) with no data, i.e. what the browser and the server cost on this machine now.
+FLOOR = "/runs/compare"
 TARGET_MS = 300.0
 
 
@@ -76,7 +79,7 @@ class Writer:
 
     def __init__(self, root: Path) -> None:
         self.ledger = Ledger.open(root)
-        self.stream = _views_bench().workload(random.Random(11), prefix="late-")
+        self.stream = _views_bench().workload(random.Random(11), prefix=f"bench{time.time_ns()}-")
 
     def commit(self, events: int = 40) -> None:
         self.ledger.append([next(self.stream) for _ in range(events)], check_ids=False)
@@ -110,16 +113,20 @@ def main() -> None:
         for page in PAGES:
             fresh: list[tuple[float, float, int]] = []
             warm: list[tuple[float, float, int]] = []
-            for _ in range(args.repeat):  # interleaved: fresh (first after a commit), warm (again)
+            floor: list[tuple[float, float, int]] = []
+            for _ in range(args.repeat):  # interleaved: fresh (first after a commit), warm, floor
                 writer.commit()
                 fresh.append(load(driver, server.url + page))
                 warm.append(load(driver, server.url + page))
+                floor.append(load(driver, server.url + FLOOR))
+            base = statistics.median(r[0] for r in floor)
             for label, runs in (("fresh", fresh), ("warm", warm)):
                 p50 = statistics.median(r[0] for r in runs)
                 app = statistics.median(r[1] for r in runs)
                 size = statistics.median(r[2] for r in runs) / 1024
                 print(f"{page:10} {label:5} load event p50 {p50:7.1f} ms (server {app:6.1f} ms, "
-                      f"{size:5.0f} KiB)   target <= {TARGET_MS:.0f} ms: ratio {p50 / TARGET_MS:.2f}")
+                      f"{size:4.0f} KiB)  target <= {TARGET_MS:.0f} ms: ratio {p50 / TARGET_MS:.2f}; "
+                      f"empty frame {base:5.1f} ms: ratio {p50 / base:.2f}")
         print(f"events {events:,}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         driver.quit()

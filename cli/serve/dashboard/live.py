@@ -25,16 +25,16 @@ from lakeledger.store import Ledger
 Loader = Callable[[Ledger], tuple[State, int]]
 
 
-def merge_touched(part: Part, older: pl.DataFrame, newer: pl.DataFrame) -> pl.DataFrame:
+def merge_touched(part: Part, older: pl.DataFrame, newer: pl.DataFrame) -> pl.LazyFrame:
     """``part.merge(older ++ newer)`` computed on the keys ``newer`` touches only (row order:
     untouched keys first, in their order, then the touched ones)."""
     if not newer.height:
-        return older
+        return older.lazy()
     keys = list(part.keys)
-    touched = newer.select(keys).unique()
-    kept = older.join(touched, on=keys, how="anti", nulls_equal=True)
-    old = older.join(touched, on=keys, how="semi", nulls_equal=True)
-    merged = part.merge(pl.concat([old.lazy(), newer.lazy()], how="vertical_relaxed")).collect()
+    touched = newer.lazy().select(keys).unique()
+    kept = older.lazy().join(touched, on=keys, how="anti", nulls_equal=True)
+    old = older.lazy().join(touched, on=keys, how="semi", nulls_equal=True)
+    merged = part.merge(pl.concat([old, newer.lazy()], how="vertical_relaxed"))
     return pl.concat([kept, merged.select(older.columns)], how="vertical_relaxed")
 
 
@@ -77,7 +77,8 @@ class Live:
         if not fresh.height:
             return state, version
         newer = reduce(self.parts, fresh.lazy())
-        return {p.name: merge_touched(p, state[p.name], newer[p.name]) for p in self.parts}, version
+        frames = pl.collect_all([merge_touched(p, state[p.name], newer[p.name]) for p in self.parts])
+        return {p.name: f for p, f in zip(self.parts, frames, strict=True)}, version
 
 
 def view_loader(name: str) -> Loader:
