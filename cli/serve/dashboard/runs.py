@@ -20,6 +20,7 @@ from starlette.routing import Route
 from .page import CACHE, PER_PAGE, Page, render
 
 COLUMNS = ["run_id", "experiment", "job", "name", "status", "started_at", "duration_s", "metrics", "params"]
+STARTED = ("run_id", "experiment", "job", "name", "started_at")  # lean columns of the "started" part
 METRIC = pl.Struct({"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64})
 
 
@@ -43,6 +44,11 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
         rows = runs_view.search_runs(state, ctx, text or None)
     elif text:
         rows = runs_view.search_runs(state, ctx, text, columns=f"run_id,{column}")
+    elif column in STARTED:  # the default order: no need to join the other parts
+        deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
+        started = state["started"].lazy().join(deleted, on="run_id", how="anti")
+        wanted = dict.fromkeys(["run_id", column, "started_at"])
+        rows = started.select(*wanted).sort("started_at", "run_id").collect()
     else:
         rows = runs_view.lean(state, ctx).select("run_id", column).collect()
     rows = rows.sort(column, descending=descending, nulls_last=True, maintain_order=True)
