@@ -28,15 +28,23 @@ MAX_CHUNKS = 8
 
 def merge_touched(part: Part, older: pl.DataFrame, newer: pl.DataFrame) -> pl.LazyFrame:
     """``part.merge(older ++ newer)`` computed on the keys ``newer`` touches only (row order:
-    untouched keys first, in their order, then the touched ones)."""
+    rows of other first-key values, then the rest).
+
+    Rows are first narrowed by the first key alone (a hash-set test per row); the joins on the
+    whole key only see those few (a two-string-key anti join over 400k metric rows: 340 ms)."""
     if not newer.height:
         return older.lazy()
     keys = list(part.keys)
     touched = newer.lazy().select(keys).unique()
-    kept = older.lazy().join(touched, on=keys, how="anti", nulls_equal=True)
-    old = older.lazy().join(touched, on=keys, how="semi", nulls_equal=True)
+    first = newer[keys[0]].unique().implode()
+    near = pl.col(keys[0]).is_in(first, nulls_equal=True)
+    candidates = older.lazy().filter(near)
+    kept = candidates.join(touched, on=keys, how="anti", nulls_equal=True)
+    old = candidates.join(touched, on=keys, how="semi", nulls_equal=True)
     merged = part.merge(pl.concat([old, newer.lazy()], how="vertical_relaxed"))
-    return pl.concat([kept, merged.select(older.columns)], how="vertical_relaxed")
+    return pl.concat(
+        [older.lazy().filter(~near), kept, merged.select(older.columns)], how="vertical_relaxed"
+    )
 
 
 def from_events(parts: Sequence[Part], kinds: Sequence[str]) -> Loader:
@@ -78,7 +86,9 @@ class Live:
         if not fresh.height:
             return state, version
         newer = reduce(self.parts, fresh.lazy())
-        frames = pl.collect_all([merge_touched(p, state[p.name], newer[p.name]) for p in self.parts])
+        # one part after the other: on a loaded 2-core machine polars' parallel collect_all of
+        # the parts measured ~1.8x slower than this (240 vs 137 ms, runs state at 5M events)
+        frames = [merge_touched(p, state[p.name], newer[p.name]).collect() for p in self.parts]
         # every advance appends chunks: past a few, joins over the state slow down (measured:
         # 35 ms -> 220 ms per advance of the runs state after ~100 commits), so copy them into one
         frames = [f.rechunk() if f.n_chunks() > MAX_CHUNKS else f for f in frames]
