@@ -77,7 +77,7 @@ class Cache:
 
 
 CACHE = Cache()
-STATES = Cache(size=6)  # whole view states are large: only the last few moments
+STATES = Cache(size=4)  # whole view states are large: only the last few moments
 LIVE: dict[str, Live] = {}  # view name -> its state now, kept current commit by commit
 
 
