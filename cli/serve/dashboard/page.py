@@ -122,6 +122,14 @@ class Page:
             return STATES.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
         return STATES.get(key, lambda: self._now(ledger, name))  # type: ignore[no-any-return]
 
+    def only(self, ledger: Ledger, name: str, keys: list[str], narrow: Callable[[State], State]) -> State:
+        """The view's state at the page's moment restricted to some keys (the rows a page shows):
+        now, through the live state's index; at a past moment, by ``narrow``."""
+        state, _ = self.state(ledger, name)
+        if self.as_of is not None:
+            return narrow(state)
+        return LIVE[name].only(ledger, self.moment_key(ledger)[1], keys)
+
     def _now(self, ledger: Ledger, name: str) -> tuple[State, Context]:
         held = LIVE.get(name)
         if held is None:

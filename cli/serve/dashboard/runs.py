@@ -9,7 +9,6 @@ import msgspec
 import polars as pl
 from lakeledger.projections import api
 from lakeledger.projections import search as searching
-from lakeledger.projections.engine.state import Context, State
 from lakeledger.projections.views import runs as runs_view
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
@@ -55,10 +54,12 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
     return rows["run_id"]
 
 
-def presented(state: State, ctx: Context, run_ids: list[str]) -> pl.DataFrame:
+def presented(ledger: Ledger, page: Page, run_ids: list[str]) -> pl.DataFrame:
     """The runs view's rows of just these runs, in the order given."""
+    _, ctx = page.state(ledger, "runs")
     order = pl.DataFrame({"run_id": run_ids}, schema={"run_id": pl.String})
-    rows = runs_view.present(runs_view.only(state, run_ids), ctx)
+    state = page.only(ledger, "runs", run_ids, lambda state: runs_view.only(state, run_ids))
+    rows = runs_view.present(state, ctx)
     return order.join(rows, on="run_id", how="inner", maintain_order="left")
 
 
@@ -95,8 +96,7 @@ def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
     key = ("runs-order", text, column, descending, *page.moment_key(ledger))
     ids = CACHE.get(key, lambda: _ordered_ids(ledger, page, text, column, descending))
     start, pager = page.pages(ids.len())
-    state, ctx = page.state(ledger, "runs")
-    rows = presented(state, ctx, ids.slice(start, PER_PAGE).to_list()).to_dicts()
+    rows = presented(ledger, page, ids.slice(start, PER_PAGE).to_list()).to_dicts()
     return {"rows": rows, "paging": pager, "columns": COLUMNS, "filter": text}
 
 
@@ -104,8 +104,7 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
     wanted = [r for r in page.request.query_params.getlist("run") if r]
     if len(wanted) < 1:
         raise InvalidInput("run: pick at least one run to compare (?run=ID&run=ID)")
-    state, ctx = page.state(ledger, "runs")
-    runs = presented(state, ctx, list(dict.fromkeys(wanted))).to_dicts()
+    runs = presented(ledger, page, list(dict.fromkeys(wanted))).to_dicts()
     if not runs:
         raise InvalidInput(f"run: none of {', '.join(wanted)} exists at this moment")
     # UUIDv7 run ids share their leading (time) digits: the tail tells runs apart
@@ -124,8 +123,7 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
 
 def _one(ledger: Ledger, page: Page) -> dict[str, Any]:
     run_id = page.request.path_params["run_id"]
-    state, ctx = page.state(ledger, "runs")
-    frame = presented(state, ctx, [run_id])
+    frame = presented(ledger, page, [run_id])
     if not frame.height:
         raise LookupError(f"no run {run_id} at this moment")
     run = frame.row(0, named=True)
