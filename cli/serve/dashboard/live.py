@@ -106,7 +106,7 @@ class Live:
 
     def _advance(self, ledger: Ledger, held: tuple[State, int], version: int) -> tuple[State, int]:
         state, through = held
-        fresh = materialise.new_events(ledger, through, version)
+        fresh = _new_events(ledger, through, version)
         if not fresh.height:
             return state, version
         newer = reduce(self.parts, fresh.lazy())
@@ -119,6 +119,20 @@ class Live:
         # 35 ms -> 220 ms per advance of the runs state after ~100 commits), so copy them into one
         frames = [f.rechunk() if f.n_chunks() > MAX_CHUNKS else f for f in frames]
         return {p.name: f for p, f in zip(self.parts, frames, strict=True)}, version
+
+
+_LAST: dict[str, tuple[int, int, pl.DataFrame]] = {}  # root -> (after, upto, events): the last read
+
+
+def _new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
+    """The events of (after, upto], read once for all the live states a page advances."""
+    root = str(ledger.location.root)
+    last = _LAST.get(root)
+    if last is not None and last[:2] == (after, upto):
+        return last[2]
+    events = materialise.new_events(ledger, after, upto)
+    _LAST[root] = (after, upto, events)
+    return events
 
 
 def view_loader(name: str) -> Loader:
