@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("append", help="append JSON Lines events atomically (all or nothing)")
     p.add_argument("file", nargs="?", default="-", help="JSON Lines file, or - for stdin")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    output.add_json(p, "a JSON object: version, events (an array: event_id, kind, stream, version)")
     p.set_defaults(func=cmd_append)
 
     p = sub.add_parser("events", help="list events")
@@ -35,12 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--since", type=int, help="only events committed after this version")
     p.add_argument("--as-of", help="the log as of a version or ISO time (UTC if no zone)")
     p.add_argument("--limit", type=int, help="only the newest N (still printed oldest first)")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of events (each event's fields plus its commit)")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("history", help="commits: version, time, who, events")
     p.add_argument("--limit", type=int, help="only the newest N commits")
-    p.add_argument("--json", action="store_true")
+    output.add_json(
+        p, "a JSON array of commits, newest first (version, recorded_at, user, host, pid, operation, "
+        "events, kinds)"
+    )
     p.set_defaults(func=cmd_history)
 
 
