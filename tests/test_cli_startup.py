@@ -107,3 +107,13 @@ def test_every_command_module_is_in_the_table() -> None:
     folder = Path(main.__file__).with_name("commands")
     modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
     assert modules == {module for module, _ in main.COMMANDS.values()}
+
+
+def test_the_event_vocabulary_imports_no_data_library() -> None:
+    """Producers that only build and admit events (and ``append``'s parsing) need no data library."""
+    probe = ("import json, sys; import lakeledger.store.events, lakeledger.store.admission, "
+             "lakeledger.cli.commands.log; print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = sorted(m for m in json.loads(done.stdout) if m.split(".")[0] in DATA_LIBRARIES)
+    assert loaded == [], loaded[:5]
