@@ -66,13 +66,13 @@ def newest(location: Location, limit: int | None) -> list[dict[str, Any]] | None
     rows: list[dict[str, Any]] = []
     try:
         for version in reversed(versions):
-            if limit is not None and len(rows) >= limit:
-                return rows
             row = _row(version, files.actions(version))
             if row is False:
                 return None
             if row is not None:
                 rows.append(row)
+                if len(rows) == limit:
+                    return rows
         # walked to the oldest json: the answer is complete only if that is the table's start
         if versions[0] != 0 or not _is_ours(files.actions(0)):
             return None
