@@ -30,14 +30,14 @@ class JsonLinesOption(argparse._StoreTrueAction):
     """``--jsonl``: print JSON Lines, one document per line as things happen (``add_jsonl``)."""
 
 
-def add_json(parser: argparse.ArgumentParser, prints: str) -> argparse.Action:
+def add_json(parser: argparse._ActionsContainer, prints: str) -> argparse.Action:
     """Add ``--json``; ``prints`` says what it prints: "a JSON array of ..." or "a JSON object ..."."""
     if not prints.startswith(SHAPES):
         raise ValueError(f"--json prints one JSON document: say {SHAPES[0]!r} or {SHAPES[1]!r}")
     return parser.add_argument("--json", action=JsonOption, help=f"print {prints}")
 
 
-def add_jsonl(parser: argparse.ArgumentParser, prints: str) -> argparse.Action:
+def add_jsonl(parser: argparse._ActionsContainer, prints: str) -> argparse.Action:
     """Add ``--jsonl``; ``prints`` says what each line is."""
     return parser.add_argument("--jsonl", action=JsonLinesOption, help=f"print JSON Lines: {prints}")
 

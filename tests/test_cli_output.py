@@ -58,7 +58,7 @@ def test_json_lines_are_only_behind_jsonl() -> None:
             lines.append(path)
         else:  # no other option may promise JSON per line
             assert "json line" not in text, (path, action.help)
-    assert lines == ["lakeledger watch"]
+    assert sorted(lines) == ["lakeledger follow", "lakeledger watch"]
 
 
 def test_add_json_refuses_a_shape_that_is_not_one_document() -> None:

@@ -189,6 +189,14 @@ def test_follow_exec_gets_each_event_on_stdin(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "--root", root, "follow", "--webhook", "ftp://x", "--once"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "--webhook" in bad.stderr
+    # without --exec/--webhook: JSON Lines on stdout (--jsonl names it), one event per line
+    lines = subprocess.run([*CLI, "--root", root, "follow", "--kind", "model.*", "--since", "0", "--jsonl",
+                            "--once"], capture_output=True, text=True, timeout=300, check=False)
+    assert lines.returncode == 0, lines.stderr
+    assert [json.loads(line)["kind"] for line in lines.stdout.splitlines()] == [e["kind"] for e in events]
+    both = subprocess.run([*CLI, "--root", root, "follow", "--jsonl", "--exec", "cat", "--once"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert both.returncode == 2 and "--jsonl" in both.stderr
 
 
 def test_subscription_positions_failures_and_interrupted_handling(tmp_path: Path) -> None:
