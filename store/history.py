@@ -67,8 +67,6 @@ def newest(location: Location, limit: int | None) -> list[dict[str, Any]] | None
     try:
         for version in reversed(versions):
             row = _row(version, files.actions(version))
-            if row is False:
-                return None
             if row is not None:
                 rows.append(row)
                 if len(rows) == limit:
@@ -76,13 +74,17 @@ def newest(location: Location, limit: int | None) -> list[dict[str, Any]] | None
         # walked to the oldest json: the answer is complete only if that is the table's start
         if versions[0] != 0 or not _is_ours(files.actions(0)):
             return None
-    except LogUnreadable:
+    except (LogUnreadable, _CannotTell):
         return None
     return rows
 
 
-def _row(version: int, actions: list[dict[str, Any]]) -> dict[str, Any] | bool | None:
-    """The history row of one commit; None if it wrote no events; False if it cannot tell."""
+class _CannotTell(Exception):
+    """A commit wrote rows its commitInfo does not describe: only the rows can tell."""
+
+
+def _row(version: int, actions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The history row of one commit, None if it wrote no events (``_CannotTell``: unknown)."""
     info: dict[str, Any] = {}
     wrote = False
     for action in actions:
@@ -95,13 +97,13 @@ def _row(version: int, actions: list[dict[str, Any]]) -> dict[str, Any] | bool |
     if not wrote:
         return None  # table creation, compaction, metadata: no events written
     if not isinstance(info.get(SUMMARY_KEY), str) or not str(info.get(EVENTS_KEY, "")).isdigit():
-        return False
+        raise _CannotTell(f"commit {version} has no history entry")
     if any("remove" in a for a in actions):
-        return False
+        raise _CannotTell(f"commit {version} removed rows")
     try:
         s = msgspec.json.decode(info[SUMMARY_KEY], type=_Summary)
     except msgspec.DecodeError:
-        return False
+        raise _CannotTell(f"commit {version}: unreadable history entry") from None
     return {
         "version": version,
         "recorded_at": _EPOCH + timedelta(microseconds=s.recorded_at),

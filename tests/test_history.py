@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lakeledger.store import LogSettings
 from lakeledger.store import events as ev
 from lakeledger.store.datafile import SEQ_APP_ID
@@ -124,3 +126,41 @@ def test_no_ledger_and_a_damaged_commit_are_told_as_before(tmp_path: Path, cli: 
     assert newest(Ledger.open(root, create=False).location, 1) is None
     damaged = cli("--root", root, "history", "--limit", "1")
     assert damaged.code == 1 and "is empty" in damaged.err and "Traceback" not in damaged.err
+
+
+_KINDS = st.sampled_from(["run", "metric", "experiment", "model"])
+
+
+def _event(kind: str, i: int) -> ev.Event:
+    if kind == "run":
+        return ev.RunStarted(run_id=f"r{i}", job="j")
+    if kind == "metric":
+        return ev.MetricLogged(run_id="r", key="k", value=float(i), step=i)
+    if kind == "experiment":
+        return ev.ExperimentCreated(experiment=f"e{i}")
+    return ev.ValidationRecorded(target="t", check=f"c{i}", passed=True)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.one_of(st.lists(_KINDS, min_size=1, max_size=4), st.just("compact"),
+                              st.just("checkpoint")), min_size=1, max_size=12))
+def test_any_history_from_the_files_is_the_rows_history(tmp_path_factory: Any, ops: list[Any]) -> None:
+    """Whatever mix of appends, compactions and checkpoints: the files' answer is the rows'
+    answer for every limit, or none at all."""
+    from lakeledger.store import compaction, maintenance
+
+    settings_ = LogSettings(checkpoint_interval=3, keep_log_versions=3, auto_maintain=False)
+    ledger = Ledger.open(str(tmp_path_factory.mktemp("h") / "ledger"), settings=settings_)
+    for n, op in enumerate(ops):
+        if op == "compact":
+            compaction.compact(ledger.log)
+        elif op == "checkpoint":
+            maintenance.checkpoint(ledger.log, ledger.log.version())
+            maintenance.cleanup_log(ledger.log, maintenance.last_checkpoint(ledger.log))
+        else:
+            ledger.append([_event(kind, n * 10 + j) for j, kind in enumerate(op)])
+    for limit in (1, 2, 5, None):
+        fast = newest(ledger.location, limit)
+        assert fast is None or _json(fast) == _expected(ledger, limit), (limit, ops)
+    if ops[-1] not in ("compact", "checkpoint"):
+        assert newest(ledger.location, 1) is not None  # the newest commit always tells
