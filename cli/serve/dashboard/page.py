@@ -3,6 +3,10 @@ pagination on the server, and rendering through autoescaped Jinja2 templates.
 
 Pages are read-only: they call the projections' read API and never the writer. The as-of moment
 travels in the URL (``?as_of=``), so a link shows the same past state to anyone.
+
+Cost follows the page, not the ledger: at "now" a page reads views' states kept current commit by
+commit in memory (``live.py``) and presents only the rows it shows; a page's HTML is rendered once
+per URL and ledger version; past moments are computed from the events and cached per moment.
 """
 
 from __future__ import annotations
