@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import fsspec
 import polars as pl
 
-from . import codec, datafile, maintenance
+from . import codec, datafile, history, maintenance
 from .datafile import SEQ_APP_ID, STATS_COLUMNS
 from .delta import Add, CommitConflict, DeltaTable, TableMissing, TablePath
 from .errors import LedgerError, NotInitialised, StorageError
@@ -39,7 +39,7 @@ from .writerstate import WriterState
 
 log = logging.getLogger("lakeledger.store")
 
-TABLE_NAME = "lakeledger_events"
+TABLE_NAME = history.TABLE_NAME
 
 
 @dataclass(frozen=True)
@@ -333,8 +333,9 @@ class EventLog:
                 self.table, version, [add], app_id=SEQ_APP_ID, schema=codec.SCHEMA,
                 metadata={
                     "lakeledger.batch": batch_id,
-                    "lakeledger.events": str(n),
+                    history.EVENTS_KEY: str(n),
                     "lakeledger.writer": f"{self.writer.user}@{self.writer.host}:{self.writer.pid}",
+                    history.SUMMARY_KEY: history.summary(data),  # type: ignore[arg-type]
                 },
             )
         except CommitConflict:
