@@ -67,7 +67,7 @@ class Maintainer:
     The thread works on its own ``EventLog`` (its own Delta snapshot), so it never shares
     state with the appending thread: a compaction it commits is, to the appender, one more
     concurrent writer (its next commit conflicts once and is prepared again). Requests that
-    pile up while it is busy are merged (up to three checkpoints, in order). At exit the
+    pile up while it is busy are merged (checkpoints kept, written in order). At exit the
     pending work is finished (bounded), as it was when maintenance ran inline.
     """
 
@@ -101,6 +101,14 @@ class Maintainer:
         with self._cond:
             return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
 
+    def _checkpoint(self, versions: list[int]) -> None:
+        """Each requested checkpoint in order: log cleanup cuts only at a checkpoint file, so a
+        skipped one lets the log grow. Only as many as the kept log spans are worth writing."""
+        s = self._source.settings
+        assert self._own is not None
+        for version in sorted(set(versions))[-(s.keep_log_versions // s.checkpoint_interval + 1):]:
+            after_commit(self._own, version, ["checkpoint"])
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -114,14 +122,16 @@ class Maintainer:
                 if self._own is None:
                     settings = dataclasses.replace(self._source.settings, auto_maintain=False)
                     self._own = type(self._source)(self._source.location, settings)
-                for version in checkpoints[-3:]:  # older ones are behind the log's margin anyway
-                    after_commit(self._own, version, ["checkpoint"])
+                self._checkpoint(checkpoints)
                 if "compact" in work:
                     done = compact(self._own)
                     # the compaction took a version: if a checkpoint is due there, nobody
-                    # else will write it (measured: the log then grew past its bound)
+                    # else will write it (measured: the log then grew past its bound); the ones
+                    # requested meanwhile go first (an older one is skipped after a newer one)
                     if done is not None and "checkpoint" in due(self._own, done["version"]):
-                        after_commit(self._own, done["version"], ["checkpoint"])
+                        with self._cond:
+                            queued, self._checkpoints = self._checkpoints, []
+                        self._checkpoint([*queued, done["version"]])
                 if "vacuum" in work:
                     vacuum(self._own)
             except Exception as exc:  # noqa: BLE001 - maintenance never fails an append
