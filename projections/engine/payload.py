@@ -242,10 +242,14 @@ def explode_object(frame: pl.LazyFrame, column: str, *, as_json: bool = False) -
 
 
 def _objects(pairs: pl.Series, as_json: bool = False) -> pl.Series:
+    # the fields' lists, not the struct's dicts: converting those was most of the cost
+    keys, values = pairs.struct.field("key").to_list(), pairs.struct.field("value").to_list()
+    encode = msgspec.json.encode
     out = []
-    for p in pairs.to_list():
-        values = [json_value(v) for v in p["value"]] if as_json else p["value"]
-        out.append(object_text(dict(zip(p["key"], values, strict=True))))
+    for k, v in zip(keys, values, strict=True):
+        if as_json:
+            v = [json_value(x) for x in v]
+        out.append(encode(dict(sorted(dict(zip(k, v, strict=True)).items()))).decode())
     return pl.Series(out, dtype=pl.String)
 
 
