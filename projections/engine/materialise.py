@@ -82,12 +82,13 @@ def to_rows(view: View, state: State, through: int) -> pl.DataFrame:
 
 def from_rows(view: View, rows: pl.DataFrame) -> State:
     """Merge the stored fragments (oldest first) back into one state."""
-    rows = rows.sort("_through", maintain_order=True)
+    # One fragment (a full rebuild or a compaction wrote it) is already one row per key: no
+    # merge needed, nor a sort, which halves loading a large view.
+    single = rows["_through"].n_unique() <= 1
+    if not single:
+        rows = rows.sort("_through", maintain_order=True)
     state: State = {}
     frames = []
-    # One fragment (a full rebuild or a compaction wrote it) is already one row per key: no
-    # merge needed, which halves loading a large view.
-    single = rows["_through"].n_unique() <= 1
     for part in view.parts:
         cols = list(part.schema())
         stored = rows.lazy().filter(pl.col("_part") == part.name).select(cols)
@@ -112,12 +113,32 @@ def _stored(ledger: Ledger, table: DeltaTable | None) -> pl.DataFrame | None:
 
 
 def load(ledger: Ledger, name: str) -> tuple[State, int, int]:
-    """(state, events version it reflects, fragments) of a materialised view; empty if none."""
+    """(state, events version it reflects, fragments) of a materialised view; empty if none.
+
+    The decoded state is kept per table identity and version (``_LOADED``): reading the view
+    again while nothing was committed to it (repeated searches of a server or a notebook)
+    costs one look at the table's version, and hands back the same frames (so an index built
+    on them, such as a search's, is reused too)."""
     view = registry.get(name)
-    rows = _stored(ledger, _open(ledger, name))
+    table = _open(ledger, name)
+    key = (table.metadata().id, table.version()) if table is not None else None
+    cached = _LOADED.get(table_uri(ledger, name))
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    rows = _stored(ledger, table)
     if rows is None or rows.height == 0:
         return empty(view.parts), 0, 0
-    return from_rows(view, rows), int(rows["_through"].max()), rows["_through"].n_unique()  # type: ignore[arg-type]
+    loaded = from_rows(view, rows), int(rows["_through"].max()), rows["_through"].n_unique()  # type: ignore[arg-type]
+    if key is not None:
+        _LOADED.pop(table_uri(ledger, name), None)
+        while len(_LOADED) >= LOADED_KEPT:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[table_uri(ledger, name)] = (key, loaded)
+    return loaded
+
+
+LOADED_KEPT = 4  # decoded states kept (a 100k-run state is tens of MB)
+_LOADED: dict[str, tuple[tuple[str, int], tuple[State, int, int]]] = {}
 
 
 def all_events(ledger: Ledger, upto: int) -> pl.DataFrame:
