@@ -260,3 +260,27 @@ def test_http_tracking_server(tmp_path: Path, cli) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_file_store_files_read_directly_equal_the_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file store's metric files read in bulk give the client's events, ids too (exact
+    repeats, a nested key)."""
+    from lakeledger.ingest.importers.mlflow import MlflowImporter
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri="file:./mlruns")
+    rid = client.create_run("0", run_name="files").info.run_id
+    for s in range(30):
+        client.log_metric(rid, "val/loss", 1 / (s + 1), timestamp=1_700_000_000_000 + s, step=s)
+        client.log_metric(rid, "acc", s / 30, timestamp=1_700_000_000_000 + s, step=s)
+    client.log_metric(rid, "acc", 0.0, timestamp=1_700_000_000_000, step=0)  # an exact repeat
+    found = {}
+    for bulk in (True, False):
+        with Ledger.open(tmp_path / f"ledger-{bulk}") as led:
+            MlflowImporter(led, "file:./mlruns", bulk_metrics=bulk).run()
+            found[bulk] = sorted(
+                (m.event_id, m.run_id, m.key, m.step, m.occurred_at, m.value)
+                for m in led.read(kind="run.metric_logged")
+            )
+    assert len(found[True]) == 61 and found[True] == found[False]

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
+from lakeledger.ingest.importers.mlflow_files import run_points, store_root
 from lakeledger.ingest.importers.mlflow_sqlite import POINTS, SqliteStore, local_artifacts
 from lakeledger.store import Ledger, bulk
 from lakeledger.store import events as ev
@@ -145,6 +146,7 @@ class MlflowImporter:
         elif bulk_metrics:
             self._table = _table_metrics(tracking_uri)
         self._points: list[pl.DataFrame] = []  # per run: run_id, key, value, timestamp, step
+        self._files = store_root(tracking_uri) if bulk_metrics else None  # a file store's folder
 
     @property
     def client(self) -> Any:
@@ -167,7 +169,7 @@ class MlflowImporter:
             self._experiment(exp)
         for exp in experiments:
             for run in self._runs(exp):
-                self._run(run, exp.name)
+                self._run(run, exp.name, str(exp.experiment_id))
         for model in self._models():
             self._model(model)
         self._flush()
@@ -234,7 +236,7 @@ class MlflowImporter:
         )
         self.progress("experiments", 1)
 
-    def _run(self, run: Any, experiment: str) -> None:
+    def _run(self, run: Any, experiment: str, experiment_id: str) -> None:
         info, data = run.info, run.data
         rid = info.run_id
         self._add(
@@ -249,8 +251,11 @@ class MlflowImporter:
                 parent_run_id=data.tags.get("mlflow.parentRunId"),
             )
         )
+        files = None if self._files is None else run_points(self._files, experiment_id, rid)
         if self._table is not None:
             self._points.append(self._table.filter(pl.col("run_id") == rid))
+        elif files is not None:
+            self._points.append(files)
         else:
             points = [
                 (rid, key, m.value, m.timestamp, m.step)
