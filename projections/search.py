@@ -60,20 +60,25 @@ class Source:
 
 @dataclass(frozen=True)
 class Aligned:
-    """A map's values aligned to the searched frame's rows: per key, the ``row`` numbers (in
-    that frame, which has ``height`` rows) and the ``value`` column. A comparison then costs
-    its key's rows and a scatter into a boolean mask: no hashing of string ids (the costly
-    part of a search over 100k runs), no join. Built once per state (``align``)."""
+    """A map's values aligned to the searched frame's rows: ``frame`` has ``row`` (the row
+    number in that frame, which has ``height`` rows), ``key`` and ``value``. A comparison then
+    costs its key's rows and a scatter into a boolean mask: no hashing of string ids (the
+    costly part of a search over 100k runs), no join. Built once per state (``align``); a
+    key's rows are cut out once, when a search first names it."""
 
-    keys: Mapping[str, pl.DataFrame]
+    frame: pl.DataFrame
     height: int
-    dtype: pl.DataType
     value: str = "value"
+    _keys: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False)
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return self.frame.schema["value"]
 
     def rows(self, key: str) -> pl.DataFrame:
-        found = self.keys.get(key)
+        found = self._keys.get(key)
         if found is None:
-            return pl.DataFrame(schema={"row": pl.UInt32, "value": self.dtype})
+            found = self._keys[key] = self.frame.filter(pl.col("key") == key).select("row", "value")
         return found
 
     def mask(self, rows: pl.Series) -> pl.Expr:
@@ -98,8 +103,7 @@ def align(frame: pl.DataFrame, ids: pl.Series, id: str, value: str) -> Aligned:
         .select("row", "key", "value")
         .collect()
     )
-    parts = out.partition_by("key", as_dict=True, include_key=False)
-    return Aligned({k[0]: f for k, f in parts.items()}, len(ids), out.schema["value"])
+    return Aligned(out, len(ids))
 
 
 @dataclass(frozen=True)
