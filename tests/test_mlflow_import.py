@@ -267,9 +267,9 @@ def test_file_store_files_read_directly_equal_the_client(tmp_path: Path, monkeyp
     repeats, a nested key)."""
     from lakeledger.ingest.importers.mlflow import MlflowImporter
 
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri="file:./mlruns")
+    uri = (tmp_path / "mlruns").as_uri()  # absolute: MLflow caches stores by URI across tests
+    client = MlflowClient(tracking_uri=uri)
     rid = client.create_run("0", run_name="files").info.run_id
     for s in range(30):
         client.log_metric(rid, "val/loss", 1 / (s + 1), timestamp=1_700_000_000_000 + s, step=s)
@@ -278,7 +278,7 @@ def test_file_store_files_read_directly_equal_the_client(tmp_path: Path, monkeyp
     found = {}
     for bulk in (True, False):
         with Ledger.open(tmp_path / f"ledger-{bulk}") as led:
-            MlflowImporter(led, "file:./mlruns", bulk_metrics=bulk).run()
+            MlflowImporter(led, uri, bulk_metrics=bulk).run()
             found[bulk] = sorted(
                 (m.event_id, m.run_id, m.key, m.step, m.occurred_at, m.value)
                 for m in led.read(kind="run.metric_logged")
