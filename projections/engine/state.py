@@ -100,6 +100,27 @@ def combine(parts: Sequence[Part], older: State, newer: State) -> State:
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
 
+def fold(
+    groups: Mapping[str, Sequence[Part]], states: Mapping[str, State] | None, events: pl.LazyFrame
+) -> dict[str, State]:
+    """Advance the states of several views (name -> parts) by the next slice of the log.
+
+    ``fold(g, fold(g, None, older), newer) == fold(g, None, older ++ newer)``, row order
+    included (``merge`` keeps first-seen key order), so a log reduced chunk by chunk gives the
+    state of the whole. One ``collect_all``: polars runs every part of every view in parallel.
+    """
+    plans = []
+    for name, parts in groups.items():
+        for p in parts:
+            fresh = p.reduce(events)
+            if states is not None:
+                older = states[name][p.name].lazy()
+                fresh = p.merge(pl.concat([older, fresh], how="vertical_relaxed"))
+            plans.append(fresh)
+    frames = iter(pl.collect_all(plans))
+    return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
+
+
 def empty(parts: Sequence[Part]) -> State:
     return {p.name: pl.DataFrame(schema=p.schema()) for p in parts}
 
