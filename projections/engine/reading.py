@@ -8,7 +8,7 @@ refresh (one slice: the new commits) and the chunked full rebuild (``rebuild.py`
 from __future__ import annotations
 
 import polars as pl
-from lakeledger.projections.engine.payload import COLUMNS
+from lakeledger.projections.engine.payload import COLUMNS, POS_SHIFT
 from lakeledger.projections.engine.state import prepare
 from lakeledger.store import Ledger
 from lakeledger.store.query import dedupe
@@ -20,16 +20,21 @@ def all_events(ledger: Ledger, upto: int) -> pl.DataFrame:
     return prepare(frame).collect()
 
 
-def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
-    """Events committed in (after, upto], without ids the log already held at ``after``."""
+def new_events(ledger: Ledger, after: int, upto: int, *, older_overlap: bool = True) -> pl.DataFrame:
+    """Events committed in (after, upto], without ids the log already held at ``after``.
+
+    ``older_overlap=False``: the caller knows from file statistics that no file at or before
+    ``after`` holds an id as high as this slice's lowest, so the look-back is skipped.
+    """
     raw = ledger.log.scan(dedupe=False)
     fresh = (
         raw.filter((pl.col("version") > after) & (pl.col("version") <= upto))
         .select(COLUMNS)
         .collect()
     )
-    fresh = dedupe(fresh)
-    if after > 0 and fresh.height:
+    if fresh["event_id"].n_unique() < fresh.height:  # a hash count: 3x cheaper than the window
+        fresh = dedupe(fresh)
+    if after > 0 and fresh.height and older_overlap:
         # UUIDv7 ids grow with time, so min/max statistics prune nearly every older file.
         lowest = fresh["event_id"].min()
         seen = (
@@ -43,4 +48,14 @@ def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
         )
         if seen.len():
             fresh = fresh.filter(~pl.col("event_id").is_in(seen.implode()))
-    return prepare(fresh.lazy()).collect()
+    return in_log_order(fresh)
+
+
+def in_log_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """``prepare``'s order; rows read back in commit order (the usual case) are not re-sorted."""
+    if frame.height == 0:
+        return prepare(frame.lazy()).collect()
+    pos = frame["version"].cast(pl.Int64) * POS_SHIFT + frame["seq"].cast(pl.Int64)
+    if pos.is_sorted():
+        return frame
+    return prepare(frame.lazy()).collect()

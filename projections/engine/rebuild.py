@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 import pyarrow as pa
@@ -25,33 +26,62 @@ from lakeledger.store.delta import DeltaTable
 CHUNK_EVENTS = 500_000
 
 
-def version_chunks(table: DeltaTable, upto: int, target: int) -> list[tuple[int, int]]:
+@dataclass(frozen=True)
+class Chunk:
+    after: int
+    upto: int
+    overlap: bool  # an older file may hold one of its ids (else the look-back is skipped)
+
+
+def version_chunks(table: DeltaTable, upto: int, target: int) -> list[Chunk]:
     """``(after, upto]`` version ranges of about ``target`` events, cut between data files.
 
     Cuts come from the files' version statistics and row counts, so no data is read to plan.
     A cut is only made where no file spans it (each file is read once); without statistics
     (a foreign writer's files) the whole log is one chunk.
     """
+    if upto <= 0:
+        return []
     adds = pl.DataFrame(pa.table(table.get_add_actions(flatten=True)))
-    if upto <= 0 or adds.height == 0:
-        return [(0, upto)] if upto > 0 else []
-    if not {"min.version", "max.version", "num_records"} <= set(adds.columns):
-        return [(0, upto)]
+    needed = {"min.version", "max.version", "num_records", "min.event_id", "max.event_id"}
+    if adds.height == 0 or not needed <= set(adds.columns):
+        return [Chunk(0, upto, True)]
     files = adds.select(
-        lo=pl.col("min.version"), hi=pl.col("max.version"), n=pl.col("num_records")
-    )
+        lo=pl.col("min.version"),
+        hi=pl.col("max.version"),
+        n=pl.col("num_records"),
+        first=pl.col("min.event_id"),
+        last=pl.col("max.event_id"),
+    ).filter(pl.col("lo") <= upto)
     if files.null_count().sum_horizontal().item():
-        return [(0, upto)]
+        return [Chunk(0, upto, True)]
     bounds = [0]
     count = reach = 0
-    for lo, hi, n in files.filter(pl.col("lo") <= upto).sort("lo", "hi").iter_rows():
+    for lo, hi, n in files.sort("lo", "hi").select("lo", "hi", "n").iter_rows():
         if count >= target and reach < lo and bounds[-1] < reach < upto:
             bounds.append(reach)
             count = 0
         count += n
         reach = max(reach, hi)
     bounds.append(upto)
-    return [(a, b) for a, b in itertools.pairwise(bounds) if a < b]
+    chunks = []
+    for after, through in itertools.pairwise(bounds):
+        if after >= through:
+            continue
+        inside = files.filter((pl.col("hi") > after) & (pl.col("lo") <= through))
+        older = files.filter(pl.col("lo") <= after)
+        overlap = bool(
+            after > 0
+            and older.height
+            and inside.height
+            and (
+                older["last"].max() >= inside["first"].min()  # type: ignore[operator]
+                # a writer may truncate string statistics: a shortened maximum proves nothing
+                or older["last"].str.len_bytes().min() < inside["first"].str.len_bytes().max()  # type: ignore[operator]
+            )
+        )
+        chunks.append(Chunk(after, through, overlap))
+    return chunks
 
 
 def rebuild(
@@ -62,8 +92,8 @@ def rebuild(
     states: dict[str, State] | None = None
     count = 0
     target = chunk_events or CHUNK_EVENTS
-    for after, through in version_chunks(ledger.log.refresh(), upto, target):
-        events = new_events(ledger, after, through)
+    for chunk in version_chunks(ledger.log.refresh(), upto, target):
+        events = new_events(ledger, chunk.after, chunk.upto, older_overlap=chunk.overlap)
         count += events.height
         states = fold(groups, states, events.lazy())
         del events  # the chunk is freed before the next is read
