@@ -297,10 +297,26 @@ def explode_object(frame: pl.LazyFrame, column: str, *, as_json: bool = False) -
 
 
 def _objects(pairs: pl.Series, as_json: bool = False) -> pl.Series:
+    """Each (keys, values) list pair as one JSON object text, keys sorted. The lists are read
+    flat (one ``to_list`` per column, not a dict per row): issue 15, runs presented 1.4x faster."""
+    keys = pairs.struct.field("key")
+    lengths = keys.list.len().to_list()
+    if not all(lengths):  # an empty list explodes to a null row: keep the rows aligned
+        lengths = [0 if n is None else n for n in lengths]
+        flat_keys = keys.list.explode(keep_nulls=False, empty_as_null=False).to_list()
+        flat_values = pairs.struct.field("value").list.explode(
+            keep_nulls=False, empty_as_null=False
+        ).to_list()
+    else:
+        flat_keys = keys.explode().to_list()
+        flat_values = pairs.struct.field("value").explode().to_list()
+    if as_json:
+        flat_values = [json_value(v) for v in flat_values]
     out = []
-    for p in pairs.to_list():
-        values = [json_value(v) for v in p["value"]] if as_json else p["value"]
-        out.append(object_text(dict(zip(p["key"], values, strict=True))))
+    at = 0
+    for n in lengths:
+        out.append(object_text(dict(zip(flat_keys[at : at + n], flat_values[at : at + n], strict=True))))
+        at += n
     return pl.Series(out, dtype=pl.String)
 
 
