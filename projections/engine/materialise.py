@@ -5,7 +5,8 @@ events version they reflect (``_through``). A refresh reduces only the events co
 the version the table reflects and *appends* that fragment; reading merges the fragments in
 ``_through`` order (the part rules are their own merge, see ``state.py``), so refresh cost
 depends on the new events, not on the size of the log. Every ``COMPACT_AFTER`` fragments the
-merged state is written back as one. A full rebuild overwrites the table from all events.
+merged state is written back as one. A full rebuild overwrites the table from all events,
+reduced in bounded version chunks (``rebuild.py``).
 
 Commits use ``max_commit_retries=0``: two refreshers racing cannot both append the same
 fragment; the loser reloads and tries again. Duplicate event ids from foreign writers: the
