@@ -34,7 +34,7 @@ class Chunk:
 
 
 def version_chunks(table: DeltaTable, upto: int, target: int) -> list[Chunk]:
-    """``(after, upto]`` version ranges of about ``target`` events, cut between data files.
+    """``(after, upto]`` version ranges of at most ``target`` events, cut between data files.
 
     Cuts come from the files' version statistics and row counts, so no data is read to plan.
     A cut is only made where no file spans it (each file is read once); without statistics
@@ -58,7 +58,9 @@ def version_chunks(table: DeltaTable, upto: int, target: int) -> list[Chunk]:
     bounds = [0]
     count = reach = 0
     for lo, hi, n in files.sort("lo", "hi").select("lo", "hi", "n").iter_rows():
-        if count >= target and reach < lo and bounds[-1] < reach < upto:
+        # cut before a file that would take the chunk past ``target`` (a file larger than
+        # ``target`` is a chunk of its own): a chunk of one file is read already in log order
+        if count and count + n > target and reach < lo and bounds[-1] < reach < upto:
             bounds.append(reach)
             count = 0
         count += n
