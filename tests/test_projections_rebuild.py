@@ -5,14 +5,17 @@ rebuild equals the incremental refresh, with cuts that never split a data file."
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lakeledger.projections import registry
 from lakeledger.projections.engine import materialise, rebuild
+from lakeledger.projections.engine.decode import decode_struct
 from lakeledger.projections.engine.state import fold, reduce
 from lakeledger.store import Ledger, LogSettings
 from lakeledger.store import events as ev
@@ -95,3 +98,40 @@ def test_chunks_cut_between_files_and_cover_every_version(tmp_path: Path) -> Non
     assert rebuild.version_chunks(table, ledger.version, 10**9) == [
         rebuild.Chunk(0, ledger.version, False)
     ]
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+)
+_FIELDS = {"s": pl.String(), "b": pl.Boolean(), "i": pl.Int64(), "f": pl.Float64()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payloads=st.lists(
+        st.dictionaries(st.sampled_from([*_FIELDS, "other"]), _VALUES, max_size=5), max_size=8
+    ),
+    well_typed=st.booleans(),
+)
+def test_fast_payload_decoding_equals_polars(payloads: list[dict], well_typed: bool) -> None:  # type: ignore[type-arg]
+    """msgspec's decoding of flat fields gives exactly polars' ``json_decode`` (a batch with a
+    value of another type is handed to polars whole)."""
+    if well_typed:
+        kinds = {"s": str, "b": bool, "i": int, "f": float}
+        payloads = [
+            {k: v for k, v in p.items() if k == "other" or v is None or type(v) is kinds[k]}
+            for p in payloads
+        ]
+    texts = pl.DataFrame({"payload": [json.dumps(p) for p in payloads]}, schema={"payload": pl.String})
+    try:
+        expected = texts.select(pl.col("payload").str.json_decode(pl.Struct(_FIELDS)))
+    except pl.exceptions.ComputeError:  # polars refuses the batch: so does the fast path
+        with pytest.raises(pl.exceptions.ComputeError):
+            texts.select(decode_struct(pl.col("payload"), _FIELDS))
+        return
+    got = texts.select(decode_struct(pl.col("payload"), _FIELDS))
+    assert got.equals(expected)
