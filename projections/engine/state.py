@@ -100,23 +100,29 @@ def combine(parts: Sequence[Part], older: State, newer: State) -> State:
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
 
-def fold(
-    groups: Mapping[str, Sequence[Part]], states: Mapping[str, State] | None, events: pl.LazyFrame
-) -> dict[str, State]:
-    """Advance the states of several views (name -> parts) by the next slice of the log.
+def reduce_views(groups: Mapping[str, Sequence[Part]], events: pl.LazyFrame) -> dict[str, State]:
+    """The states of several views (name -> parts) over ``events``: one ``collect_all``, so
+    polars runs every part of every view in parallel."""
+    frames = iter(pl.collect_all([p.reduce(events) for parts in groups.values() for p in parts]))
+    return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
 
-    ``fold(g, fold(g, None, older), newer) == fold(g, None, older ++ newer)``, row order
-    included (``merge`` keeps first-seen key order), so a log reduced chunk by chunk gives the
-    state of the whole. One ``collect_all``: polars runs every part of every view in parallel.
+
+def merge_views(
+    groups: Mapping[str, Sequence[Part]], pieces: Sequence[Mapping[str, State]]
+) -> dict[str, State]:
+    """The states of consecutive slices of the log (oldest first) merged into one.
+
+    ``merge_views(g, [reduce_views(g, a), reduce_views(g, b)]) == reduce_views(g, a ++ b)``,
+    row order included (``merge`` keeps first-seen key order), so a log reduced chunk by chunk
+    gives the state of the whole (property-tested).
     """
-    plans = []
-    for name, parts in groups.items():
-        for p in parts:
-            fresh = p.reduce(events)
-            if states is not None:
-                older = states[name][p.name].lazy()
-                fresh = p.merge(pl.concat([older, fresh], how="vertical_relaxed"))
-            plans.append(fresh)
+    if len(pieces) == 1:
+        return dict(pieces[0])
+    plans = [
+        p.merge(pl.concat([piece[name][p.name].lazy() for piece in pieces], how="vertical_relaxed"))
+        for name, parts in groups.items()
+        for p in parts
+    ]
     frames = iter(pl.collect_all(plans))
     return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
 
