@@ -43,12 +43,24 @@ def _decoder(fields: tuple[tuple[str, pl.DataType], ...]) -> msgspec.json.Decode
     return msgspec.json.Decoder(msgspec.defstruct("Payload", spec))
 
 
+# Payloads decoded per slice: the Python strings and structs of one slice only are alive at a
+# time (a whole chunk's would be ~0.5 KB per event of Python heap, which is not given back).
+SLICE = 65_536
+
+
 def _decode_batch(fields: tuple[tuple[str, pl.DataType], ...], payload: pl.Series) -> pl.Series:
     dtype = pl.Struct(dict(fields))
+    pieces: list[pl.DataFrame] = []
     try:
         decode = _decoder(fields).decode
-        objs = [decode(p) for p in payload.to_list()]
-        columns = [pl.Series(f, [getattr(o, f) for o in objs], dtype=t) for f, t in fields]
+        for start in range(0, max(payload.len(), 1), SLICE):
+            objs = [decode(p) for p in payload.slice(start, SLICE).to_list()]
+            pieces.append(
+                pl.DataFrame(
+                    [pl.Series(f, [getattr(o, f) for o in objs], dtype=t) for f, t in fields],
+                    schema=dict(fields),
+                )
+            )
     except (msgspec.DecodeError, TypeError, ValueError, OverflowError):
         return payload.str.json_decode(dtype)
-    return pl.DataFrame(columns, schema=dict(fields)).to_struct(payload.name)
+    return pl.concat(pieces).to_struct(payload.name)
