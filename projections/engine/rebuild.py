@@ -21,9 +21,10 @@ from lakeledger.projections.engine.state import State, empty, merge_views, reduc
 from lakeledger.store import Ledger
 from lakeledger.store.delta import DeltaTable
 
-# Events per chunk: measured on the 1M/5M benchmark ledgers (scripts/bench/views.py), larger
-# chunks buy little time and cost memory in proportion.
-CHUNK_EVENTS = 500_000
+# Events per chunk (at most; a larger data file is a chunk alone). Measured on the 5M-event
+# benchmark ledger (files of 245k-315k events): 300k 30.2 CPU s, 500k 36.5 CPU s (two files
+# per chunk must be re-sorted), same peak RSS: the states and their writing set the peak.
+CHUNK_EVENTS = 300_000
 # Chunk states merged in one pass every this many chunks: one group-by over them all instead of
 # one per chunk over the growing state (most keys, e.g. a run's metrics, live in one chunk).
 MERGE_EVERY = 8
