@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lakeledger.projections import registry
-from lakeledger.projections.engine import decode, materialise, rebuild
-from lakeledger.projections.engine.decode import decode_struct
+from lakeledger.projections.engine import materialise, payload, rebuild
+from lakeledger.projections.engine.payload import decode_struct
 from lakeledger.projections.engine.state import merge_views, reduce, reduce_views
 from lakeledger.store import Ledger, LogSettings
 from lakeledger.store import events as ev
@@ -140,9 +140,9 @@ def test_fast_payload_decoding_equals_polars(payloads: list[dict], well_typed: b
         return
     got = texts.select(decode_struct(pl.col("payload"), _FIELDS))
     assert got.equals(expected)
-    original = decode.SLICE
+    original = payload.SLICE
     try:
-        decode.SLICE = 3  # decoded slice by slice, then put together
+        payload.SLICE = 3  # decoded slice by slice, then put together
         assert texts.select(decode_struct(pl.col("payload"), _FIELDS)).equals(expected)
     finally:
-        decode.SLICE = original
+        payload.SLICE = original
