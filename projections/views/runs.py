@@ -75,7 +75,7 @@ def _keyed(
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
     if not as_json:
         logged = rows(events, kind, fields)
-        return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+        return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos", maintain_order=True)
     # params: ``value`` the JSON text (type kept), ``text`` as shown and compared (0.05 -> "0.05")
     logged = rows(events, kind, fields, scalar_json={"value": "json"}).with_columns(
         text=pl.when(pl.col("json").str.starts_with('"')).then("value").otherwise("json"),
@@ -87,7 +87,7 @@ def _keyed(
         .otherwise("value")
     )
     cols.append("text")
-    return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+    return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos", maintain_order=True)
 
 
 def _deletions(events: pl.LazyFrame) -> pl.LazyFrame:
