@@ -6,9 +6,11 @@ install in CI (about 6 minutes here, with numpy, pandas, scipy, scikit-learn).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from lakeledger import Ledger
@@ -111,9 +113,14 @@ def test_import_matches_mlflow_and_is_idempotent(store, tmp_path: Path, cli) -> 
     ours = sorted((m.run_id, m.key, m.step, _ms(m.occurred_at), m.value) for m in by_kind["run.metric_logged"])
     assert len(theirs) == 10_000 and ours == theirs
 
-    [art] = by_kind["artifact.registered"]
-    assert art.uri.endswith("/model/weights.bin") and art.size_bytes == 1234
-    assert art.uri == mruns[art.run_id].info.artifact_uri + "/model/weights.bin"
+    [art] = by_kind["artifact.registered"]  # the local file, copied into the artifact store
+    original = Path(urlparse(mruns[art.run_id].info.artifact_uri).path) / "model" / "weights.bin"
+    assert art.name == f"mlflow/{art.run_id}/model/weights.bin" and art.size_bytes == 1234
+    assert art.content_hash == hashlib.sha256(original.read_bytes()).hexdigest()
+    assert art.uri.startswith("artifacts/sha256/")
+    with Ledger.open(tmp_path / "ledger") as again:
+        fetched = again.get_artifact(art.name, tmp_path / "fetched.bin")
+    assert Path(fetched).read_bytes() == original.read_bytes()
 
     versions = {int(v.version): v for v in client.search_model_versions("name='churn-model'")}
     assert sorted(e.version for e in by_kind["model.version_registered"]) == [1, 2, 3]

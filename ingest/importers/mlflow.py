@@ -34,9 +34,10 @@ from typing import Any
 
 import polars as pl
 from lakeledger.ingest.importers.mlflow_files import run_points, store_root
-from lakeledger.ingest.importers.mlflow_sqlite import POINTS, SqliteStore, local_artifacts
+from lakeledger.ingest.importers.mlflow_sqlite import POINTS, SqliteStore, local_artifacts, local_file
 from lakeledger.store import Ledger, bulk
 from lakeledger.store import events as ev
+from lakeledger.store.artifacts import ArtifactStore
 from lakeledger.store.errors import InvalidInput
 
 Progress = Callable[[str, int], None]  # (what, how many more)
@@ -336,12 +337,23 @@ class MlflowImporter:
                 self._artifact(rid, root, f)
 
     def _artifact(self, rid: str, root: str, f: Any) -> None:
+        """A remote artifact (s3://, mlflow-artifacts:...) is registered by its URI; a local file
+        is copied into the ledger's content-addressed store: the ledger never points outside its
+        root on disk (admission refuses that), and the copy stays verifiable after mlruns is gone."""
+        uri, size, digest = f"{root.rstrip('/')}/{f.path}", f.file_size, None
+        local = local_file(uri)
+        if local is not None:
+            if not os.path.isfile(local):
+                return  # listed but gone since: nothing to import
+            stored = ArtifactStore(self.ledger.location).put(local)
+            uri, size, digest = stored.uri, stored.size, stored.digest
         self._add(
             ev.ArtifactRegistered(
                 event_id=derived_id("artifact", rid, f.path),
                 name=f"mlflow/{rid}/{f.path}",
-                uri=f"{root.rstrip('/')}/{f.path}",
-                size_bytes=f.file_size,
+                uri=uri,
+                size_bytes=size,
+                content_hash=digest,
                 run_id=rid,
             )
         )

@@ -160,13 +160,19 @@ class SqliteStore:
         )
 
 
+def local_file(uri: str) -> str | None:
+    """The local path of a ``file:`` URI or a plain path; None for any other scheme."""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("file", "") else None
+
+
 def local_artifacts(artifact_uri: str) -> list[Entity] | None:
     """Files under a ``file:`` artifact root (``path`` relative to it, ``file_size``), as the
     client's recursive ``list_artifacts`` gives them; None for other schemes (ask the client)."""
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme not in ("file", ""):
+    path = local_file(artifact_uri)
+    if path is None:
         return None
-    root = Path(unquote(parsed.path))
+    root = Path(path)
     if not root.is_dir():
         return []
     out = []
