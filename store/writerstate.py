@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .codec import Rows
 from .events import Event
 
 if TYPE_CHECKING:
@@ -73,11 +74,15 @@ class WriterState:
         self._index(live)
         self.version = target
 
-    def committed(self, version: int, events: Sequence[Event], add: Add) -> None:
+    def committed(self, version: int, events: Sequence[Event] | Rows, add: Add) -> None:
         """Our own commit landed at ``version``: apply what we wrote. A commit that does not
         follow the state directly is left to ``advance`` (it will find the file)."""
         if version != self.version + 1:
             return
+        if isinstance(events, Rows):  # bulk rows (metrics): model rows among them are read back
+            if set(events.table.column("kind").unique().to_pylist()) & set(MODEL_KINDS):
+                return
+            events = ()
         for e in events:
             self._apply(e.kind, getattr(e, "model", ""), e)
         stats = json.loads(add.stats or "{}")
