@@ -9,12 +9,14 @@ writes the missing checkpoint from the commit itself instead of ingesting the ba
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
 import polars as pl
+import pyarrow as pa
 from lakeledger.store.delta import (
     AlreadyCommitted,
     CommitConflict,
@@ -80,15 +82,16 @@ class Bronze:
         )
 
     def write(
-        self, frame: pl.DataFrame, *, batch: int, cursor: Any, run_id: str, overwrite: bool = False
+        self, frames: list[pl.DataFrame], *, batch: int, cursor: Any, run_id: str, overwrite: bool = False
     ) -> Written:
-        """Commit ``frame`` as batch ``batch``, unless that batch is already in the table.
+        """Commit ``frames`` (chunks of one schema) as batch ``batch``, unless that batch is
+        already in the table. The chunks are streamed to the writer, never concatenated.
 
         The commit is made exactly on the snapshot checked (no rebase), so two processes
         ingesting the same source cannot both commit one batch: the loser gets
         ``ConcurrencyError``.
         """
-        partitions = self.labels(frame)
+        partitions = self.labels(frames)
         metadata = {
             "lakeledger.source": self.source,
             "lakeledger.batch": str(batch),
@@ -96,11 +99,11 @@ class Bronze:
             "lakeledger.cursor": msgspec.json.encode(cursor).decode(),
             "lakeledger.partitions": msgspec.json.encode(partitions).decode(),
         }
-        data = frame.to_arrow()
+        schema = frames[0].head(0).to_arrow().schema
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 version = self.files.write(
-                    data,
+                    pa.RecordBatchReader.from_batches(schema, _arrow(frames)),
                     mode="overwrite" if overwrite else "append",
                     app_id=self.app_id,
                     txn_version=batch,
@@ -123,7 +126,7 @@ class Bronze:
             raise StorageError(
                 f"cannot commit to {self.dataset}: {COMMIT_ATTEMPTS} attempts lost to concurrent writers"
             )
-        return Written(version, frame.height, partitions)
+        return Written(version, sum(f.height for f in frames), partitions)
 
     def _error(self, exc: LedgerError) -> LedgerError:
         if isinstance(exc, StorageConfigError):
@@ -136,8 +139,9 @@ class Bronze:
             )
         return StorageError(f"cannot write {self.dataset}: {text}")
 
-    def labels(self, frame: pl.DataFrame) -> list[str]:
-        keys = frame.select(self.partition_by).unique().sort(self.partition_by).rows()
+    def labels(self, frames: list[pl.DataFrame]) -> list[str]:
+        values = pl.concat([f.select(self.partition_by).unique() for f in frames])
+        keys = values.unique().sort(self.partition_by).rows()
         return [self.label(dict(zip(self.partition_by, k, strict=True))) for k in keys]
 
     def label(self, values: dict[str, Any]) -> str:
@@ -170,3 +174,9 @@ class Bronze:
         if len(self.partition_by) == 1:
             return f"{self.dataset}/{self.partition_by[0]}={label}"
         return f"{self.dataset}/{label}"
+
+
+def _arrow(frames: list[pl.DataFrame]) -> Iterator[pa.RecordBatch]:
+    """Each chunk converted when the writer asks for it: one chunk's Arrow copy at a time."""
+    for frame in frames:
+        yield from frame.to_arrow().to_batches()

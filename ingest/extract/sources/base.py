@@ -79,6 +79,9 @@ class Source:
     # how a rejected record is known when a resumed run meets it again (see quarantine.py):
     # by "position" (origin + row number + content) or by "content" alone
     record_identity: ClassVar[Literal["position", "content"]] = "position"
+    # may the next batch be read while the previous one is written? Then a killed run has read
+    # one batch it never committed (read again on resume): free for files, not for a paid API
+    read_ahead: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, options: Any, schema: RecordSchema, context: Context) -> None:
         self.config = config
