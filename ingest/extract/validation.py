@@ -10,6 +10,7 @@ resumption are unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Iterator
@@ -42,9 +43,11 @@ class Checked:
 
 def checked_batches(source: Source, batches: Iterator[Batch], schema_added: list[str]) -> Iterator[Checked]:
     """Each batch split into valid chunks and quarantine rows (duplicates of ``dedupe_key`` in
-    this run included); columns the schema lacks evolve it (recorded in ``schema_added``)."""
+    this run included); columns the schema lacks evolve it (recorded in ``schema_added``). A
+    batch sent in parts is checked part by part and comes out whole."""
     key = source.config.dedupe_key
     seen = pl.Series("key", [], pl.UInt64)
+    parts: list[Checked] = []  # a batch sent in parts (``Batch.more``)
     for batch in batches:
         rows = batch.rows
         valid, bad = check(source, batch, schema_added)
@@ -58,7 +61,25 @@ def checked_batches(source: Source, batches: Iterator[Batch], schema_added: list
                 duplicates += dropped.height
                 bad = pl.concat([bad, dropped], how="diagonal_relaxed")
             valid = kept
-        yield Checked(batch, [v for v in valid if v.height], bad, rows, duplicates)
+        part = Checked(batch, [v for v in valid if v.height], bad, rows, duplicates)
+        if batch.more:
+            parts.append(part)
+            continue
+        yield merged([*parts, part]) if parts else part
+        parts = []
+    if parts:  # a source that ended inside a batch: commit what it sent
+        yield merged(parts)
+
+
+def merged(parts: list[Checked]) -> Checked:
+    """The parts of one batch as one: the last part's cursor, everything else summed."""
+    last = parts[-1].batch
+    batch = dataclasses.replace(
+        last, skipped=sum(p.batch.skipped for p in parts), bytes=sum(p.batch.bytes for p in parts), more=False
+    )
+    bad = pl.concat([p.bad for p in parts], how="diagonal_relaxed")
+    valid = [v for p in parts for v in p.valid]
+    return Checked(batch, valid, bad, sum(p.rows for p in parts), sum(p.duplicates for p in parts))
 
 
 def check(source: Source, batch: Batch, schema_added: list[str]) -> tuple[list[pl.DataFrame], pl.DataFrame]:

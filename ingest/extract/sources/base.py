@@ -45,6 +45,9 @@ class Batch:
     bytes: int = 0
     skipped: int = 0  # rows read but already ingested by an earlier run (cursor filter)
     done: float | None = None  # share of this run's work done after the batch, when known
+    # the batch goes on in the next one: the runner commits them together, with the last cursor
+    # (a source sends a big batch in parts so that its rows are checked as they come)
+    more: bool = False
 
     @property
     def rows(self) -> int:

@@ -29,7 +29,10 @@ from lakeledger.store.location import Location, is_uri
 from lakeledger.store.storage import filesystem
 
 _CHUNK = 1 << 20
-_PIECE_ROWS = 1 << 17  # rows parsed at once: a batch is assembled from pieces of about this many
+_PIECE_ROWS = 1 << 16  # rows parsed at once: a batch is assembled from pieces of about this many
+# a batch's rows go out in parts of at least this many (``Batch.more``): the runner checks each
+# part as it comes and commits the batch once, so a batch's text is never all held at once
+_PART_ROWS = 1 << 15
 _EXTRA = "__lakeledger_extra"  # one column past the header: a wider row shows there
 
 
@@ -127,8 +130,8 @@ class CsvSource(Source):
         o, want = self.options, self.config.batch_rows
         quote = o.quote_char.encode() if o.quote_char else None
         try:
-            held: list[pl.DataFrame] = []
-            held_rows, held_bytes, end = 0, 0, start
+            held: list[pl.DataFrame] = []  # rows of the batch not yet sent out as a part
+            held_rows, held_bytes, end = 0, 0, start  # rows and bytes of the whole batch
             # the batch waiting to be emitted (at most one); ``_emit`` takes it out, so that once
             # emitted the consumer holds the only reference to its rows
             pending: list[tuple[pl.DataFrame | None, tuple[int, int]]] = []
@@ -149,6 +152,15 @@ class CsvSource(Source):
                     held.append(frame.slice(pos, take))
                     held_rows, held_bytes, pos = held_rows + take, held_bytes + take * per_row, pos + take
                     if take < room:  # the piece is used up, the batch is not full
+                        loose = sum(h.height for h in held)
+                        if loose >= _PART_ROWS and piece.end != text_end:  # a part; the rest follows
+                            if pending:
+                                rows = yield from self._emit(pending, rows, path, digest, state, None)
+                            part = pl.concat(held, how="diagonal_relaxed", rechunk=False)
+                            pending.append((part, (piece.end, 0)))
+                            held = []
+                            del part
+                            rows = yield from self._emit(pending, rows, path, digest, state, None, more=True)
                         break
                     if pending:
                         rows = yield from self._emit(pending, rows, path, digest, state, None)
@@ -179,6 +191,7 @@ class CsvSource(Source):
         digest: str,
         state: _State,
         size: int | None,
+        more: bool = False,
     ) -> Iterator[Batch]:
         frame, resume = pending.pop()
         if frame is not None:
@@ -186,6 +199,7 @@ class CsvSource(Source):
             frame = frame.with_columns(index.alias(ROW))
             rows += frame.height
         batch = self._batch(frame, path, digest, rows, state, size, resume)
+        batch.more = more
         del frame  # the batch is the only holder of its rows: the consumer frees them once checked
         yield batch
         return rows
