@@ -49,7 +49,8 @@ def _same(values: list[str | None], kind: str) -> None:
         return  # the fast route declined: the reference is used, nothing to compare
     slow = pl.DataFrame({"c": column}).select(cast_text(pl.col("c"), kind)).to_series()
     assert fast.dtype == slow.dtype
-    assert fast.to_list() == slow.to_list(), list(zip(values, fast.to_list(), slow.to_list(), strict=True))
+    same = [repr(v) for v in fast.to_list()] == [repr(v) for v in slow.to_list()]  # (nan == nan)
+    assert same, list(zip(values, fast.to_list(), slow.to_list(), strict=True))
 
 
 @settings(max_examples=400, deadline=None)
@@ -83,6 +84,16 @@ def test_fast_date_cast_reads_as_the_reference(values: list[str | None]) -> None
 @given(st.lists(bools | st.none(), min_size=1, max_size=8))
 def test_fast_bool_cast_reads_as_the_reference(values: list[str | None]) -> None:
     _same(values, "bool")
+
+
+numbers = st.sampled_from(["1", " 2", "3 ", "-4", "+5", "1e3", "1.5", " 1.5 ", "nan", "inf", "-0", "0x10", "1_000",
+                           "", " ", "9223372036854775808", "１", "\t7\n", "1,5"]) | st.text(max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(numbers | st.none(), min_size=1, max_size=8), st.sampled_from(["int", "float"]))
+def test_fast_number_cast_reads_as_the_reference(values: list[str | None], kind: str) -> None:
+    _same(values, kind)
 
 
 def test_fast_casts_take_the_common_shapes() -> None:

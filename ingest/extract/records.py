@@ -180,6 +180,8 @@ def rejected(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     apart: (the other rows without those columns, the rejected ones as quarantine rows)."""
     if REASON not in frame.columns:
         return frame, None
+    if frame[REASON].null_count() == frame.height:  # none (the usual case): no copy of the rows
+        return frame.drop(RAW, REASON), None
     keep = [c for c in (ORIGIN, ROW) if c in frame.columns]
     bad = frame.filter(pl.col(REASON).is_not_null()).select(RAW, REASON, *keep)
     rest = frame.filter(pl.col(REASON).is_null()).drop(RAW, REASON)
@@ -215,6 +217,13 @@ def fast_cast(column: pl.Series, kind: str) -> pl.Series | None:
         return text.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
     if column.dtype != pl.String:
         return None
+    if kind in ("int", "float"):  # cast as is; strip and cast again only the values that failed
+        typed = column.cast(DTYPES[kind], strict=False)
+        failed = typed.is_null() & column.is_not_null()
+        if failed.any():
+            retried = column.filter(failed).str.strip_chars().cast(DTYPES[kind], strict=False)
+            typed = typed.scatter(failed.arg_true(), retried)
+        return typed
     for fast_kind, shape, target in _FAST:
         if fast_kind != kind or not column.str.contains(shape).fill_null(True).all():
             continue
