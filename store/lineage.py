@@ -98,7 +98,7 @@ class Facts(msgspec.Struct, frozen=True):
     uri: str
     config_hash: str | None  # what it was built with
     declared_hash: str | None  # the latest declared config of its name
-    owned: bool  # a config or dataset of its name is declared, or its hash is a declared one
+    owned: bool  # a config or dataset of its name is declared, its hash is a declared one, or a run logged it
     missing: bool = False  # its own data is gone from storage
     inputs: tuple[Input, ...] = ()
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import polars as pl
 
 from .errors import InvalidInput
-from .periods import FREQS, label, step, truncate
+from .periods import LABEL_PATTERNS, check_freq, from_groups, label, start_of, truncate
 
 Layout = Literal["auto", "hive", "date-name"]
 LAYOUTS: tuple[Layout, ...] = ("auto", "hive", "date-name")
@@ -40,14 +40,6 @@ HIVE_KEYS: dict[str, list[str]] = {
 }
 _CALENDAR = {tuple(keys): freq for freq, keys in HIVE_KEYS.items()}
 _CALENDAR_KEYS = {"year", "month", "day", "hour", "week", "quarter"}
-LABEL_PATTERNS = {
-    "H": re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2})$"),
-    "D": re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"),
-    "W": re.compile(r"^(\d{4})-W(\d{2})$"),
-    "M": re.compile(r"^(\d{4})-(\d{2})$"),
-    "Q": re.compile(r"^(\d{4})-Q([1-4])$"),
-    "Y": re.compile(r"^(\d{4})$"),
-}
 # In names: the most precise first; bounded by non-digits so "v20250305x" still reads.
 _IN_NAME = (
     ("H", re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})T(\d{2})(?!\d)")),
@@ -58,96 +50,6 @@ _IN_NAME = (
     ("M", re.compile(r"(?<!\d)(\d{4})-(\d{2})(?![\d-])")),
 )
 _YEAR_IN_NAME = re.compile(r"(?<![\d-])(\d{4})(?![\d-])")
-
-
-def check_freq(freq: str) -> str:
-    if freq not in FREQS:
-        raise InvalidInput(f"frequency {freq!r} is not one of {', '.join(FREQS)}")
-    return freq
-
-
-# -- label <-> period ---------------------------------------------------------------------------
-def start_of(text: str, freq: str) -> datetime:
-    """The first instant (UTC) of the period labelled ``text``."""
-    moment = _from_groups(check_freq(freq), LABEL_PATTERNS[freq].match(text.strip()))
-    if moment is None:
-        example = label(datetime(2025, 3, 5, 7, tzinfo=UTC), freq)
-        raise InvalidInput(f"{text!r} is not a valid {freq} period label (e.g. {example})")
-    return moment
-
-
-def _from_groups(freq: str, match: re.Match[str] | None) -> datetime | None:
-    if match is None:
-        return None
-    parts = [int(p) for p in match.groups()]
-    try:
-        if freq == "W":
-            return datetime.combine(date.fromisocalendar(parts[0], parts[1], 1), datetime.min.time(), UTC)
-        if freq == "Q":
-            return datetime(parts[0], 3 * parts[1] - 2, 1, tzinfo=UTC)
-        if freq == "H":
-            return datetime(parts[0], parts[1], parts[2], parts[3], tzinfo=UTC)
-        return datetime(*(parts + [1] * (3 - len(parts))), tzinfo=UTC)  # type: ignore[misc]
-    except ValueError:
-        return None
-
-
-def _utc(moment: date | datetime) -> datetime:
-    if isinstance(moment, datetime):
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-
-
-def period_of(moment: date | datetime, freq: str) -> str:
-    """The label of the period containing ``moment`` (naive times are UTC)."""
-    return label(_utc(moment), check_freq(freq))
-
-
-def next_period(text: str, freq: str) -> str:
-    return label(step(start_of(text, freq), freq), freq)
-
-
-def parse_moment(value: date | datetime | str, freq: str) -> datetime:
-    """A UTC datetime from a date, datetime, ISO string or ``freq`` period label."""
-    if isinstance(value, date):
-        return _utc(value)
-    text = value.strip()
-    if LABEL_PATTERNS[check_freq(freq)].match(text):
-        return start_of(text, freq)
-    try:
-        return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
-    except ValueError:
-        raise InvalidInput(f"{value!r} is neither an ISO date/time nor a {freq} period label") from None
-
-
-def expected_periods(start: date | datetime | str, end: date | datetime | str, freq: str) -> list[str]:
-    """Every period label from the one containing ``start`` to the one containing ``end``."""
-    first, last = parse_moment(start, freq), parse_moment(end, freq)
-    if truncate(first, freq) > truncate(last, freq):
-        raise InvalidInput(f"period range is reversed: {start} is after {end}")
-    labels = [period_of(first, freq)]
-    stop = period_of(last, freq)
-    while labels[-1] != stop:
-        labels.append(next_period(labels[-1], freq))
-    return labels
-
-
-def period_expr(column: str, freq: str) -> pl.Expr:
-    """Each row's period label from a date/datetime column (as ``period_of``)."""
-    col = pl.col(column)
-    match check_freq(freq):
-        case "H":
-            return col.dt.strftime("%Y-%m-%dT%H")
-        case "D":
-            return col.dt.strftime("%Y-%m-%d")
-        case "W":
-            return col.dt.strftime("%G-W%V")
-        case "M":
-            return col.dt.strftime("%Y-%m")
-        case "Q":
-            return pl.format("{}-Q{}", col.dt.year(), col.dt.quarter())
-        case _:
-            return col.dt.strftime("%Y")
 
 
 def hive_exprs(column: str, freq: str) -> list[pl.Expr]:
@@ -255,7 +157,7 @@ def date_in_name(name: str, *, years: bool = False) -> str | None:
     year only with ``years``, since four digits in a name are often something else)."""
     for freq, pattern in _IN_NAME:
         for match in pattern.finditer(name):
-            moment = _from_groups(freq, match)
+            moment = from_groups(freq, match)
             if moment is not None and (freq != "M" or 1 <= int(match.group(2)) <= 12):
                 return label(moment, freq)
     if years and (match := _YEAR_IN_NAME.search(name)):
@@ -301,9 +203,9 @@ def parse_time(value: str) -> datetime | None:
     if m := _QUARTER.match(text):
         return datetime(int(m[1]), (int(m[2]) - 1) * 3 + 1, 1, tzinfo=UTC)
     if m := LABEL_PATTERNS["H"].match(text):
-        return _from_groups("H", m)
+        return from_groups("H", m)
     if m := LABEL_PATTERNS["M"].match(text):
-        return _from_groups("M", m)
+        return from_groups("M", m)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         if len(text) >= 8:

@@ -58,6 +58,7 @@ def test_staleness_statuses_and_reasons() -> None:
             [
                 ev.ArtifactRegistered(name="model_cfg", uri="m", config_hash="m1"),
                 ev.ArtifactRegistered(name="orphan", uri="o"),
+                ev.ArtifactRegistered(name="run_owned", uri="ro", run_id="r1"),  # MLflow-style
                 ev.ArtifactRegistered(name="by_hash", uri="b", config_hash="m1"),
                 ev.DatasetDeclared(dataset="sales"),
                 ev.ArtifactRegistered(name="sales", uri="s"),
@@ -97,6 +98,7 @@ def test_staleness_statuses_and_reasons() -> None:
         "by_hash": "fresh",
         "sales": "fresh",
         "orphan": "orphaned",
+        "run_owned": "fresh",
         "gone": "missing",
         "model_cfg": "stale",
         "agg": "stale",

@@ -11,18 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lakeledger.ingest.stages.coverage import coverage
 from lakeledger.store.errors import InvalidInput
-from lakeledger.store.partitions import (
-    expected_periods,
-    hive_exprs,
-    hive_path,
-    hive_values,
-    label_of_hive,
-    next_period,
-    period_expr,
-    period_of,
-)
-from lakeledger.store.partitions import start_of as period_start
-from lakeledger.store.periods import FREQS
+from lakeledger.store.partitions import hive_exprs, hive_path, hive_values, label_of_hive
+from lakeledger.store.periods import FREQS, expected_periods, next_period, period_expr, period_of
+from lakeledger.store.periods import start_of as period_start
 
 
 def test_expected_periods_each_freq() -> None:

@@ -15,11 +15,9 @@ from lakeledger.store.partitions import (
     name_of,
     partition_of,
     period_label,
-    period_of,
     split_partition,
-    start_of,
 )
-from lakeledger.store.periods import FREQS
+from lakeledger.store.periods import FREQS, period_of, start_of
 
 moments = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(UTC))
 groups = st.sampled_from(["", "region=eu", "region=us/kind=full"])

@@ -17,26 +17,25 @@ EventType = Literal["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]
 Facets = dict[str, Any]
 
 
-class Dataset(msgspec.Struct, kw_only=True):
+class _Named(msgspec.Struct, kw_only=True):
+    """A job or dataset: identified by ``namespace/name`` like Marquez does."""
+
     namespace: str
     name: str
     facets: Facets = {}
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Dataset(_Named, kw_only=True):
     inputFacets: Facets = {}
     outputFacets: Facets = {}
 
-    @property
-    def id(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
-
-class Job(msgspec.Struct, kw_only=True):
-    namespace: str
-    name: str
-    facets: Facets = {}
-
-    @property
-    def id(self) -> str:
-        return f"{self.namespace}/{self.name}"
+class Job(_Named, kw_only=True):
+    pass
 
 
 class RunRef(msgspec.Struct, kw_only=True):
@@ -44,10 +43,21 @@ class RunRef(msgspec.Struct, kw_only=True):
     facets: Facets = {}
 
 
-class RunEvent(msgspec.Struct, kw_only=True):
+class _Event(msgspec.Struct, kw_only=True):
+    """The fields every OpenLineage event carries."""
+
     eventTime: datetime
     producer: str
     schemaURL: str = ""
+
+
+class JobEvent(_Event, kw_only=True):
+    job: Job
+    inputs: list[Dataset] = []
+    outputs: list[Dataset] = []
+
+
+class RunEvent(_Event, kw_only=True):
     eventType: EventType | None = None
     run: RunRef
     job: Job
@@ -55,19 +65,7 @@ class RunEvent(msgspec.Struct, kw_only=True):
     outputs: list[Dataset] = []
 
 
-class JobEvent(msgspec.Struct, kw_only=True):
-    eventTime: datetime
-    producer: str
-    schemaURL: str = ""
-    job: Job
-    inputs: list[Dataset] = []
-    outputs: list[Dataset] = []
-
-
-class DatasetEvent(msgspec.Struct, kw_only=True):
-    eventTime: datetime
-    producer: str
-    schemaURL: str = ""
+class DatasetEvent(_Event, kw_only=True):
     dataset: Dataset
 
 

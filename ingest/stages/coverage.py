@@ -16,14 +16,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 from lakeledger.ingest.stages.io import Written
 from lakeledger.store import events as ev
-from lakeledger.store.partitions import (
-    HIVE_KEYS,
-    expected_periods,
-    hive_path,
-    parse_moment,
-    period_of,
-    start_of,
-)
+from lakeledger.store.partitions import HIVE_KEYS, hive_path
+from lakeledger.store.periods import expected_periods, parse_moment, period_of, start_of
 from lakeledger.store.schema import DatasetSchema
 
 if TYPE_CHECKING:

@@ -44,7 +44,7 @@ from lakeledger.ingest.stages.io import Format, Source
 from lakeledger.store import events as ev
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.hashing import config_dict, config_hash
-from lakeledger.store.partitions import check_freq
+from lakeledger.store.periods import check_freq
 
 if TYPE_CHECKING:
     from lakeledger.store import Ledger, Run

@@ -10,8 +10,8 @@ that got new data outside the ledger makes an artifact stale here exactly as it 
 stage. Without supplied versions (a view as of a past moment) pinned inputs are judged by the log
 (registered or observed again after the artifact), as unpinned ones always are:
 ``artifact/NAME``, ``dataset/NAME``, ``dataset/NAME/PARTITION`` or a bare name (an artifact or a
-dataset of that name). ``orphaned``: no config or dataset of its name is declared and its
-``config_hash`` is no declared config's hash.
+dataset of that name). ``orphaned``: no config or dataset of its name is declared, its
+``config_hash`` is no declared config's hash and no run logged it.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def facts(state: State, ctx: Context, live: pl.DataFrame | None = None) -> dict[
     known = datasets | set(ds_pos)
     content = dict(zip(live["name"], live["content_hash"], strict=True))
     out: dict[str, Facts] = {}
-    columns = ("name", "uri", "config_hash", "registered_pos", "inputs")
-    for name, uri, config, at, texts in zip(*(live[c].to_list() for c in columns), strict=True):
+    columns = ("name", "uri", "config_hash", "registered_pos", "inputs", "run_id")
+    for name, uri, config, at, texts, run_id in zip(*(live[c].to_list() for c in columns), strict=True):
         inputs = []
         for text in texts or []:
             ref = parse_ref(text, strict=False)
@@ -106,7 +106,8 @@ def facts(state: State, ctx: Context, live: pl.DataFrame | None = None) -> dict[
             elif ref.pin is not None and ref.pin.startswith("sha256:") and content.get(ref.name):
                 current = ref.pinned(f"sha256:{content[ref.name]}")
             inputs.append(Input(text, current, changed, gone, upstream))
-        owned = name in declared or name in datasets or config in hashes
+        # a run that logged it owns it too (MLflow's model: the run's params are its provenance)
+        owned = name in declared or name in datasets or config in hashes or run_id is not None
         out[name] = Facts(name, uri, config, declared.get(name), owned, uri in ctx.missing, tuple(inputs))
     return out
 
