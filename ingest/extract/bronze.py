@@ -110,6 +110,10 @@ class Bronze:
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 table = None if overwrite else self.table()
+                if table is None and not overwrite:  # created empty: its first batch is encoded by polars too
+                    self.files.create(schema, name=self.dataset, description=f"source {self.source}",
+                                      configuration={}, partition_by=self.partition_by)
+                    table = self.table()
                 if table is not None and (groups := self._files_of(table, frames)) is not None:
                     version = self._commit_files(table, groups, batch, metadata)
                     break
