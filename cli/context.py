@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
+from lakeledger.store.location import Location
+
+if TYPE_CHECKING:
+    from lakeledger.store import Ledger
 
 
 def storage_options(pairs: Sequence[str] | None) -> dict[str, str]:
@@ -21,4 +25,11 @@ def storage_options(pairs: Sequence[str] | None) -> dict[str, str]:
 
 def open_ledger(args: argparse.Namespace, *, create: bool = False) -> Ledger:
     """The ledger named by ``--root``/``LAKELEDGER_ROOT``; read commands never create one."""
+    from lakeledger.store import Ledger  # the data libraries: only for commands that open it
+
     return Ledger.open(args.root, storage_options(args.storage_option), create=create)
+
+
+def location(args: argparse.Namespace) -> Location:
+    """Where ``--root`` points, for commands that read the ledger's files without opening it."""
+    return Location.of(args.root, storage_options(args.storage_option))

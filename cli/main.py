@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -120,7 +119,9 @@ class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
 def run(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code (never raises for expected errors)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(argv)  # --help and --version end here
+        import logging  # (with threading, traceback...: not for --help)
+
         logging.basicConfig(
             level=logging.INFO if args.verbose else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
@@ -143,6 +144,8 @@ def main() -> None:
     # Everything is committed and flushed by now. Exit without interpreter teardown: native
     # runtimes (tokio in delta-rs, object-store clients) have been seen to abort at teardown
     # on S3, and a CLI that succeeded must exit 0, every time.
+    import logging
+
     logging.shutdown()
     os._exit(code)
 

@@ -1,14 +1,45 @@
-"""CLI output: aligned tables for people, JSON for machines (``--json``)."""
+"""CLI output: aligned tables for people, JSON for machines.
+
+The output options are declared here once, so they mean the same everywhere: ``--json`` prints
+one JSON document (an array for listings, an object where one thing is printed) and its help says
+which; JSON Lines (one document per line, for streams) only behind an option named ``--jsonl``.
+polars is not imported here: a command that prints plain rows starts without it.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import msgspec
-import polars as pl
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SHAPES = ("a JSON array", "a JSON object")
+
+
+class JsonOption(argparse._StoreTrueAction):
+    """``--json``: print one JSON document instead of the table (see ``add_json``)."""
+
+
+class JsonLinesOption(argparse._StoreTrueAction):
+    """``--jsonl``: print JSON Lines, one document per line as things happen (``add_jsonl``)."""
+
+
+def add_json(parser: argparse._ActionsContainer, prints: str) -> argparse.Action:
+    """Add ``--json``; ``prints`` says what it prints: "a JSON array of ..." or "a JSON object ..."."""
+    if not prints.startswith(SHAPES):
+        raise ValueError(f"--json prints one JSON document: say {SHAPES[0]!r} or {SHAPES[1]!r}")
+    return parser.add_argument("--json", action=JsonOption, help=f"print {prints}")
+
+
+def add_jsonl(parser: argparse._ActionsContainer, prints: str) -> argparse.Action:
+    """Add ``--jsonl``; ``prints`` says what each line is."""
+    return parser.add_argument("--jsonl", action=JsonLinesOption, help=f"print JSON Lines: {prints}")
 
 
 def cell(value: Any, width: int = 60) -> str:
@@ -31,6 +62,12 @@ def cell(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _frame(value: Any) -> pl.DataFrame | None:
+    """``value`` if it is a polars DataFrame (only possible once polars was imported)."""
+    polars = sys.modules.get("polars")
+    return value if polars is not None and isinstance(value, polars.DataFrame) else None
+
+
 def table(
     rows: Sequence[dict[str, Any]] | pl.DataFrame,
     columns: Sequence[str] | None = None,
@@ -39,9 +76,10 @@ def table(
 ) -> None:
     """Print rows as an aligned text table."""
     out = out or sys.stdout
-    if isinstance(rows, pl.DataFrame):
-        columns = list(columns or rows.columns)
-        rows = rows.select(columns).to_dicts()
+    frame = _frame(rows)
+    if frame is not None:
+        columns = list(columns or frame.columns)
+        rows = frame.select(columns).to_dicts()
     rows = list(rows)
     if not rows:
         print(empty, file=out)
@@ -58,9 +96,8 @@ def table(
 
 
 def to_jsonable(value: Any) -> Any:
-    if isinstance(value, pl.DataFrame):
-        return value.to_dicts()
-    return value
+    frame = _frame(value)
+    return frame.to_dicts() if frame is not None else value
 
 
 def json_out(value: Any, out: TextIO | None = None) -> None:

@@ -67,6 +67,26 @@ def _state_through(
     return state, _context(ledger, name, state, now, live=moment is None), through
 
 
+def live_state(ledger: Ledger, name: str) -> tuple[State, int]:
+    """A view's state now and the events version it reflects, for a caller that keeps it current
+    itself (the dashboard): the materialised view, refreshed; without write access to the root,
+    reduced from the events up to the current version."""
+    try:
+        materialise.refresh(ledger, [name])
+        state, through, _ = materialise.load(ledger, name)
+        return state, through
+    except StorageError as exc:
+        log.warning("view %s not materialised (%s); computing it from the events", name, exc)
+        upto = ledger.version
+        view = registry.get(name)
+        return reduce(view.parts, read_events(ledger, as_of=upto, kinds=view.kinds).lazy()), upto
+
+
+def context_now(ledger: Ledger, name: str, state: State) -> Context:
+    """The context to present a live state in: now, and the facts about the world it needs."""
+    return _context(ledger, name, state, datetime.now(UTC), live=True)
+
+
 def read_events(
     ledger: Ledger,
     *,

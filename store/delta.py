@@ -40,6 +40,8 @@ from deltalake import (
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
+from .deltalog import CHECKPOINT_FILE as _CHECKPOINT_FILE
+from .deltalog import commit_file
 from .errors import InvalidInput, LedgerError, StorageError
 from .storage import filesystem
 
@@ -105,7 +107,6 @@ _CONFIG = re.compile(
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
 _VANISHED = re.compile(r"(File|Object) not found|No such file|NotFound", re.I)
-_CHECKPOINT_FILE = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
 _TRANSIENT = re.compile(r"timed? ?out|connection|reset|throttl|SlowDown|\b50[0234]\b|temporar|busy", re.I)
 
 
@@ -170,10 +171,6 @@ class Remove:
         return RemoveAction(path=self.path, data_change=self.data_change,
                             deletion_timestamp=self.deletion_timestamp, size=self.size,
                             partition_values={})
-
-
-def commit_file(version: int) -> str:
-    return f"{version:020d}.json"
 
 
 # -- one table ---------------------------------------------------------------------------------

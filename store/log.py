@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import fsspec
 import polars as pl
 
-from . import codec, datafile, maintenance
+from . import codec, datafile, history, maintenance
 from .datafile import SEQ_APP_ID, STATS_COLUMNS
 from .delta import CommitConflict, DeltaTable, TableMissing, TablePath
 from .errors import LedgerError, NotInitialised, StorageError
@@ -36,7 +36,7 @@ from .query import dedupe as deduplicate
 
 log = logging.getLogger("lakeledger.store")
 
-TABLE_NAME = "lakeledger_events"
+TABLE_NAME = history.TABLE_NAME
 # A snapshot older than this is refreshed before committing on it: together with the log
 # margin kept by maintenance, a writer can never re-create a cleaned-up version file.
 MAX_SNAPSHOT_AGE_S = 0.25
@@ -319,8 +319,9 @@ class EventLog:
                 self.table, version, [add], app_id=SEQ_APP_ID, schema=codec.SCHEMA,
                 metadata={
                     "lakeledger.batch": batch_id,
-                    "lakeledger.events": str(n),
+                    history.EVENTS_KEY: str(n),
                     "lakeledger.writer": f"{self.writer.user}@{self.writer.host}:{self.writer.pid}",
+                    history.SUMMARY_KEY: history.summary(data),  # type: ignore[arg-type]
                 },
             )
         except CommitConflict:

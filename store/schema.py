@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import pyarrow as pa
+
+if TYPE_CHECKING:  # pyarrow is imported where Arrow types are read: events need no data library
+    import pyarrow as pa
 
 from .errors import InvalidInput
 
@@ -100,7 +103,8 @@ class DatasetSchema(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """Any schema shape ever declared (see the module docstring); ``None`` for none."""
         if obj is None or isinstance(obj, DatasetSchema):
             return obj
-        if isinstance(obj, pa.Schema):
+        arrow = sys.modules.get("pyarrow")  # an Arrow schema exists only once pyarrow is loaded
+        if arrow is not None and isinstance(obj, arrow.Schema):
             return cls.from_arrow(obj)
         if not isinstance(obj, dict):
             raise InvalidInput(f"a dataset schema must be an object, got {type(obj).__name__}")
@@ -214,6 +218,8 @@ def parse_type(text: str, dialect: str = "python") -> str:
 
 def arrow_type(t: pa.DataType) -> str:
     """Canonical name of an Arrow type (what Parquet files and Delta tables hold)."""
+    import pyarrow as pa
+
     if pa.types.is_dictionary(t):
         return arrow_type(t.value_type)
     if pa.types.is_timestamp(t):

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 from lakeledger.cli import main
@@ -45,6 +46,21 @@ def test_help_and_version_import_no_data_library_and_no_command(argv: list[str])
     loaded = sorted(m for m in modules if m.split(".")[0] in DATA_LIBRARIES)
     assert loaded == [], f"{argv} imported {loaded[:5]}"
     assert not any(m.startswith("lakeledger.cli.commands.") for m in modules)
+
+
+def test_history_reads_the_commit_files_without_data_libraries(tmp_path: Path) -> None:
+    """``history --limit 1`` (issue 15: <= 350 ms) reads the newest commit file, nothing more."""
+    from lakeledger.store import Ledger
+    from lakeledger.store import events as ev
+
+    root = str(tmp_path / "ledger")
+    with Ledger.open(root) as ledger:
+        for i in range(3):
+            ledger.append([ev.RunStarted(run_id=f"r{i}", job="j")])
+    code, modules, out = _imports("--root", root, "history", "--limit", "1", "--json")
+    assert code == 0 and json.loads(out)[0]["version"] == 3
+    loaded = sorted(m for m in modules if m.split(".")[0] in (*DATA_LIBRARIES, "fsspec"))
+    assert loaded == [], f"history imported {loaded[:5]}"
 
 
 def test_a_command_imports_only_its_own_module() -> None:
@@ -88,8 +104,16 @@ def test_version_everywhere_is_one_version() -> None:
 
 
 def test_every_command_module_is_in_the_table() -> None:
-    from pathlib import Path
-
     folder = Path(main.__file__).with_name("commands")
     modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
     assert modules == {module for module, _ in main.COMMANDS.values()}
+
+
+def test_the_event_vocabulary_imports_no_data_library() -> None:
+    """Producers that only build and admit events (and ``append``'s parsing) need no data library."""
+    probe = ("import json, sys; import lakeledger.store.events, lakeledger.store.admission, "
+             "lakeledger.cli.commands.log; print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = sorted(m for m in json.loads(done.stdout) if m.split(".")[0] in DATA_LIBRARIES)
+    assert loaded == [], loaded[:5]

@@ -189,6 +189,14 @@ def test_follow_exec_gets_each_event_on_stdin(tmp_path: Path) -> None:
     bad = subprocess.run([*CLI, "--root", root, "follow", "--webhook", "ftp://x", "--once"],
                          capture_output=True, text=True, timeout=300, check=False)
     assert bad.returncode == 2 and "--webhook" in bad.stderr
+    # without --exec/--webhook: JSON Lines on stdout (--jsonl names it), one event per line
+    lines = subprocess.run([*CLI, "--root", root, "follow", "--kind", "model.*", "--since", "0", "--jsonl",
+                            "--once"], capture_output=True, text=True, timeout=300, check=False)
+    assert lines.returncode == 0, lines.stderr
+    assert [json.loads(line)["kind"] for line in lines.stdout.splitlines()] == [e["kind"] for e in events]
+    both = subprocess.run([*CLI, "--root", root, "follow", "--jsonl", "--exec", "cat", "--once"],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert both.returncode == 2 and "--jsonl" in both.stderr
 
 
 def test_subscription_positions_failures_and_interrupted_handling(tmp_path: Path) -> None:
@@ -212,3 +220,57 @@ def test_subscription_positions_failures_and_interrupted_handling(tmp_path: Path
     assert [e.kind for e in ledger.subscribe(since=2, follow=False)] == ["model.stage_changed"]
     with pytest.raises(Exception, match="consumer name"):
         ledger.subscribe(consumer="a/b")
+
+
+def test_a_browser_session_streams_events_with_its_login_cookie_but_cannot_write_with_it(server: Server) -> None:
+    """EventSource cannot send ``Authorization``: the dashboard's login cookie authorizes the
+    stream, as a browser sends it (a cookie-keeping client: login form, redirect, then SSE).
+    The cookie never authorizes a write, and a token in the query string is never accepted."""
+    import http.cookiejar
+    import urllib.error
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"token": TOKEN}).encode()
+    with browser.open(f"{server.url}/login", data=form, timeout=120) as page:  # 303 -> /runs
+        assert page.status == 200 and page.geturl().endswith("/runs")
+    assert [c.name for c in jar] == ["lakeledger_token"]
+
+    got: list[dict] = []
+
+    def read() -> None:
+        request = urllib.request.Request(f"{server.url}/api/v1/subscribe?kind=validation.*",
+                                         headers={"Accept": "text/event-stream"})
+        with browser.open(request, timeout=120) as stream:
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
+            message: dict[str, str] = {}
+            for line in stream:
+                text = line.decode().rstrip("\n")
+                if not text and "data" in message:
+                    got.append(json.loads(message["data"]))
+                    message = {}
+                elif text and not text.startswith(":"):
+                    key, _, value = text.partition(": ")
+                    message[key] = value
+
+    threading.Thread(target=read, daemon=True).start()
+    time.sleep(1.0)  # subscribed "from now on": let the stream start before appending
+    status, _ = server.request("POST", "/api/v1/events",
+                               [{"kind": "validation.recorded", "target": "web", "check": "c", "passed": True}])
+    assert status == 200
+    wait_for(lambda: len(got) >= 1, what="the event streamed to the cookie session")
+    assert got[0]["target"] == "web" and got[0]["kind"] == "validation.recorded"
+
+    before = Ledger.open(server.root, create=False).version
+    write = urllib.request.Request(f"{server.url}/api/v1/events", method="POST",
+                                   data=b'[{"kind":"validation.recorded","target":"csrf","check":"c","passed":true}]',
+                                   headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        browser.open(write, timeout=120)
+    assert refused.value.code == 401
+    status, _ = server.request("GET", f"/api/v1/subscribe?token={TOKEN}", token=None)
+    assert status == 401
+    status, _ = server.request("GET", "/api/events", token=None, headers={"Cookie": "lakeledger_token=wrong"})
+    assert status == 401
+    assert Ledger.open(server.root, create=False).version == before

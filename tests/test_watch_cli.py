@@ -7,6 +7,7 @@ watcher handles pending files oldest first, so the earlier one has been judged b
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -246,15 +247,26 @@ def test_bad_usage_exits_2_and_refresh_views_refreshes(tmp_path: Path, land: Pat
     res = cli("--root", root, "watch", str(land), "--dataset", "x", "--layout", "flat")
     assert res.code == 2 and "invalid choice" in res.err
     write_parquet(land / "x_2025-01-01.parquet", sales(1))
+    res = cli("--root", root, "watch", str(land), "--dataset", "x", "--json")
+    assert res.code == 2 and "--once" in res.err and "--jsonl" in res.err  # would never end
     res = cli("--root", root, "watch", str(land), "--dataset", "x", "--once", "--refresh-views",
-              "--debounce-ms", "0", "--json")
+              "--debounce-ms", "0", "--jsonl")
     assert res.code == 0, res.err
     assert "not declared" in res.err
-    assert '"kind":"partition.observed"' in res.out and '"partition":"2025-01-01"' in res.out
+    lines = [json.loads(line) for line in res.out.splitlines()]  # JSON Lines: one event a line
+    assert [(e["kind"], e["partition"]) for e in lines] == [("partition.observed", "2025-01-01")]
     # --refresh-views: the materialised views now reflect the watcher's commit
     ledger = Ledger.open(root, create=False)
     _, through, _ = materialise.load(ledger, "coverage")
     assert through == ledger.version
+    # --json with --once: one JSON array of what this catch-up recorded, printed at the end
+    write_parquet(land / "x_2025-01-02.parquet", sales(1))
+    res = cli("--root", root, "watch", str(land), "--dataset", "x", "--once", "--debounce-ms", "0",
+              "--json")
+    assert res.code == 0, res.err
+    assert [(e["kind"], e["partition"]) for e in json.loads(res.out)] == [
+        ("partition.observed", "2025-01-02")
+    ]
 
 
 def test_unfinished_file_is_reported_after_grace_then_registered_when_done(

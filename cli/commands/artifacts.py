@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--model", metavar="MODEL", help="artifacts of the run behind a model version")
     c.add_argument("--version", type=int, metavar="V", help="with --model: the version")
     add_search_options(c)
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON array of registrations")
     c.set_defaults(func=cmd_list)
 
     c = cmds.add_parser("log", help="copy FILE into <root>/artifacts/sha256/... and register it")
@@ -42,14 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--run", dest="run_id", metavar="RUN", help="the run that produced it (id or unique prefix)"
     )
     c.add_argument("--input", action="append", dest="inputs", metavar="REF", help="an input (repeatable)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: name, uri, sha256, size_bytes, run_id")
     c.set_defaults(func=cmd_log)
 
     c = cmds.add_parser("get", help="copy an artifact's stored file out, verifying its sha256")
     c.add_argument("name", metavar="NAME")
     c.add_argument("--dest", default=".", help="file or directory to write (default: .)")
     c.add_argument("--hash", dest="content_hash", help="a registration by content hash (prefix)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: name, path, verified")
     c.set_defaults(func=cmd_get)
 
 

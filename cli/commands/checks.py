@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="TARGET",
         help="also record the result as a validation.recorded event on TARGET",
     )
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON object: the check result (check, passed, severity, details...)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("profile", help="schema and stats of a data file (and write them)")
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--out", help="write <name>.schema.json and <name>.stats.json into this directory"
     )
     p.add_argument("--name", help="base name of the files (default: the data file's name)")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON object: rows, columns (stats per column)")
     p.set_defaults(func=cmd_profile)
 
 

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "doctor",
         help="check the log end to end, data files, duplicate ids, views, schema versions",
     )
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON object: ok, figures, findings (an array)")
     p.set_defaults(func=cmd_doctor)
 
 

@@ -20,12 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cmds.required = True
     c = cmds.add_parser("list", help="experiments with their run counts")
     add_search_options(c)
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON array of experiments")
     c.set_defaults(func=cmd_list)
     c = cmds.add_parser("create", help="create an experiment (idempotent by name in views)")
     c.add_argument("experiment", metavar="NAME")
     c.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: experiment, event_id")
     c.set_defaults(func=cmd_create)
 
 

@@ -1,9 +1,10 @@
 """``lakeledger follow``: react to events as they commit, from a durable consumer position.
 
 Each event goes to ``--exec CMD`` (the event as JSON on stdin) or ``--webhook URL`` (a JSON POST),
-or is printed as a JSON line. A failed delivery is retried with exponential backoff until it
-succeeds (a webhook receiver that is down gets every event once it is up again), and recorded as
-a ``consumer.position`` event with the error, so ``lakeledger audit consumer/NAME`` shows it.
+or is printed as a JSON line (``--jsonl``, the default). A failed delivery is retried with
+exponential backoff until it succeeds (a webhook receiver that is down gets every event once it
+is up again), and recorded as a ``consumer.position`` event with the error, so ``lakeledger
+audit consumer/NAME`` shows it.
 With ``--consumer NAME`` the position survives restarts (at least once: a follower killed while
 delivering delivers that event again); a new named consumer starts at the beginning of the log
 (or ``--since``), an unnamed follower at the present.
@@ -23,6 +24,7 @@ import urllib.request
 from typing import Any
 
 import msgspec
+from lakeledger.cli import output
 from lakeledger.cli.context import open_ledger
 from lakeledger.store import RawEvent
 from lakeledger.store.errors import InvalidInput
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target = p.add_mutually_exclusive_group()
     target.add_argument("--exec", dest="command", metavar="CMD", help="run CMD per event, the event on stdin")
     target.add_argument("--webhook", metavar="URL", help="POST each event as JSON to URL")
+    output.add_jsonl(target, "one event per line on stdout (the default without --exec/--webhook)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds one delivery may take (default 30)")
     p.add_argument(
         "--max-backoff", type=float, default=30.0, help="longest wait between retries (default 30 s)"

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="sqlite:///mlflow.db, file:./mlruns or http://host:5000 (anything MLflow accepts)",
     )
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress line")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON object: tracking_uri, read, added, already_imported, seconds")
     p.set_defaults(func=cmd_mlflow)
 
 

@@ -40,19 +40,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--samples", metavar="DIR", help="keep raw HTTP pages in DIR (debugging)")
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    output.add_json(p, "a JSON array of results, one per source")
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("status", help="per source: cursor, last run, rows, quarantined, errors")
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of sources")
     p.set_defaults(func=cmd_status)
 
     p = commands.add_parser("quarantine", help="rejected records: source, where, reason, raw record")
     p.add_argument("--source", action="append", metavar="NAME", help="only this source")
     p.add_argument("--run", metavar="RUN_ID", help="only records rejected by this run")
     p.add_argument("--limit", type=int, default=50, help="newest N (default 50; 0 = all)")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of quarantined records (oldest first)")
     p.set_defaults(func=cmd_quarantine)
 
 

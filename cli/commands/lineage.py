@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     lineage_sub.required = True
     i = lineage_sub.add_parser("import", help="import OpenLineage events (JSON, array or JSON Lines)")
     i.add_argument("files", nargs="+", metavar="FILE", help="files written by the file transport, or -")
-    i.add_argument("--json", action="store_true")
+    output.add_json(i, "a JSON array: one object per file (version, appended, skipped)")
     i.set_defaults(func=cmd_import)
 
 

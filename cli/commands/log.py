@@ -1,21 +1,23 @@
-"""Commands on the event log itself: init, append, events, history."""
+"""Commands on the event log itself: init, append, events, history.
+
+``history`` reads the newest commit files only (``store/history.py``) and imports no data
+library, so its start-up is that of the interpreter; the store is imported where it is used.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-import polars as pl
 from lakeledger.cli import output
-from lakeledger.cli.context import open_ledger
-from lakeledger.store import KINDS, Event, Ledger
-from lakeledger.store.admission import admit, build
-from lakeledger.store.codec import payload_object
+from lakeledger.cli.context import location, open_ledger
 from lakeledger.store.errors import InvalidInput, LedgerError, PathEscapeError
-from lakeledger.store.schema import DatasetSchema
+
+if TYPE_CHECKING:
+    from lakeledger.store import Event, Ledger
 
 _ENVELOPE = {"kind", "event_id", "schema_version", "occurred_at"}
 
@@ -26,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("append", help="append JSON Lines events atomically (all or nothing)")
     p.add_argument("file", nargs="?", default="-", help="JSON Lines file, or - for stdin")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    output.add_json(p, "a JSON object: version, events (an array: event_id, kind, stream, version)")
     p.set_defaults(func=cmd_append)
 
     p = sub.add_parser("events", help="list events")
@@ -35,12 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--since", type=int, help="only events committed after this version")
     p.add_argument("--as-of", help="the log as of a version or ISO time (UTC if no zone)")
     p.add_argument("--limit", type=int, help="only the newest N (still printed oldest first)")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of events (each event's fields plus its commit)")
     p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("history", help="commits: version, time, who, events")
     p.add_argument("--limit", type=int, help="only the newest N commits")
-    p.add_argument("--json", action="store_true")
+    output.add_json(
+        p, "a JSON array of commits, newest first (version, recorded_at, user, host, pid, operation, "
+        "events, kinds)"
+    )
     p.set_defaults(func=cmd_history)
 
 
@@ -58,6 +63,10 @@ def parse_lines(
     Lines are split on ``\\n`` only (JSON Lines): JSON strings may hold U+2028 and friends,
     which ``str.splitlines`` would cut.
     """
+    from lakeledger.store import KINDS
+    from lakeledger.store.admission import admit, build
+    from lakeledger.store.schema import DatasetSchema
+
     events: list[Event] = []
     for number, raw in enumerate(lines, start=1):
         where = f"{source}:{number}"
@@ -150,6 +159,8 @@ def cmd_append(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    import polars as pl
+
     ledger = open_ledger(args)
     _check_limit(args.limit)
     frame = ledger.events(kind=args.kind, stream=args.stream, since=args.since, as_of=args.as_of)
@@ -170,6 +181,9 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 def _detail(payload: str) -> str:
     """The event's own fields, compactly: what a person scanning the log wants to see."""
+    from lakeledger.store import KINDS
+    from lakeledger.store.codec import payload_object
+
     body = payload_object(payload)
     kind = body.get("kind", "")
     stream_field = KINDS[kind].stream_of[1] if kind in KINDS else ""
@@ -185,6 +199,8 @@ def _short(value: Any) -> str:
 
 def event_json(row: dict[str, Any]) -> dict[str, Any]:
     """An event as ``events --json`` (and the HTTP read API) shows it: fields plus ``commit``."""
+    from lakeledger.store.codec import payload_object
+
     body = payload_object(row["payload"])
     # Commit facts go under "commit": an event's own fields (a model's "version") never clash.
     commit = {
@@ -209,10 +225,12 @@ def _check_limit(limit: int | None) -> None:
 
 def cmd_history(args: argparse.Namespace) -> int:
     _check_limit(args.limit)
-    df = open_ledger(args).history(args.limit)
+    from lakeledger.store.history import newest
+
+    rows = newest(location(args), args.limit)  # the commit files, when they can tell
     output.emit(
         args,
-        df,
+        rows if rows is not None else open_ledger(args).history(args.limit),
         ["version", "recorded_at", "user", "host", "pid", "operation", "events", "kinds"],
         empty="(no commits)",
     )

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     c = cmds.add_parser("list", help="model versions, filtered (name = 'fraud' and stage = ...)")
     add_search_options(c)
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON array of model versions")
     c.set_defaults(func=cmd_list)
 
     c = cmds.add_parser("register", help="register the next version of a model")
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
     c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     c.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: model, version, run_id")
     c.set_defaults(func=cmd_register)
 
     c = cmds.add_parser("stage", help="move a version to a stage")
@@ -50,14 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("stage", choices=STAGES, metavar="STAGE", help=", ".join(STAGES))
     c.add_argument("--expect", choices=STAGES, help="only if the version is in this stage now")
     c.add_argument("--reason")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: model, version, stage, previous_stage")
     c.set_defaults(func=cmd_stage)
 
     c = cmds.add_parser("alias", help="point an alias (champion, ...) at a version")
     c.add_argument("model", metavar="MODEL")
     c.add_argument("alias", metavar="ALIAS")
     c.add_argument("version", type=int, metavar="VERSION")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: model, alias, version")
     c.set_defaults(func=cmd_alias)
 
 

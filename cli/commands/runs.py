@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _kv(c, "--param", "param (value parsed as JSON: lr=0.05 is a number, opt=adam text)")
     _kv(c, "--tag", "tag")
     c.add_argument("--owner-pid", type=int, help="process the run belongs to (default: the parent)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: run_id, experiment, parent_run_id")
     c.set_defaults(func=cmd_start)
 
     c = runs.add_parser("log", help="log params, metrics and tags to a run")
@@ -65,24 +65,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _kv(c, "--metric", "metric (a number)")
     _kv(c, "--tag", "tag")
     c.add_argument("--step", type=int, default=0, help="step of the metrics (default 0)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: run_id, events, version")
     c.set_defaults(func=cmd_log)
 
     c = runs.add_parser("end", help="finish a run")
     c.add_argument("run", metavar="RUN")
     c.add_argument("--status", choices=["success", "failed", "aborted"], default="success")
     c.add_argument("--error", help="what went wrong (failed/aborted)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: run_id, status, version")
     c.set_defaults(func=cmd_end)
 
     c = runs.add_parser("list", help="runs, filtered and sorted (MLflow search syntax)")
     add_search_options(c)
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON array of runs")
     c.set_defaults(func=cmd_list)
 
     c = runs.add_parser("show", help="one run: params, metrics, tags, artifacts, child runs")
     c.add_argument("run", metavar="RUN")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: the run with params, metrics, tags, artifacts, children")
     c.set_defaults(func=cmd_show)
 
     for name, helptext in (
@@ -93,18 +93,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         c.add_argument("run", metavar="RUN")
         if name == "delete":
             c.add_argument("--reason")
-        c.add_argument("--json", action="store_true")
+        output.add_json(c, "a JSON object: run_id, deleted, event_id")
         c.set_defaults(func=cmd_delete if name == "delete" else cmd_restore)
 
     c = runs.add_parser("history", help="every point of a run's metric (step, value, time)")
     c.add_argument("run", metavar="RUN")
     c.add_argument("key", nargs="?", metavar="METRIC", help="one metric (default: all)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON array of metric points")
     c.set_defaults(func=cmd_history)
 
     c = runs.add_parser("compare", help="params and metrics of runs side by side")
     c.add_argument("run_ids", nargs="+", metavar="RUN")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: runs, params (an array), metrics (an array)")
     c.set_defaults(func=cmd_compare)
 
 

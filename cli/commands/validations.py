@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--expected", metavar="JSON", help="what was expected (JSON, or text)")
     c.add_argument("--failed-count", type=int, metavar="N")
     c.add_argument("--run", metavar="RUN", help="the run that checked (id or unique prefix)")
-    c.add_argument("--json", action="store_true")
+    output.add_json(c, "a JSON object: target, check, passed, severity, event_id")
     c.set_defaults(func=cmd_record)
 
 

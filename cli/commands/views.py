@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--full", action="store_true", help="rebuild from every event instead of the new ones"
     )
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array: one object per view refreshed")
     p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("show", help=f"show a view ({names})")
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--history", action="store_true", help="every event behind artifacts/models/validations"
     )
     add_search_options(p, as_of=False)
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of the view's rows")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("audit", help="timeline of one stream: what happened, who, when")
@@ -58,14 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "stream", metavar="STREAM", help="e.g. model/fraud, artifact/features, dataset/sales"
     )
     p.add_argument("--as-of", help="only what was recorded up to this version or ISO time")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of the stream's events, oldest first")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("diff", help="rows added, changed, removed in a view between two moments")
     p.add_argument("view", metavar="VIEW")
     p.add_argument("--from", dest="since", required=True, metavar="T1", help="version or ISO time")
     p.add_argument("--to", dest="until", metavar="T2", help="version or ISO time (default: now)")
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON array of changes (change, key, columns, before, after)")
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser(
@@ -75,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--limit", type=int, default=20, help="problems listed in the table (default 20)"
     )
-    p.add_argument("--json", action="store_true")
+    output.add_json(p, "a JSON object: ok, problems (an array), warnings (an array)")
     p.set_defaults(func=cmd_check)
 
 

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 import msgspec
+from lakeledger.cli import output
 from lakeledger.cli.context import open_ledger
 from lakeledger.ingest.watch.watcher import Watcher, WatchOptions
 from lakeledger.store import Ledger
@@ -50,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--once", action="store_true", help="catch up with what is there, then exit")
     p.add_argument("--refresh-views", action="store_true",
                    help="refresh the materialised views after each commit")
-    p.add_argument("--json", action="store_true", help="print each recorded event as a JSON line")
+    output.add_json(p, "a JSON array of the recorded events, at the end (needs --once)")
+    output.add_jsonl(p, "one recorded event per line, as each commit lands")
     p.set_defaults(func=cmd_watch)
 
 
@@ -63,15 +65,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--dataset {args.dataset!r}: give a dataset name without '/'")
     if args.debounce_ms < 0 or args.grace_s < 0 or args.batch_size < 1:
         raise InvalidInput("--debounce-ms and --grace-s must be >= 0, --batch-size >= 1")
+    if args.json and (args.jsonl or not args.once):
+        raise InvalidInput("watch --json prints one JSON array when the catch-up is done, so it needs "
+                           "--once (and not --jsonl); use --jsonl for one event per line as they land")
     options = WatchOptions(dataset=args.dataset, layout=args.layout, marker=args.marker,
                            debounce_s=args.debounce_ms / 1000, grace_s=args.grace_s,
                            force_polling=args.poll, batch_size=args.batch_size)
     ledger = open_ledger(args, create=True)
     stop = threading.Event()
     refresh = _views_refresher(ledger) if args.refresh_views else None
+    recorded: list[ev.Event] = []
 
     def committed(batch: Sequence[ev.Event]) -> None:
-        _print_events(batch, as_json=args.json)
+        if args.json:
+            recorded.extend(batch)
+        else:
+            _print_events(batch, as_jsonl=args.jsonl)
         if refresh is not None:
             refresh()
 
@@ -89,6 +98,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     finally:
         _restore_handlers(previous)
         ledger.close()
+        if args.json:
+            output.json_out(msgspec.to_builtins(recorded))
     print(f"watch stopped: {counts['observed']} observed, {counts['removed']} removed, "
           f"{counts['problems']} problems reported, {counts['unchanged']} already registered",
           file=sys.stderr, flush=True)
@@ -116,9 +127,9 @@ def _restore_handlers(previous: dict[int, Any]) -> None:
         signal.signal(signum, old)
 
 
-def _print_events(batch: Sequence[ev.Event], *, as_json: bool) -> None:
+def _print_events(batch: Sequence[ev.Event], *, as_jsonl: bool) -> None:
     for e in batch:
-        if as_json:
+        if as_jsonl:
             sys.stdout.write(msgspec.json.encode(e).decode() + "\n")
         elif isinstance(e, ev.PartitionObserved):
             print(f"observed  {e.partition}  {e.uri}  rows={e.rows} bytes={e.bytes}")

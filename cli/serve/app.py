@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from . import DEFAULT_MAX_BODY, append, lineage, openapi, read, subscribe
 from .auth import BodyTooLarge, Guard
 from .committer import GroupCommitter
+from .maintainer import MANUAL, Maintainer
 from .responses import JSONResponse, error
 
 log = logging.getLogger("lakeledger.serve")
@@ -113,19 +114,26 @@ def create_app(
     """The server's ASGI app; the ledger at ``root`` is created if missing. ``extra_routes``
     come after the API's (the dashboard mounts itself at ``/`` this way), behind the same token."""
     options = storage_options or {}
-    writer = Ledger.open(root, options)
+    writer = Ledger.open(root, options, settings=MANUAL)  # maintenance: off the tick (maintainer.py)
     _stamp_as_server(writer)
     services = Services(root, options, max_body, Ledger.open(root, options, create=False))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services.loop = asyncio.get_running_loop()
-        services.committer = GroupCommitter(writer, services.committed)
+        maintainer = await asyncio.to_thread(Maintainer.for_root, root, options, writer.version)
+
+        def committed(version: int) -> None:
+            maintainer.committed(version)
+            services.committed(version)
+
+        services.committer = GroupCommitter(writer, committed)
         try:
             yield
         finally:
             services.stopping.set()
-            await asyncio.to_thread(services.committer.close)
+            await asyncio.to_thread(services.committer.close)  # everything acknowledged is committed
+            await asyncio.to_thread(maintainer.close)  # a running task ends; pending ones are skipped
             writer.close()
 
     routes = [

@@ -14,6 +14,7 @@ import msgspec
 from lakeledger.cli.commands.log import parse_lines
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.events import Event
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,8 +25,14 @@ from .responses import JSONResponse
 _encode = msgspec.json.Encoder().encode
 
 
-def events_from_body(body: bytes, ledger: Any, source: str) -> list[Event]:
-    """A JSON array or JSON Lines (one event per line) -> validated events, all or nothing."""
+# a body larger than this is parsed on a worker thread: the event loop keeps answering meanwhile
+OFF_LOOP_BYTES = 64 * 1024
+
+
+def events_from_body(body: bytes, source: str) -> tuple[list[Event], list[str]]:
+    """A JSON array or JSON Lines (one event per line) -> built events (all or nothing) and
+    where each came from (``body:N``). Admission, the rest of ``lakeledger append``'s checks,
+    happens once, in the commit (``Ledger.append``), whose refusals name these places."""
     text = body.strip()
     if not text:
         raise InvalidInput(f"{source}: empty body; send a JSON array of events or JSON Lines")
@@ -40,27 +47,34 @@ def events_from_body(body: bytes, ledger: Any, source: str) -> list[Event]:
             lines = text.decode("utf-8").split("\n")  # not splitlines: U+2028 is valid inside JSON
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"{source}: body is not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    events = parse_lines(lines, ledger, source)
+    return _parse(lines, source)
+
+
+def _parse(lines: list[str], source: str) -> tuple[list[Event], list[str]]:
+    events = parse_lines(lines, None, source)
     if not events:
         raise InvalidInput(f"{source}: no events in the body")
-    return events
+    return events, [f"{source}:{n}" for n, line in enumerate(lines, start=1) if line.strip()]
 
 
 async def _commit(
-    request: Request, events: list[Event], status: int = 200, *, given: bool = True
+    request: Request, parsed: tuple[list[Event], list[str]], status: int = 200, *, given: bool = True
 ) -> Response:
     """``given=False``: the body named no event id, so every id is new and the log need not be
     searched for it (that search is a good part of a small commit's cost)."""
-    receipt = await request.app.state.services.committer.submit(events, check_ids=given)
+    events, wheres = parsed
+    receipt = await request.app.state.services.committer.submit(events, check_ids=given, wheres=wheres)
     return JSONResponse(receipt.to_json(), status_code=status)
 
 
 async def post_events(request: Request) -> Response:
-    services = request.app.state.services
     body = await read_body(request)
-    events = events_from_body(body, services.reader, "body")
+    if len(body) > OFF_LOOP_BYTES:
+        parsed = await run_in_threadpool(events_from_body, body, "body")
+    else:
+        parsed = events_from_body(body, "body")
     # a key spelled otherwise than "event_id" would need a \u escape: then search the log anyway
-    return await _commit(request, events, given=b'"event_id"' in body or b"\\u" in body)
+    return await _commit(request, parsed, given=b'"event_id"' in body or b"\\u" in body)
 
 
 async def _json(request: Request) -> Any:
@@ -80,16 +94,15 @@ async def _object(request: Request) -> dict[str, Any]:
     return value
 
 
-def _typed(request: Request, objects: list[dict[str, Any]]) -> list[Event]:
-    lines = [_encode(o).decode() for o in objects]
-    return parse_lines(lines, request.app.state.services.reader, "body")
+def _typed(request: Request, objects: list[dict[str, Any]]) -> tuple[list[Event], list[str]]:
+    return _parse([_encode(o).decode() for o in objects], "body")
 
 
 async def start_run(request: Request) -> Response:
     """Body: ``{job, experiment, name, params, tags, run_id}`` (all optional)."""
     fields = await _object(request)
-    events = _typed(request, [{"kind": "run.started", **fields}])
-    receipt = await request.app.state.services.committer.submit(events)
+    events, wheres = _typed(request, [{"kind": "run.started", **fields}])
+    receipt = await request.app.state.services.committer.submit(events, wheres=wheres)
     return JSONResponse({"run_id": events[0].run_id, **receipt.to_json()}, status_code=201)  # type: ignore[attr-defined]
 
 
@@ -131,10 +144,10 @@ async def register_model_version(request: Request) -> Response:
     """Body: ``{artifact_uri, framework, run_id, metrics, params, tags}``; the answer has the
     version the store assigned (``model_version``)."""
     fields = await _object(request)
-    events = _typed(
+    parsed = _typed(
         request, [{"kind": "model.version_registered", **fields, "model": request.path_params["model"]}]
     )
-    return await _commit(request, events, 201)
+    return await _commit(request, parsed, 201)
 
 
 async def set_stage(request: Request) -> Response:

@@ -2,9 +2,12 @@
 
 A pure ASGI middleware, so a refused request never reaches a handler: 401 (token) and 413 (body)
 leave nothing written. The token is compared in constant time (``hmac.compare_digest``).
-Browsers cannot send a bearer header when following a link, so the dashboard's ``/login`` form
-stores the same token in an HttpOnly cookie, checked the same way; a page asked for without it
-is redirected there.
+Browsers cannot send a bearer header when following a link, nor from ``EventSource``, so the
+dashboard's ``/login`` form stores the same token in an HttpOnly, SameSite=Strict cookie,
+checked the same way; a page asked for without it is redirected there. The cookie authorizes
+reads only (GET/HEAD: pages, the read API, ``/api/v1/subscribe``'s event stream): a write needs
+the header, so no page on another site can make a logged-in browser append (no CSRF). The token
+is never taken from the query string, where it would land in access logs and browser history.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/api/health", "/login"})  # "up" for a supervisor; the dashboard's login form
 OPEN_PREFIXES = ("/static/",)  # the dashboard's CSS and chart library: no ledger data
+READS = frozenset({"GET", "HEAD"})  # what the login cookie may do
 COOKIE = b"lakeledger_token"
 
 
@@ -40,7 +44,9 @@ class Guard:
         headers = dict(scope["headers"])
         path = scope["path"]
         if self.token is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
-            given = headers.get(b"authorization", b"") or b"Bearer " + _cookie(headers, COOKIE)
+            given = headers.get(b"authorization", b"")
+            if not given and scope["method"] in READS:
+                given = b"Bearer " + _cookie(headers, COOKIE)
             if not hmac.compare_digest(given, self.token):
                 if not path.startswith("/api/") and b"text/html" in headers.get(b"accept", b""):
                     await _redirect(send, "/login")

@@ -1,10 +1,13 @@
 """Group commit for the server: many concurrent requests, one Delta commit per tick.
 
-Requests hand their validated events to one committer thread and wait. The thread takes every
+Requests hand their built events to one committer thread and wait. The thread takes every
 request that arrived while the previous commit ran and appends them all in one ``Ledger.append``
-(one atomic commit), then answers each request with its own part. A request is answered only
-after its events are durable. If the combined commit is refused (an expected model stage no
-longer holds...), each request is committed on its own, so one request's error is only its own.
+(one atomic commit, which admits every event: the one admission they get, off the event loop),
+then answers each request with its own part, in one wake-up of the event loop. A request is
+answered only after its events are durable. If the combined commit is refused, the refused
+requests are found (an inadmissible event, located at its body line; else an expected model
+stage that no longer holds: each request on its own), so one request's error is only its own.
+Log maintenance is not done here: ``on_commit`` hands the version to ``maintainer.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeledger.store import Ledger, LedgerError
+from lakeledger.store.admission import admit
 from lakeledger.store.errors import ConcurrencyError, InvalidInput, StorageError
 from lakeledger.store.events import Event
 
@@ -54,6 +58,10 @@ class _Pending:
     check_ids: bool
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Receipt] = field(repr=False)
+    wheres: list[str] | None = None  # where each event came from ("body:3"), for errors
+
+
+_Answer = tuple[_Pending, Receipt | BaseException]
 
 
 class GroupCommitter:
@@ -67,11 +75,14 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="lakeledger-commit", daemon=True)
         self._thread.start()
 
-    async def submit(self, events: list[Event], *, check_ids: bool = True) -> Receipt:
+    async def submit(
+        self, events: list[Event], *, check_ids: bool = True, wheres: list[str] | None = None
+    ) -> Receipt:
         """Commit ``events`` with the next tick. ``check_ids=False`` only when every id was made
-        here just now (none came from the client): then no stored event can have it."""
+        here just now (none came from the client): then no stored event can have it.
+        ``wheres`` names each event's place in the request, so a refusal can say which one."""
         loop = asyncio.get_running_loop()
-        pending = _Pending(events, check_ids, loop, loop.create_future())
+        pending = _Pending(events, check_ids, loop, loop.create_future(), wheres)
         with self._cond:
             if self._stopping:
                 raise StorageError("the server is stopping; retry against the restarted server")
@@ -94,28 +105,41 @@ class GroupCommitter:
                 batch, self._queue = self._queue, []
             if not batch:
                 return
+            answers: list[_Answer] = []
+            version = None
             try:
-                self._commit(batch)
+                version = self._commit(batch, answers)
             except BaseException as exc:  # noqa: BLE001 - never leave a request waiting forever
-                for p in batch:
-                    _resolve(p, exc)
+                answered = {id(p) for p, _ in answers}
+                answers += [(p, exc) for p in batch if id(p) not in answered]
+            _resolve(answers)
+            if version is not None and self.on_commit is not None:
+                with contextlib.suppress(RuntimeError):  # the event loop closed: nobody to wake
+                    self.on_commit(version)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending], answers: list[_Answer]) -> int | None:
+        """Commit ``batch`` (or what of it can be), adding each request's outcome to ``answers``;
+        returns the newest version committed."""
         try:
             result = self.ledger.append(
                 [e for p in batch for e in p.events], check_ids=any(p.check_ids for p in batch)
             )
-        except (InvalidInput, ConcurrencyError) as exc:
+        except InvalidInput as exc:
+            refused = [(p, err) for p in batch if (err := self._refusal(p, exc if len(batch) == 1 else None))]
+            if not refused:  # admissible one by one, refused together: each on its own
+                return self._one_by_one(batch, answers)
+            answers += refused
+            gone = {id(p) for p, _ in refused}
+            others = [p for p in batch if id(p) not in gone]
+            return self._commit(others, answers) if others else None
+        except ConcurrencyError as exc:
             if len(batch) == 1:
-                _resolve(batch[0], exc)
-            else:  # someone's events were refused: find whose, commit the others
-                for p in batch:
-                    self._commit([p])
-            return
+                answers.append((batch[0], exc))
+                return None
+            return self._one_by_one(batch, answers)  # someone's expectation failed: find whose
         except LedgerError as exc:  # storage trouble: the same for everyone in the tick
-            for p in batch:
-                _resolve(p, exc)
-            return
+            answers += [(p, exc) for p in batch]
+            return None
         self.commits += 1
         stored = {e.event_id: e for e in result.events}
         for p in batch:
@@ -127,20 +151,40 @@ class GroupCommitter:
                     skipped.append(e.event_id)
                 else:
                     mine.append(committed)
-            _resolve(p, Receipt(result.version if mine else None, mine, skipped))
-        if result.version is not None and self.on_commit is not None:
-            with contextlib.suppress(RuntimeError):  # the event loop closed: nobody to wake
-                self.on_commit(result.version)
+            answers.append((p, Receipt(result.version if mine else None, mine, skipped)))
+        return result.version
+
+    def _one_by_one(self, batch: list[_Pending], answers: list[_Answer]) -> int | None:
+        versions = [v for p in batch if (v := self._commit([p], answers)) is not None]
+        return max(versions, default=None)
+
+    def _refusal(self, p: _Pending, refused: InvalidInput | None) -> InvalidInput | None:
+        """The error of ``p``'s first inadmissible event, located at its place in the request
+        (None if all are admissible). ``refused``: the store's own error for ``p`` alone."""
+        location = getattr(self.ledger, "location", None)
+        for i, event in enumerate(p.events):
+            try:
+                admit(event, location)  # type: ignore[arg-type]
+            except InvalidInput as exc:
+                return exc.at(p.wheres[i]) if p.wheres else exc  # type: ignore[return-value]
+        return refused
 
 
-def _resolve(p: _Pending, outcome: Receipt | BaseException) -> None:
-    def settle() -> None:
+def _resolve(answers: list[_Answer]) -> None:
+    """Settle every request of the tick: one wake-up per event loop, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+    for p, outcome in answers:
+        by_loop.setdefault(p.loop, []).append((p, outcome))
+    for loop, mine in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, mine)
+
+
+def _settle(answers: list[_Answer]) -> None:
+    for p, outcome in answers:
         if p.future.done():
-            return
+            continue
         if isinstance(outcome, BaseException):
             p.future.set_exception(outcome)
         else:
             p.future.set_result(outcome)
-
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-        p.loop.call_soon_threadsafe(settle)

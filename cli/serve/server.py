@@ -61,6 +61,9 @@ def serve(
         lifespan="on",
         access_log=False,
         log_level="warning",
+        # no proxy in front by default: a client's X-Forwarded-For must not be believed (and is
+        # one more middleware on every request)
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACE_S,
         **options,
     )

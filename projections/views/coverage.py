@@ -132,7 +132,8 @@ def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict: 
     expected = periods.expected(freq, first, last) if first is not None and first <= last else []
     begun = periods.expected(freq, first, limit) if first is not None and first <= limit else []
     groups = sorted({g for g, _ in cells}) or [""]
-    unmatched += sum(1 for _, m in cells if m not in set(begun))
+    begun_set = set(begun)
+    unmatched += sum(1 for _, m in cells if m not in begun_set)
     missing = [(g, p) for p in expected for g in groups if (g, p) not in cells]
     labels = [f"{g}/{periods.label(p, freq)}" if g else periods.label(p, freq) for g, p in missing]
     total = len(expected) * len(groups)

@@ -3,6 +3,10 @@ pagination on the server, and rendering through autoescaped Jinja2 templates.
 
 Pages are read-only: they call the projections' read API and never the writer. The as-of moment
 travels in the URL (``?as_of=``), so a link shows the same past state to anyone.
+
+Cost follows the page, not the ledger: at "now" a page reads views' states kept current commit by
+commit in memory (``live.py``) and presents only the rows it shows; a page's HTML is rendered once
+per URL and ledger version; past moments are computed from the events and cached per moment.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ import msgspec
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lakeledger.cli.output import cell
-from lakeledger.projections import api
+from lakeledger.projections import api, registry
+from lakeledger.projections.engine.state import Context, State
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
 from lakeledger.store.query import Moment
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from .live import Live, view_loader
 
 HERE = Path(__file__).parent
 PER_PAGE = 50
@@ -74,6 +81,8 @@ class Cache:
 
 
 CACHE = Cache()
+STATES = Cache(size=4)  # whole view states are large: only the last few moments
+LIVE: dict[str, Live] = {}  # view name -> its state now, kept current commit by commit
 
 
 class Page:
@@ -97,8 +106,40 @@ class Page:
         return (str(ledger.location.root), self.as_of if self.as_of is not None else self._version)
 
     def view(self, ledger: Ledger, name: str) -> pl.DataFrame:
-        """A view as of the page's moment, computed once per ledger version."""
-        return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
+        """A view as of the page's moment, computed once per ledger version (now: presented
+        from its live state; large views present only the rows a page shows, see ``state``)."""
+        if self.as_of is not None:
+            return CACHE.get((name, *self.moment_key(ledger)), lambda: api.view(ledger, name, self.as_of))
+
+        def present() -> pl.DataFrame:
+            state, ctx = self.state(ledger, name)
+            return registry.get(name).present(state, ctx)
+
+        return CACHE.get((name, *self.moment_key(ledger)), present)  # type: ignore[no-any-return]
+
+    def state(self, ledger: Ledger, name: str) -> tuple[State, Context]:
+        """A view's typed state (and the context to present it in) as of the page's moment,
+        loaded once per ledger version: pages present only the rows they show from it, so
+        their cost follows the page size, not the number of rows in the view."""
+        key = ("state", name, *self.moment_key(ledger))
+        if self.as_of is not None:
+            return STATES.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
+        return STATES.get(key, lambda: self._now(ledger, name))  # type: ignore[no-any-return]
+
+    def only(self, ledger: Ledger, name: str, keys: list[str], narrow: Callable[[State], State]) -> State:
+        """The view's state at the page's moment restricted to some keys (the rows a page shows):
+        now, through the live state's index; at a past moment, by ``narrow``."""
+        state, _ = self.state(ledger, name)
+        if self.as_of is not None:
+            return narrow(state)
+        return LIVE[name].only(ledger, self.moment_key(ledger)[1], keys)
+
+    def _now(self, ledger: Ledger, name: str) -> tuple[State, Context]:
+        held = LIVE.get(name)
+        if held is None:
+            held = LIVE[name] = Live(registry.get(name).parts, view_loader(name))
+        state = held.state(ledger, self.moment_key(ledger)[1])
+        return state, api.context_now(ledger, name, state)
 
     def link(self, path: str, **params: Any) -> str:
         """``path`` with ``params`` and the page's as-of moment (unless overridden)."""
@@ -129,21 +170,25 @@ class Page:
             raise InvalidInput(f"{name}: must be at least {low}, got {value}")
         return value
 
+    def pages(self, total: int, per_page: int = PER_PAGE) -> tuple[int, dict[str, Any]]:
+        """(offset of this page's first row, the pager) for ``total`` rows."""
+        pages = max(1, math.ceil(total / per_page))
+        page = min(self.int_param("page", 1), pages)
+        pager = {
+            "page": page,
+            "pages": pages,
+            "total": total,
+            "prev": self.here(page=page - 1) if page > 1 else None,
+            "next": self.here(page=page + 1) if page < pages else None,
+        }
+        return (page - 1) * per_page, pager
+
     def paginate(
         self, frame: pl.DataFrame, per_page: int = PER_PAGE
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """One page of rows, cut on the server: a page never carries a whole large table."""
-        pages = max(1, math.ceil(frame.height / per_page))
-        page = min(self.int_param("page", 1), pages)
-        rows = frame.slice((page - 1) * per_page, per_page).to_dicts()
-        pager = {
-            "page": page,
-            "pages": pages,
-            "total": frame.height,
-            "prev": self.here(page=page - 1) if page > 1 else None,
-            "next": self.here(page=page + 1) if page < pages else None,
-        }
-        return rows, pager
+        start, pager = self.pages(frame.height, per_page)
+        return frame.slice(start, per_page).to_dicts(), pager
 
 
 async def render(
@@ -158,22 +203,31 @@ async def render(
         return error_page(400, str(exc))
     services = request.app.state.services
 
-    def locked() -> dict[str, Any]:
+    section = template.split("_")[0].removesuffix(".html")
+
+    def locked() -> str:
         with services.read_lock:
             ledger = services.reader
-            data = dict(build(ledger, page))
-            data["latest_version"] = page.moment_key(ledger)[1] if page.as_of is None else ledger.version
-        return data
+            moment = page.moment_key(ledger)
+            version = moment[1] if page.as_of is None else ledger.version
+            # the same URL at the same ledger version is the same page: rendered once
+            key = ("html", template, request.url.path, request.url.query, moment[0], page.as_of, version)
+
+            def draw() -> str:
+                data = dict(build(ledger, page))
+                data["latest_version"] = version
+                return TEMPLATES.get_template(template).render(
+                    page=page, nav=NAV, section=section, **data
+                )
+
+            return CACHE.get(key, draw)  # type: ignore[no-any-return]
 
     try:
-        data = await run_in_threadpool(locked)
+        body = await run_in_threadpool(locked)
     except LookupError as exc:
         return error_page(404, str(exc).strip("'\""))
     except InvalidInput as exc:  # bad filter, sort, moment...: say which and how to fix it
         return error_page(400, str(exc))
-    body = TEMPLATES.get_template(template).render(
-        page=page, nav=NAV, section=template.split("_")[0].removesuffix(".html"), **data
-    )
     elapsed_ms = (time.perf_counter() - started) * 1000
     return HTMLResponse(body, headers={"Server-Timing": f"app;dur={elapsed_ms:.1f}"})
 

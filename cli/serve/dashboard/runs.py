@@ -8,15 +8,18 @@ from typing import Any
 import msgspec
 import polars as pl
 from lakeledger.projections import api
+from lakeledger.projections import search as searching
+from lakeledger.projections.views import runs as runs_view
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .page import CACHE, Page, render
+from .page import CACHE, PER_PAGE, Page, render
 
 COLUMNS = ["run_id", "experiment", "job", "name", "status", "started_at", "duration_s", "metrics", "params"]
+STARTED = ("run_id", "experiment", "job", "name", "started_at")  # lean columns of the "started" part
 METRIC = pl.Struct({"run_id": pl.String, "key": pl.String, "value": pl.Float64, "step": pl.Int64})
 
 
@@ -24,12 +27,40 @@ def _objects(text: str | None) -> dict[str, Any]:
     return msgspec.json.decode(text) if text else {}
 
 
-def _sorted(page: Page, frame: pl.DataFrame) -> pl.DataFrame:
+def _order(page: Page) -> tuple[str, bool]:
     column = page.request.query_params.get("sort") or "started_at"
-    if column not in frame.columns:
+    if column not in COLUMNS:
         raise InvalidInput(f"sort: the runs view has no column {column!r}")
     descending = page.request.query_params.get("desc", "1" if column == "started_at" else "0") == "1"
-    return frame.sort(column, descending=descending, nulls_last=True)
+    return column, descending
+
+
+def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending: bool) -> pl.Series:
+    """The ids of the runs passing the filter, in the page's order: searched and sorted on the
+    view's lean rows (no JSON formatting); only a page of them is presented later."""
+    state, ctx = page.state(ledger, "runs")
+    if column in runs_view.MAP_COLUMNS:  # sorting by a JSON column: the presented text decides
+        rows = runs_view.search_runs(state, ctx, text or None)
+    elif text:
+        rows = runs_view.search_runs(state, ctx, text, columns=f"run_id,{column}")
+    elif column in STARTED:  # the default order: no need to join the other parts
+        deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
+        started = state["started"].lazy().join(deleted, on="run_id", how="anti")
+        wanted = dict.fromkeys(["run_id", column, "started_at"])
+        rows = started.select(*wanted).sort("started_at", "run_id").collect()
+    else:
+        rows = runs_view.lean(state, ctx).select("run_id", column).collect()
+    rows = rows.sort(column, descending=descending, nulls_last=True, maintain_order=True)
+    return rows["run_id"]
+
+
+def presented(ledger: Ledger, page: Page, run_ids: list[str]) -> pl.DataFrame:
+    """The runs view's rows of just these runs, in the order given."""
+    _, ctx = page.state(ledger, "runs")
+    order = pl.DataFrame({"run_id": run_ids}, schema={"run_id": pl.String})
+    state = page.only(ledger, "runs", run_ids, lambda state: runs_view.only(state, run_ids))
+    rows = runs_view.present(state, ctx)
+    return order.join(rows, on="run_id", how="inner", maintain_order="left")
 
 
 def metric_points(ledger: Ledger, run_ids: list[str], as_of: str | None) -> pl.DataFrame:
@@ -60,11 +91,12 @@ def _list(ledger: Ledger, page: Page) -> dict[str, Any]:
     syntax plus OR: ``metrics.auc > 0.9 and params.lr = '0.05'``)."""
     text = (page.request.query_params.get("filter") or "").strip()
     if text:
-        key = ("runs-filter", text, *page.moment_key(ledger))
-        frame = CACHE.get(key, lambda: api.search(ledger, "runs", text, as_of=page.as_of))
-    else:
-        frame = page.view(ledger, "runs")
-    rows, pager = page.paginate(_sorted(page, frame))
+        searching.parse(text)  # a bad filter is bad input, before reading anything
+    column, descending = _order(page)
+    key = ("runs-order", text, column, descending, *page.moment_key(ledger))
+    ids = CACHE.get(key, lambda: _ordered_ids(ledger, page, text, column, descending))
+    start, pager = page.pages(ids.len())
+    rows = presented(ledger, page, ids.slice(start, PER_PAGE).to_list()).to_dicts()
     return {"rows": rows, "paging": pager, "columns": COLUMNS, "filter": text}
 
 
@@ -72,8 +104,7 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
     wanted = [r for r in page.request.query_params.getlist("run") if r]
     if len(wanted) < 1:
         raise InvalidInput("run: pick at least one run to compare (?run=ID&run=ID)")
-    frame = page.view(ledger, "runs").filter(pl.col("run_id").is_in(wanted))
-    runs = frame.to_dicts()
+    runs = presented(ledger, page, list(dict.fromkeys(wanted))).to_dicts()
     if not runs:
         raise InvalidInput(f"run: none of {', '.join(wanted)} exists at this moment")
     # UUIDv7 run ids share their leading (time) digits: the tail tells runs apart
@@ -92,7 +123,7 @@ def _compare(ledger: Ledger, page: Page) -> dict[str, Any]:
 
 def _one(ledger: Ledger, page: Page) -> dict[str, Any]:
     run_id = page.request.path_params["run_id"]
-    frame = page.view(ledger, "runs").filter(pl.col("run_id") == run_id)
+    frame = presented(ledger, page, [run_id])
     if not frame.height:
         raise LookupError(f"no run {run_id} at this moment")
     run = frame.row(0, named=True)
