@@ -10,7 +10,8 @@ from __future__ import annotations
 import polars as pl
 from lakeledger.projections import registry
 from lakeledger.projections.engine import materialise
-from lakeledger.projections.engine.state import reduce, sort_state
+from lakeledger.projections.engine.rebuild import rebuild
+from lakeledger.projections.engine.state import sort_state
 from lakeledger.store import Ledger
 from lakeledger.store.health import Finding
 
@@ -24,7 +25,7 @@ def examine_views(ledger: Ledger) -> list[Finding]:
             if through == 0:
                 findings.append(Finding(check, True, "not materialised yet (built on first read)"))
                 continue
-            rebuilt = reduce(view.parts, materialise.all_events(ledger, through).lazy())
+            rebuilt = rebuild(ledger, [name], through)[0][name]
         except Exception as exc:  # noqa: BLE001 - an unreadable view table is the finding
             findings.append(
                 Finding(

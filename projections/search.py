@@ -33,7 +33,10 @@ from lakeledger.projections.search_syntax import (
 )
 from lakeledger.store.errors import InvalidInput
 
-__all__ = ["FilterError", "compile_filter", "parse", "parse_columns", "parse_order", "search"]
+__all__ = [
+    "Aligned", "FilterError", "Source", "align", "compile_filter", "parse", "parse_columns",
+    "parse_order", "search",
+]
 
 NUMERIC_MAPS = frozenset({"metrics"})  # JSON map columns whose values are numbers
 
@@ -56,6 +59,54 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Aligned:
+    """A map's values aligned to the searched frame's rows: ``frame`` has ``row`` (the row
+    number in that frame, which has ``height`` rows), ``key`` and ``value``. A comparison then
+    costs its key's rows and a scatter into a boolean mask: no hashing of string ids (the
+    costly part of a search over 100k runs), no join. Built once per state (``align``); a
+    key's rows are cut out once, when a search first names it."""
+
+    frame: pl.DataFrame
+    height: int
+    value: str = "value"
+    _keys: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False)
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return self.frame.schema["value"]
+
+    def rows(self, key: str) -> pl.DataFrame:
+        found = self._keys.get(key)
+        if found is None:
+            found = self._keys[key] = self.frame.filter(pl.col("key") == key).select("row", "value")
+        return found
+
+    def mask(self, rows: pl.Series) -> pl.Expr:
+        """True at ``rows``, false elsewhere, as a literal over the searched frame."""
+        return pl.lit(pl.zeros(self.height, pl.Boolean, eager=True).scatter(rows, True))
+
+    def series(self, key: str, name: str) -> pl.Series:
+        """The key's values at their rows, null where a row has none."""
+        rows = self.rows(key)
+        out = pl.Series(name, [], dtype=self.dtype).extend_constant(None, self.height)
+        return out.scatter(rows["row"], rows["value"]) if rows.height else out
+
+
+def align(frame: pl.DataFrame, ids: pl.Series, id: str, value: str) -> Aligned:
+    """``(id, key, value)`` rows of a map as an ``Aligned`` source for a frame whose ``id``
+    column is ``ids`` (rows whose id is not there are dropped)."""
+    rows = pl.DataFrame({id: ids}).with_row_index("row")
+    out = (
+        frame.lazy()
+        .select(id, "key", pl.col(value).alias("value"))
+        .join(rows.lazy(), on=id, how="inner")
+        .select("row", "key", "value")
+        .collect()
+    )
+    return Aligned(out, len(ids))
+
+
+@dataclass(frozen=True)
 class Fields:
     """What identifiers mean over one frame: its columns, JSON map columns, attribute aliases,
     and ``sources``: typed ``(id, key, value)`` rows per map, joined in by ``id`` instead of
@@ -65,7 +116,7 @@ class Fields:
     aliases: Mapping[str, str] = field(default_factory=dict)
     text: str = ""
     what: str = "--filter"
-    sources: Mapping[str, Source] = field(default_factory=dict)
+    sources: Mapping[str, Source | Aligned] = field(default_factory=dict)
     joins: dict[str, tuple[str, str]] = field(default_factory=dict)  # column -> (map, key)
 
     def error(self, ident: Ident | Compare, message: str) -> FilterError:
@@ -77,7 +128,8 @@ class Fields:
             column = f"\x00{ident.map}.{ident.key}"
             self.joins[column] = (ident.map, ident.key)
             value = self.sources[ident.map]
-            return pl.col(column), value.frame.schema[value.value]
+            dtype = value.dtype if isinstance(value, Aligned) else value.frame.schema[value.value]
+            return pl.col(column), dtype
         if ident.map is not None:
             if ident.map not in self.schema:
                 raise self.error(ident, f"this view has no {ident.map}")
@@ -109,14 +161,23 @@ class Fields:
         """A comparison on a map with typed rows: evaluated over those rows once (vectorised),
         then a membership test of the row's id. No per-row JSON, no join over every row."""
         source = self.sources[node.ident.map]  # type: ignore[index]
-        rows = source.frame.filter(pl.col("key") == node.ident.key)
+        if isinstance(source, Aligned):
+            rows, id = source.rows(node.ident.key), "row"
+        else:
+            rows, id = source.frame.filter(pl.col("key") == node.ident.key), source.id
         value = pl.col(source.value)
         if node.op == "isnull":
-            present = rows.filter(value.is_not_null())[source.id].implode()
-            inside = pl.col(source.id).is_in(present)
+            present = rows.filter(value.is_not_null())[id]
+            inside = self._member(source, present)
             return inside if node.negate else ~inside
         keep = rows.filter(self._compare(node, value, rows.schema[source.value]))
-        return pl.col(source.id).is_in(keep[source.id].implode())
+        return self._member(source, keep[id])
+
+    @staticmethod
+    def _member(source: Source | Aligned, ids: pl.Series) -> pl.Expr:
+        if isinstance(source, Aligned):
+            return source.mask(ids)
+        return pl.col(source.id).is_in(ids.implode())
 
     def _compare(self, node: Compare, expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         if node.op == "isnull":
@@ -217,7 +278,7 @@ def search(
     limit: int | None = None,
     columns: str | Sequence[str] | None = None,
     aliases: Mapping[str, str] | None = None,
-    sources: Mapping[str, Source] | None = None,
+    sources: Mapping[str, Source | Aligned] | None = None,
 ) -> pl.DataFrame:
     """Rows of a view that pass ``filter``, sorted by ``order_by``, at most ``limit``, with
     ``columns`` (each a field such as ``metrics.auc``, named as written) or all columns.
@@ -249,12 +310,19 @@ def search(
         joins = dict(by.joins)
     if limit is not None and limit < 0:
         raise InvalidInput(f"--limit {limit} must be 0 or more")
+    # aligned map values the sort or the columns read: added before the filter (a scatter)
+    aligned = {c: mk for c, mk in joins.items() if isinstance(sources[mk[0]], Aligned)}
+    if aligned:
+        out = out.with_columns(
+            [sources[m].series(k, c) for c, (m, k) in aligned.items()]  # type: ignore[union-attr]
+        )
     if expr is not None:
         out = out.filter(expr)
-    # typed map values the sort or the columns read: joined in after the filter (fewer rows)
+    # other typed map values the sort or the columns read: joined in after the filter
     for column, (map_name, key) in joins.items():
         source = sources[map_name]
-        out = out.join(source.column(key, column), on=source.id, how="left", maintain_order="left")
+        if isinstance(source, Source):
+            out = out.join(source.column(key, column), on=source.id, how="left", maintain_order="left")
     if sort_keys:
         out = out.sort(
             sort_keys,

@@ -62,27 +62,54 @@ def _micros(ts: datetime) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+PER_EVENT = ("event_id", "kind", "schema_version", "stream", "occurred_at", "payload")
+
+
+class Rows:
+    """Events already encoded as the log's per-event columns (``PER_EVENT``), built in bulk
+    (``store.bulk``) rather than one Python object per event; ``encode`` adds the commit's
+    columns to them as to events."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table.select(list(PER_EVENT))
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
 def encode(
-    events: Sequence[Event], *, version: int, recorded_at: datetime, writer: Writer, batch_id: str
+    events: Sequence[Event] | Rows,
+    *,
+    version: int,
+    recorded_at: datetime,
+    writer: Writer,
+    batch_id: str,
 ) -> pa.Table:
     """Build the Arrow table for one commit. Constant columns are repeated, not materialised."""
     n = len(events)
     rec = pa.scalar(_micros(recorded_at), TS)
+    if isinstance(events, Rows):
+        own: dict[str, Any] = dict(zip(PER_EVENT, events.table.columns, strict=True))
+    else:
+        own = {
+            "event_id": pa.array([e.event_id for e in events], pa.string()),
+            "kind": pa.array([_kind_of(type(e)) for e in events], pa.string()),
+            "schema_version": pa.array([e.schema_version for e in events], pa.int32()),
+            "stream": pa.array([_stream(e) for e in events], pa.string()),
+            "occurred_at": pa.array([_micros(e.occurred_at) for e in events], pa.int64()).cast(TS),
+            "payload": pa.array([_encoder.encode(e).decode() for e in events], pa.string()),
+        }
     columns: dict[str, Any] = {
         "version": pa.repeat(pa.scalar(version, pa.int64()), n),
         "seq": pa.array(range(n), pa.int32()),
-        "event_id": pa.array([e.event_id for e in events], pa.string()),
-        "kind": pa.array([_kind_of(type(e)) for e in events], pa.string()),
-        "schema_version": pa.array([e.schema_version for e in events], pa.int32()),
-        "stream": pa.array([_stream(e) for e in events], pa.string()),
-        "occurred_at": pa.array([_micros(e.occurred_at) for e in events], pa.int64()).cast(TS),
+        **{c: own[c] for c in PER_EVENT[:5]},
         "recorded_at": pa.repeat(rec, n),
         "writer_user": pa.repeat(pa.scalar(writer.user, pa.string()), n),
         "writer_host": pa.repeat(pa.scalar(writer.host, pa.string()), n),
         "writer_pid": pa.repeat(pa.scalar(writer.pid, pa.int64()), n),
         "writer_version": pa.repeat(pa.scalar(writer.version, pa.string()), n),
         "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), n),
-        "payload": pa.array([_encoder.encode(e).decode() for e in events], pa.string()),
+        "payload": own["payload"],
     }
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 

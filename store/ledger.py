@@ -18,6 +18,7 @@ from . import events as ev
 from . import lifecycle
 from .admission import admit, build
 from .buffer import BufferedWriter
+from .codec import Rows
 from .errors import InvalidInput
 from .hashing import config_dict, config_hash
 from .invariants import apply_model_rules, dedupe
@@ -95,6 +96,15 @@ class Ledger:
 
         result = self.log.commit(prepare)
         return Committed(result.version, result.events, tuple(skipped))
+
+    def append_rows(self, rows: Rows) -> Committed:
+        """Commit events built in bulk (``store.bulk``: e.g. an import's metric points) as one
+        commit. Their checks were made when they were built; ids are not looked up in the log,
+        so pass only new ones. ``Committed.events`` is empty (there are no event objects)."""
+        lifecycle.check_runtime()
+        if self._writer is not None:
+            self._writer.flush()  # what was emitted before lands first
+        return self.log.commit(lambda snapshot: rows)
 
     def emit(self, event: ev.Event) -> None:
         """Buffer one event (group commit). Durable after ``flush()`` or ``close()``.

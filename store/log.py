@@ -116,7 +116,7 @@ class Snapshot:
         return self._frame
 
 
-Prepare = Callable[[Snapshot], Sequence[Event]]
+Prepare = Callable[[Snapshot], Sequence[Event] | codec.Rows]
 
 
 @dataclass(frozen=True)
@@ -272,8 +272,9 @@ class EventLog:
             if time.monotonic() - self._loaded_at > MAX_SNAPSHOT_AGE_S:
                 self.refresh()
             snapshot = Snapshot(self)
-            events = tuple(prepare(snapshot))
-            if not events:
+            prepared = prepare(snapshot)
+            events = prepared if isinstance(prepared, codec.Rows) else tuple(prepared)
+            if not len(events):
                 return Committed(None, ())
             version = snapshot.next_version
             data = codec.encode(
@@ -339,10 +340,10 @@ class EventLog:
         """
         return self.files.last_checkpoint() > version  # the newest checkpoint *file*: never goes back
 
-    def _done(self, version: int, events: tuple[Event, ...]) -> Committed:
+    def _done(self, version: int, events: tuple[Event, ...] | codec.Rows) -> Committed:
         if self.settings.auto_maintain:
             maintenance.after_commit(self, version)
-        return Committed(version, events)
+        return Committed(version, events if isinstance(events, tuple) else ())
 
     def _landed(self, batch_id: str, deadline: float, cause: Exception | None) -> int | None:
         """The version our batch landed at, or None if it is not in the table.

@@ -6,9 +6,11 @@ install in CI (about 6 minutes here, with numpy, pandas, scipy, scikit-learn).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from lakeledger import Ledger
@@ -111,9 +113,14 @@ def test_import_matches_mlflow_and_is_idempotent(store, tmp_path: Path, cli) -> 
     ours = sorted((m.run_id, m.key, m.step, _ms(m.occurred_at), m.value) for m in by_kind["run.metric_logged"])
     assert len(theirs) == 10_000 and ours == theirs
 
-    [art] = by_kind["artifact.registered"]
-    assert art.uri.endswith("/model/weights.bin") and art.size_bytes == 1234
-    assert art.uri == mruns[art.run_id].info.artifact_uri + "/model/weights.bin"
+    [art] = by_kind["artifact.registered"]  # the local file, copied into the artifact store
+    original = Path(urlparse(mruns[art.run_id].info.artifact_uri).path) / "model" / "weights.bin"
+    assert art.name == f"mlflow/{art.run_id}/model/weights.bin" and art.size_bytes == 1234
+    assert art.content_hash == hashlib.sha256(original.read_bytes()).hexdigest()
+    assert art.uri.startswith("artifacts/sha256/")
+    with Ledger.open(tmp_path / "ledger") as again:
+        fetched = again.get_artifact(art.name, tmp_path / "fetched.bin")
+    assert Path(fetched).read_bytes() == original.read_bytes()
 
     versions = {int(v.version): v for v in client.search_model_versions("name='churn-model'")}
     assert sorted(e.version for e in by_kind["model.version_registered"]) == [1, 2, 3]
@@ -260,3 +267,27 @@ def test_http_tracking_server(tmp_path: Path, cli) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def test_file_store_files_read_directly_equal_the_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file store's metric files read in bulk give the client's events, ids too (exact
+    repeats, a nested key)."""
+    from lakeledger.ingest.importers.mlflow import MlflowImporter
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (tmp_path / "mlruns").as_uri()  # absolute: MLflow caches stores by URI across tests
+    client = MlflowClient(tracking_uri=uri)
+    rid = client.create_run("0", run_name="files").info.run_id
+    for s in range(30):
+        client.log_metric(rid, "val/loss", 1 / (s + 1), timestamp=1_700_000_000_000 + s, step=s)
+        client.log_metric(rid, "acc", s / 30, timestamp=1_700_000_000_000 + s, step=s)
+    client.log_metric(rid, "acc", 0.0, timestamp=1_700_000_000_000, step=0)  # an exact repeat
+    found = {}
+    for bulk in (True, False):
+        with Ledger.open(tmp_path / f"ledger-{bulk}") as led:
+            MlflowImporter(led, uri, bulk_metrics=bulk).run()
+            found[bulk] = sorted(
+                (m.event_id, m.run_id, m.key, m.step, m.occurred_at, m.value)
+                for m in led.read(kind="run.metric_logged")
+            )
+    assert len(found[True]) == 61 and found[True] == found[False]

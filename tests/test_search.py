@@ -284,3 +284,71 @@ def test_parse_is_total_on_garbage() -> None:
             parse(text)
 
     check()
+
+
+# -- the same property through the runs view's typed state (the path ledger.search_runs takes) --
+def _state_of(runs: list[dict]) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    """The runs view's state for ``runs`` (events encoded as the store writes them), and the
+    run ids given to ``runs`` in order."""
+    import pyarrow as pa
+    from lakeledger.projections.engine.state import prepare, reduce
+    from lakeledger.projections.views.runs import PARTS
+    from lakeledger.store import codec
+    from lakeledger.store import events as ev
+    from lakeledger.store.identity import Writer
+
+    events: list[ev.Event] = []
+    run_ids = []
+    for r in runs:
+        started = ev.RunStarted(
+            job="train", experiment="e", name=r["name"], params=r["params"], tags=r["tags"],
+            occurred_at=T0,
+        )
+        run_ids.append(started.run_id)
+        events.append(started)
+        events += [
+            ev.MetricLogged(run_id=started.run_id, key=k, value=v) for k, v in r["metrics"].items()
+        ]
+        if r["status"] != "running":
+            events.append(ev.RunFinished(run_id=started.run_id, status=r["status"]))
+    writer = Writer(user="t", host="t", pid=1, version="t")
+    table = codec.encode(events, version=1, recorded_at=T0, writer=writer, batch_id="b")
+    log = pl.from_arrow(pa.concat_tables([table])).lazy()  # type: ignore[union-attr]
+    return reduce(PARTS, prepare(log)), run_ids
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    runs=st.lists(run_strategy, min_size=1, max_size=12),
+    flt=filters(),
+    order=st.sampled_from([None, "metrics.auc DESC", "params.opt", "tags.team DESC"]),
+)
+def test_search_runs_on_typed_state_equals_python_evaluation(
+    runs: list[dict], flt: tuple[str, object], order: str | None
+) -> None:
+    """``search_runs`` (aligned typed maps, masks, scattered sort keys) keeps and orders the
+    runs a plain Python evaluation keeps, with MLflow's ordering: nulls last, ties in view
+    order; the rows are presented whole."""
+    from lakeledger.projections.engine.state import Context
+    from lakeledger.projections.views.runs import search_runs
+
+    text, predicate = flt
+    state, run_ids = _state_of(runs)
+    for r, rid in zip(runs, run_ids, strict=True):
+        r["run_id"] = rid
+    got = search_runs(state, Context(now=T0 + timedelta(hours=1)), text, order_by=order)
+    view_order = sorted(runs, key=lambda r: r["run_id"])  # same start time: by id
+    want = [r for r in view_order if predicate(r)]  # type: ignore[operator]
+    if order is not None:
+        field, _, direction = order.partition(" ")
+        where, key = field.split(".")
+
+        def value(r: dict) -> object:
+            v = r[where].get(key)
+            return _param_text(v) if where == "params" and v is not None else v
+
+        present = [r for r in want if value(r) is not None]
+        present.sort(key=value, reverse=direction == "DESC")  # type: ignore[arg-type]
+        want = present + [r for r in want if value(r) is None]
+    assert got["run_id"].to_list() == [r["run_id"] for r in want], text
+    assert got.columns[:2] == ["run_id", "experiment"] and got["params"].null_count() == 0

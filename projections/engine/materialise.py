@@ -5,7 +5,8 @@ events version they reflect (``_through``). A refresh reduces only the events co
 the version the table reflects and *appends* that fragment; reading merges the fragments in
 ``_through`` order (the part rules are their own merge, see ``state.py``), so refresh cost
 depends on the new events, not on the size of the log. Every ``COMPACT_AFTER`` fragments the
-merged state is written back as one. A full rebuild overwrites the table from all events.
+merged state is written back as one. A full rebuild overwrites the table from all events,
+reduced in bounded version chunks (``rebuild.py``).
 
 Commits use ``max_commit_retries=0``: two refreshers racing cannot both append the same
 fragment; the loser reloads and tries again. Duplicate event ids from foreign writers: the
@@ -22,13 +23,13 @@ from dataclasses import dataclass
 
 import polars as pl
 from lakeledger.projections import registry
-from lakeledger.projections.engine.payload import COLUMNS
-from lakeledger.projections.engine.state import State, empty, prepare, reduce
+from lakeledger.projections.engine.reading import new_events
+from lakeledger.projections.engine.rebuild import rebuild
+from lakeledger.projections.engine.state import State, empty, reduce
 from lakeledger.projections.registry import View
 from lakeledger.store import Ledger
 from lakeledger.store.delta import CommitConflict, DeltaTable, TablePath
 from lakeledger.store.errors import StorageError
-from lakeledger.store.query import dedupe
 
 log = logging.getLogger("lakeledger.projections")
 
@@ -82,12 +83,13 @@ def to_rows(view: View, state: State, through: int) -> pl.DataFrame:
 
 def from_rows(view: View, rows: pl.DataFrame) -> State:
     """Merge the stored fragments (oldest first) back into one state."""
-    rows = rows.sort("_through", maintain_order=True)
+    # One fragment (a full rebuild or a compaction wrote it) is already one row per key: no
+    # merge needed, nor a sort, which halves loading a large view.
+    single = rows["_through"].n_unique() <= 1
+    if not single:
+        rows = rows.sort("_through", maintain_order=True)
     state: State = {}
     frames = []
-    # One fragment (a full rebuild or a compaction wrote it) is already one row per key: no
-    # merge needed, which halves loading a large view.
-    single = rows["_through"].n_unique() <= 1
     for part in view.parts:
         cols = list(part.schema())
         stored = rows.lazy().filter(pl.col("_part") == part.name).select(cols)
@@ -112,44 +114,32 @@ def _stored(ledger: Ledger, table: DeltaTable | None) -> pl.DataFrame | None:
 
 
 def load(ledger: Ledger, name: str) -> tuple[State, int, int]:
-    """(state, events version it reflects, fragments) of a materialised view; empty if none."""
+    """(state, events version it reflects, fragments) of a materialised view; empty if none.
+
+    The decoded state is kept per table identity and version (``_LOADED``): reading the view
+    again while nothing was committed to it (repeated searches of a server or a notebook)
+    costs one look at the table's version, and hands back the same frames (so an index built
+    on them, such as a search's, is reused too)."""
     view = registry.get(name)
-    rows = _stored(ledger, _open(ledger, name))
+    table = _open(ledger, name)
+    key = (table.metadata().id, table.version()) if table is not None else None
+    cached = _LOADED.get(table_uri(ledger, name))
+    if key is not None and cached is not None and cached[0] == key:
+        return cached[1]
+    rows = _stored(ledger, table)
     if rows is None or rows.height == 0:
         return empty(view.parts), 0, 0
-    return from_rows(view, rows), int(rows["_through"].max()), rows["_through"].n_unique()  # type: ignore[arg-type]
+    loaded = from_rows(view, rows), int(rows["_through"].max()), rows["_through"].n_unique()  # type: ignore[arg-type]
+    if key is not None:
+        _LOADED.pop(table_uri(ledger, name), None)
+        while len(_LOADED) >= LOADED_KEPT:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[table_uri(ledger, name)] = (key, loaded)
+    return loaded
 
 
-def all_events(ledger: Ledger, upto: int) -> pl.DataFrame:
-    """Every event (deduplicated) up to ``upto``, read once, in log order."""
-    frame = ledger.log.scan(dedupe=True).filter(pl.col("version") <= upto).select(COLUMNS)
-    return prepare(frame).collect()
-
-
-def new_events(ledger: Ledger, after: int, upto: int) -> pl.DataFrame:
-    """Events committed in (after, upto], without ids the log already held at ``after``."""
-    raw = ledger.log.scan(dedupe=False)
-    fresh = (
-        raw.filter((pl.col("version") > after) & (pl.col("version") <= upto))
-        .select(COLUMNS)
-        .collect()
-    )
-    fresh = dedupe(fresh)
-    if after > 0 and fresh.height:
-        # UUIDv7 ids grow with time, so min/max statistics prune nearly every older file.
-        lowest = fresh["event_id"].min()
-        seen = (
-            raw.filter(
-                (pl.col("version") <= after)
-                & (pl.col("event_id") >= lowest)
-                & pl.col("event_id").is_in(fresh["event_id"].implode())
-            )
-            .select("event_id")
-            .collect()["event_id"]
-        )
-        if seen.len():
-            fresh = fresh.filter(~pl.col("event_id").is_in(seen.implode()))
-    return prepare(fresh.lazy()).collect()
+LOADED_KEPT = 4  # decoded states kept (a 100k-run state is tens of MB)
+_LOADED: dict[str, tuple[tuple[str, int], tuple[State, int, int]]] = {}
 
 
 def _write(
@@ -205,41 +195,51 @@ def _round(
     }
     todo = [n for n in names if n in fulls or marks[n][0] < upto]
     done = [Refreshed(n, upto, 0, False, 0.0) for n in names if n not in todo]
-    everything = all_events(ledger, upto) if fulls else None
     incremental = [n for n in todo if n not in fulls]
     fresh = new_events(ledger, min(marks[n][0] for n in incremental), upto) if incremental else None
 
     def one(name: str) -> Refreshed | None:
-        if name in fulls:
-            assert everything is not None
-            return _apply(ledger, name, tables[name], everything, upto, 0, full=True)
         assert fresh is not None
+        started = time.perf_counter()
         events = fresh.filter(pl.col("version") > marks[name][0])
-        return _apply(ledger, name, tables[name], events, upto, marks[name][1], full=False)
+        state = reduce(registry.get(name).parts, events.lazy())
+        return _commit(ledger, name, tables[name], state, upto, marks[name][1], events.height,
+                       started, full=False)
 
-    # Full rebuilds are CPU-bound: one at a time, each using every core through polars (in
-    # parallel they fight for the cores, measured ~1.5x slower on 2). Incremental refreshes
-    # are mostly storage latency: in parallel.
-    results = {n: one(n) for n in todo if n in fulls}
+    results: dict[str, Refreshed | None] = {}
+    if fulls:
+        # Full rebuilds read the log once, chunk by chunk, for all of them (``rebuild.py``);
+        # the states are then written one at a time, each freed once written: the rows of
+        # all views at once were the peak of a 5M-event rebuild (+0.35 GB).
+        started = time.perf_counter()
+        rebuilt = [n for n in todo if n in fulls]
+        states, count = rebuild(ledger, rebuilt, upto)
+        for name in rebuilt:
+            state = states.pop(name)
+            results[name] = _commit(
+                ledger, name, tables[name], state, upto, 0, count, started, full=True
+            )
+            del state
+    # Incremental refreshes are mostly storage latency: in parallel.
     results.update(zip(incremental, pool.map(one, incremental), strict=True))
     done += [r for r in results.values() if r is not None]
     return done, [n for n, r in results.items() if r is None]
 
 
-def _apply(
+def _commit(
     ledger: Ledger,
     name: str,
     table: DeltaTable | None,
-    events: pl.DataFrame,
+    state: State,
     upto: int,
     fragments: int,
+    events: int,
+    started: float,
     *,
     full: bool,
 ) -> Refreshed | None:
-    """Reduce ``events`` into a fragment and commit it; None when a concurrent refresh won."""
-    started = time.perf_counter()
+    """Commit a view's new state (full) or fragment; None when a concurrent refresh won."""
     view = registry.get(name)
-    state = reduce(view.parts, events.lazy())
     try:
         _write(ledger, name, table, to_rows(view, state, upto), overwrite=full)
         if not full and fragments + 1 >= COMPACT_AFTER:
@@ -248,7 +248,7 @@ def _apply(
         return None  # a concurrent refresh won: reload and redo this view
     except Exception as exc:  # noqa: BLE001 - storage failures become our error type, secrets removed
         raise StorageError(ledger.location.redact(f"cannot write view {name}: {exc}")) from None
-    return Refreshed(name, upto, events.height, full, time.perf_counter() - started)
+    return Refreshed(name, upto, events, full, time.perf_counter() - started)
 
 
 def _reshaped(table: DeltaTable | None, name: str) -> bool:

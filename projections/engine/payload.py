@@ -1,7 +1,8 @@
 """Decoding event rows: the envelope columns plus a typed subset of the JSON payload.
 
 Views never parse whole events: each names its event class and the few fields it needs, and
-polars decodes them in bulk (``str.json_decode`` into a ``Struct``). The polars types come from
+they are decoded in bulk into a ``Struct`` (``decode_struct``: msgspec for flat fields, else
+polars' ``str.json_decode``, the same values either way). The polars types come from
 the msgspec event classes themselves (``dtypes``), so a view can never disagree with the
 vocabulary; free-form fields (``Any``, scalar unions, mappings) come back as JSON text. Rows
 written under an older schema version go through the store's one mapper (``codec.upcast_json``)
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 import polars as pl
+import pyarrow as pa
 from lakeledger.store.codec import upcast_json
 from lakeledger.store.events import KINDS, Event, current_schema_version
 
@@ -136,7 +138,7 @@ def rows(
     frame = upcast_rows(events.filter(pl.col("kind").is_in(kinds)), kinds)
     cols: list[pl.Expr] = [pl.col(c) for c in (*ENVELOPE, "kind", "stream")] + [pos()]
     if typed:
-        frame = frame.with_columns(pl.col("payload").str.json_decode(pl.Struct(typed)).alias("_p"))
+        frame = frame.with_columns(decode_struct(pl.col("payload"), typed).alias("_p"))
     for f in fields:
         default = known[f][1]
         if f in typed:
@@ -149,6 +151,60 @@ def rows(
     for f, column in (scalar_json or {}).items():
         cols.append(pl.col("payload").str.extract(scalar_json_pattern(f), 1).alias(column))
     return frame.select(cols)
+
+
+# Python types of the polars types msgspec decodes straight into columns (others: polars).
+_SCALARS: dict[type[pl.DataType], type] = {
+    pl.String: str,
+    pl.Boolean: bool,
+    pl.Int64: int,
+    pl.Float64: float,
+}
+
+
+def decode_struct(payload: pl.Expr, typed: Mapping[str, pl.DataType]) -> pl.Expr:
+    """``payload.str.json_decode(Struct(typed))``, the same values, faster for flat fields.
+
+    When every field is a scalar, msgspec decodes each payload into a struct of just those
+    fields (1.7x less CPU than polars' decoder, measured on metric events: issue 15); a batch
+    msgspec refuses (a value of another type) goes to polars, so the result never differs.
+    """
+    fields = tuple(typed.items())
+    dtype = pl.Struct(dict(fields))
+    if not all(t.base_type() in _SCALARS for _, t in fields):
+        return payload.str.json_decode(dtype)
+    return payload.map_batches(
+        functools.partial(_decode_batch, fields), return_dtype=dtype, is_elementwise=True
+    )
+
+
+@functools.cache
+def _decoder(fields: tuple[tuple[str, pl.DataType], ...]) -> msgspec.json.Decoder[object]:
+    spec = [(f, _SCALARS[t.base_type()] | None, None) for f, t in fields]
+    return msgspec.json.Decoder(msgspec.defstruct("Payload", spec))
+
+
+# Payloads decoded per slice: the Python strings and structs of one slice only are alive at a
+# time (a whole chunk's would be ~0.5 KB per event of Python heap, which is not given back).
+SLICE = 65_536
+
+
+def _decode_batch(fields: tuple[tuple[str, pl.DataType], ...], payload: pl.Series) -> pl.Series:
+    dtype = pl.Struct(dict(fields))
+    pieces: list[pl.DataFrame] = []
+    try:
+        decode = _decoder(fields).decode
+        for start in range(0, max(payload.len(), 1), SLICE):
+            objs = [decode(p) for p in payload.slice(start, SLICE).to_list()]
+            pieces.append(
+                pl.DataFrame(
+                    [pl.Series(f, [getattr(o, f) for o in objs], dtype=t) for f, t in fields],
+                    schema=dict(fields),
+                )
+            )
+    except (msgspec.DecodeError, TypeError, ValueError, OverflowError):
+        return payload.str.json_decode(dtype)
+    return pl.concat(pieces).to_struct(payload.name)
 
 
 def payload_struct(cls: type[Event], fields: Sequence[str]) -> pl.Expr:
@@ -191,16 +247,28 @@ _PAIRS = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
 
 
 def _pairs(objects: pl.Series, as_json: bool = False) -> pl.Series:
-    out: list[list[dict[str, str | None]] | None] = []
+    """Each JSON object text as a list of (key, value) structs. Built as flat Arrow columns
+    plus offsets: one decode per row and no Python object per pair (issue 15: the nested
+    ``pl.Series`` constructor was most of the runs reduction)."""
+    keys: list[str] = []
+    values: list[str | None] = []
+    offsets = [0]
     text_of = json_text if as_json else scalar_text
+    decode = msgspec.json.decode
     for text in objects.to_list():
-        obj = msgspec.json.decode(text) if text else {}
-        out.append(
-            [{"key": k, "value": text_of(v)} for k, v in obj.items()]
-            if isinstance(obj, dict)
-            else []
-        )
-    return pl.Series(out, dtype=_PAIRS)
+        obj = decode(text) if text else None
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                keys.append(k)
+                values.append(text_of(v))
+        offsets.append(len(keys))
+    pairs = pa.StructArray.from_arrays(
+        [pa.array(keys, pa.large_string()), pa.array(values, pa.large_string())],
+        names=["key", "value"],
+    )
+    series = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pairs))
+    assert isinstance(series, pl.Series)
+    return series.cast(_PAIRS)
 
 
 def json_text(value: object) -> str:
@@ -242,10 +310,26 @@ def explode_object(frame: pl.LazyFrame, column: str, *, as_json: bool = False) -
 
 
 def _objects(pairs: pl.Series, as_json: bool = False) -> pl.Series:
+    """Each (keys, values) list pair as one JSON object text, keys sorted. The lists are read
+    flat (one ``to_list`` per column, not a dict per row): issue 15, runs presented 1.4x faster."""
+    keys = pairs.struct.field("key")
+    lengths = keys.list.len().to_list()
+    if not all(lengths):  # an empty list explodes to a null row: keep the rows aligned
+        lengths = [0 if n is None else n for n in lengths]
+        flat_keys = keys.list.explode(keep_nulls=False, empty_as_null=False).to_list()
+        flat_values = pairs.struct.field("value").list.explode(
+            keep_nulls=False, empty_as_null=False
+        ).to_list()
+    else:
+        flat_keys = keys.explode().to_list()
+        flat_values = pairs.struct.field("value").explode().to_list()
+    if as_json:
+        flat_values = [json_value(v) for v in flat_values]
     out = []
-    for p in pairs.to_list():
-        values = [json_value(v) for v in p["value"]] if as_json else p["value"]
-        out.append(object_text(dict(zip(p["key"], values, strict=True))))
+    at = 0
+    for n in lengths:
+        out.append(object_text(dict(zip(flat_keys[at : at + n], flat_values[at : at + n], strict=True))))
+        at += n
     return pl.Series(out, dtype=pl.String)
 
 

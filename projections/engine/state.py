@@ -100,6 +100,33 @@ def combine(parts: Sequence[Part], older: State, newer: State) -> State:
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
 
+def reduce_views(groups: Mapping[str, Sequence[Part]], events: pl.LazyFrame) -> dict[str, State]:
+    """The states of several views (name -> parts) over ``events``: one ``collect_all``, so
+    polars runs every part of every view in parallel."""
+    frames = iter(pl.collect_all([p.reduce(events) for parts in groups.values() for p in parts]))
+    return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
+
+
+def merge_views(
+    groups: Mapping[str, Sequence[Part]], pieces: Sequence[Mapping[str, State]]
+) -> dict[str, State]:
+    """The states of consecutive slices of the log (oldest first) merged into one.
+
+    ``merge_views(g, [reduce_views(g, a), reduce_views(g, b)]) == reduce_views(g, a ++ b)``,
+    row order included (``merge`` keeps first-seen key order), so a log reduced chunk by chunk
+    gives the state of the whole (property-tested).
+    """
+    if len(pieces) == 1:
+        return dict(pieces[0])
+    plans = [
+        p.merge(pl.concat([piece[name][p.name].lazy() for piece in pieces], how="vertical_relaxed"))
+        for name, parts in groups.items()
+        for p in parts
+    ]
+    frames = iter(pl.collect_all(plans))
+    return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
+
+
 def empty(parts: Sequence[Part]) -> State:
     return {p.name: pl.DataFrame(schema=p.schema()) for p in parts}
 

@@ -14,6 +14,7 @@ it). A run lists the artifacts registered with its id; ``parent_run_id`` nests r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from lakeledger.projections.engine.payload import (
     rows,
 )
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
-from lakeledger.projections.search import Source, parse_columns, search
+from lakeledger.projections.search import Aligned, Source, align, parse_columns, search
 from lakeledger.store import events as ev
 
 RUN_KINDS = (
@@ -74,7 +75,7 @@ def _keyed(
     cols = ["run_id", "key", "value", "pos", "recorded_at"]
     if not as_json:
         logged = rows(events, kind, fields)
-        return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+        return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos", maintain_order=True)
     # params: ``value`` the JSON text (type kept), ``text`` as shown and compared (0.05 -> "0.05")
     logged = rows(events, kind, fields, scalar_json={"value": "json"}).with_columns(
         text=pl.when(pl.col("json").str.starts_with('"')).then("value").otherwise("json"),
@@ -86,7 +87,7 @@ def _keyed(
         .otherwise("value")
     )
     cols.append("text")
-    return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos")
+    return pl.concat([initial.select(cols), logged.select(cols)]).sort("pos", maintain_order=True)
 
 
 def _deletions(events: pl.LazyFrame) -> pl.LazyFrame:
@@ -200,13 +201,12 @@ MAP_COLUMNS = ("params", "tags", "metrics", "metric_stats")
 def lean(state: State, ctx: Context) -> pl.LazyFrame:
     """The view's rows without the JSON columns (params, tags, metrics): cheap, for searching;
     ``search_maps`` gives those values typed, one row per (run, key)."""
-    gone = pl.DataFrame(
-        {"writer_host": [h for h, _ in ctx.gone], "writer_pid": [p for _, p in ctx.gone]},
-        schema={"writer_host": pl.String, "writer_pid": pl.Int64},
-    ).with_columns(_gone=pl.lit(True))
-    now = pl.lit(ctx.now).cast(pl.Datetime("us", "UTC"))
-    silent = now - pl.col("last_event_at") > pl.lit(LOST_AFTER)
-    hours = int(LOST_AFTER.total_seconds() // 3600)
+    return live(settled(state).lazy(), ctx)
+
+
+def settled(state: State) -> pl.DataFrame:
+    """The lean rows before the time-dependent ``status`` (``live``): a function of the state
+    alone, so a search computes it once per state (``SearchIndex``), in view order."""
     deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
     artifacts = (
         state["artifacts"].lazy().group_by("run_id").agg(pl.col("name").sort().alias("artifacts"))
@@ -218,7 +218,27 @@ def lean(state: State, ctx: Context) -> pl.LazyFrame:
         .join(artifacts, on="run_id", how="left")
         .join(state["finished"].lazy(), on="run_id", how="left")
         .join(state["activity"].lazy(), on="run_id", how="left")
-        .join(gone.lazy(), on=["writer_host", "writer_pid"], how="left")
+        .with_columns(
+            duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1e6,
+            artifacts=pl.col("artifacts").fill_null(pl.lit([], pl.List(pl.String))),
+        )
+        .sort("started_at", "run_id")
+        .collect()
+    )
+
+
+def live(rows: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
+    """``status`` of settled rows as of ``ctx.now`` given the writers known gone (row order
+    kept: a search's aligned maps rely on it)."""
+    gone = pl.DataFrame(
+        {"writer_host": [h for h, _ in ctx.gone], "writer_pid": [p for _, p in ctx.gone]},
+        schema={"writer_host": pl.String, "writer_pid": pl.Int64},
+    ).with_columns(_gone=pl.lit(True))
+    now = pl.lit(ctx.now).cast(pl.Datetime("us", "UTC"))
+    silent = now - pl.col("last_event_at") > pl.lit(LOST_AFTER)
+    hours = int(LOST_AFTER.total_seconds() // 3600)
+    return (
+        rows.join(gone.lazy(), on=["writer_host", "writer_pid"], how="left", maintain_order="left")
         .with_columns(
             status=pl.when(pl.col("status").is_not_null())
             .then("status")
@@ -232,11 +252,8 @@ def lean(state: State, ctx: Context) -> pl.LazyFrame:
             .when(silent)
             .then(pl.lit(f"no event for over {hours} h"))
             .otherwise(pl.lit("in progress")),
-            duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_microseconds() / 1e6,
-            artifacts=pl.col("artifacts").fill_null(pl.lit([], pl.List(pl.String))),
         )
         .select([c for c in COLUMNS if c not in MAP_COLUMNS])
-        .sort("started_at", "run_id")
     )
 
 
@@ -297,6 +314,34 @@ def search_maps(state: State) -> dict[str, tuple[pl.DataFrame, str]]:
     }
 
 
+@dataclass(frozen=True)
+class SearchIndex:
+    """What a search over one state reads, computed once per state: the settled rows (view
+    order) and each map aligned to them (``Aligned``: a comparison is a slice and a scatter)."""
+
+    rows: pl.DataFrame
+    maps: dict[str, Aligned]
+
+    @classmethod
+    def of(cls, state: State) -> SearchIndex:
+        """The index of ``state``, reused while the same state is searched again (the
+        materialised state is itself reused per view version, see ``materialise.load``)."""
+        started = state["started"]
+        cached = _INDEXES.get(id(started))
+        if cached is not None and cached[0] is started:
+            return cached[1]
+        rows = settled(state)
+        maps = {m: align(frame, rows["run_id"], "run_id", v) for m, (frame, v) in search_maps(state).items()}
+        index = cls(rows, maps)
+        if len(_INDEXES) >= 4:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        _INDEXES[id(started)] = (started, index)
+        return index
+
+
+_INDEXES: dict[int, tuple[pl.DataFrame, SearchIndex]] = {}  # id(state["started"]) -> index
+
+
 def search_runs(
     state: State,
     ctx: Context,
@@ -306,19 +351,21 @@ def search_runs(
     limit: int | None = None,
     columns: str | Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """Runs passing a filter: searched on the lean rows plus typed maps, and only the rows
-    kept are presented (formatting JSON objects is the costly part of the view)."""
-    sources = {
-        m: Source(frame, "run_id", value) for m, (frame, value) in search_maps(state).items()
-    }
-    options: dict[str, Any] = {"aliases": ALIASES, "sources": sources}
-    base = lean(state, ctx)
+    """Runs passing a filter: searched on the settled rows plus aligned typed maps (see
+    ``SearchIndex``), and only the rows kept are presented (formatting JSON objects is the
+    costly part of the view)."""
+    index = SearchIndex.of(state)
+    options: dict[str, Any] = {"aliases": ALIASES, "sources": index.maps}
+    base = live(index.rows.lazy(), ctx)
     if columns and not _needs_view(columns):
         return search(base, filter, order_by=order_by, limit=limit, columns=columns, **options)
     hits = search(base, filter, order_by=order_by, limit=limit, columns="run_id", **options)
     rows = present(only(state, hits["run_id"].to_list()), ctx)
     rows = hits.join(rows, on="run_id", how="left", maintain_order="left")
-    return search(rows, None, columns=columns, **options) if columns else rows
+    if not columns:
+        return rows
+    sources = {m: Source(f, "run_id", v) for m, (f, v) in search_maps(state).items()}
+    return search(rows, None, columns=columns, aliases=ALIASES, sources=sources)
 
 
 def _needs_view(columns: str | Sequence[str]) -> bool:

@@ -1,16 +1,23 @@
-"""Benchmark of the read side on a realistic 1M-event log.
+"""Benchmark of the read side on a realistic log (1M events by default; 5M for issue 15).
 
-Prints medians of: full rebuild of all views, incremental refresh of all views after 1k new
-events (at a quarter of the log and at the full log: the time must not grow with the log),
-and ``show models --as-of`` an old version (API and the real CLI process).
-Targets on 2 cores: full <= 5 s, incremental <= 200 ms, as-of <= 2 s.
+Prints medians of: full rebuild of all views, each in a child process (its wall time, CPU time
+and peak RSS), chunked (``rebuild.CHUNK_EVENTS`` events at a time) against the whole log
+reduced as one chunk (the comparison, interleaved in the same run); with more than 1M events
+also the same figures at 1M, and the ratio of peak RSS (bounded memory: not proportional to
+the log); incremental refresh of all views after 1k new events (at a quarter of the log and at
+the full log: it must not grow with the log); ``show models --as-of`` an old version (API and
+the real CLI process). Targets on 2 cores: full rebuild of 5M events <= 8 s with peak RSS
+<= 1.2 GB (1M: <= 5 s), incremental <= 200 ms, as-of <= 2 s.
 
-Usage: python scripts/bench/views.py [--events 1000000] [--root DIR] [--repeat 5]
+Usage: python scripts/bench/views.py [--events 1000000] [--root DIR] [--repeat 3] [--chunk N]
+       python scripts/bench/views.py --ledger /work/bench/ledger-5m   (a copy of a built ledger)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import shutil
 import statistics
@@ -23,7 +30,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from lakeledger.projections import api
-from lakeledger.projections.engine import materialise
+from lakeledger.projections.engine import materialise, rebuild
 from lakeledger.store import Ledger, LogSettings
 from lakeledger.store import events as ev
 
@@ -132,13 +139,88 @@ def med(xs: list[float]) -> str:
     )
 
 
+def child_rebuild(root: Path, chunk: int) -> dict[str, float]:
+    """One full rebuild in a fresh process: (wall s of the rebuild, CPU s, peak RSS MB).
+    Linux only (``/proc/self/status``), like the rest of the benchmarks' RSS figures."""
+    cmd = [sys.executable, __file__, "--child", str(root), "--chunk", str(chunk)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"rebuild child failed ({status}): {out}")
+    result = json.loads(out)
+    # The child's own high-water mark (VmHWM): wait4's ru_maxrss also counts the parent's
+    # pages the child had between fork and exec, i.e. this (possibly large) process.
+    return {"seconds": result["seconds"], "cpu": usage.ru_utime + usage.ru_stime,
+            "rss_mb": result["hwm_kb"] / 1024}
+
+
+def full_rebuilds(root: Path, chunk: int, repeat: int) -> tuple[list[dict], list[dict]]:
+    """Chunked and whole-log rebuilds, interleaved (A, B, A, B...)."""
+    chunked, whole = [], []
+    for _ in range(repeat):
+        chunked.append(child_rebuild(root, chunk))
+        whole.append(child_rebuild(root, 10**12))
+    return chunked, whole
+
+
+def report_full(label: str, chunk: int, chunked: list[dict], whole: list[dict], target_s: float,
+                target_mb: float | None) -> None:
+    def m(rows: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    target = f"target <= {target_s:.0f} s" + (f", <= {target_mb:.0f} MB" if target_mb else "")
+    print(f"full rebuild, {label}, chunks of {chunk:,} events (child process)")
+    print(f"  chunked      {med([r['seconds'] for r in chunked])}  cpu {m(chunked, 'cpu'):.1f} s"
+          f"  peak RSS {m(chunked, 'rss_mb'):.0f} MB   {target}")
+    print(f"  whole log    {med([r['seconds'] for r in whole])}  cpu {m(whole, 'cpu'):.1f} s"
+          f"  peak RSS {m(whole, 'rss_mb'):.0f} MB   (comparison: one chunk)")
+    print(f"  ratio chunked / whole: time {m(chunked, 'seconds') / m(whole, 'seconds'):.2f}, "
+          f"cpu {m(chunked, 'cpu') / m(whole, 'cpu'):.2f}, "
+          f"peak RSS {m(chunked, 'rss_mb') / m(whole, 'rss_mb'):.2f}")
+
+
+def events_in(ledger: Ledger) -> int:
+    return ledger.log.scan().select("event_id").collect().height
+
+
+def from_ledger(args: argparse.Namespace) -> None:
+    """Full rebuilds and incremental refresh on a copy of an already built ledger."""
+    for source in args.ledger:
+        root = Path(tempfile.mkdtemp(prefix="ll-bench-")) / "ledger"
+        shutil.copytree(Path(source) / "events", root / "events")
+        ledger = Ledger.open(root, settings=LogSettings(compact_every=50))
+        count = events_in(ledger)
+        target = (8, 1200) if count >= 5_000_000 else (5, None)
+        chunked, whole = full_rebuilds(root, args.chunk, args.repeat)
+        report_full(f"{count:,} events ({source})", args.chunk, chunked, whole, *target)
+        materialise.refresh(ledger)
+        large = incremental(ledger, workload(random.Random(11), prefix="b"), args.repeat)
+        print(f"refresh after 1k new events            {med(large)}   target <= 200 ms")
+        shutil.rmtree(root.parent, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chunk", type=int, default=rebuild.CHUNK_EVENTS, help="events per chunk")
     parser.add_argument("--root", help="keep the ledger here (default: a temporary directory)")
+    parser.add_argument("--ledger", action="append", help="copy this built ledger instead")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        rebuild.CHUNK_EVENTS = args.chunk
+        ledger = Ledger.open(args.child, create=False)
+        seconds = timed(lambda: materialise.refresh(ledger, full=True))
+        status = Path("/proc/self/status").read_text()
+        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        print(json.dumps({"seconds": seconds, "hwm_kb": hwm}))
+        return
+    if args.ledger:
+        from_ledger(args)
+        return
     root = Path(args.root or tempfile.mkdtemp(prefix="ll-bench-")) / "ledger"
     # realistic log management: compaction on the default cadence, so files are few and large
     ledger = Ledger.open(root, settings=LogSettings(compact_every=50))
@@ -153,20 +235,33 @@ def main() -> None:
     materialise.refresh(ledger)
     small = incremental(ledger, stream, args.repeat)
 
-    t = timed(lambda: fill(ledger, stream, args.events - quarter - 1000 * args.repeat, args.batch))
-    total = ledger.log.scan().select("event_id").collect().height
+    rest = args.events - quarter - 1000 * args.repeat
+    at_1m: tuple[list[dict], list[dict]] | None = None
+    if args.events > 1_000_000:
+        t = timed(lambda: fill(ledger, stream, 1_000_000 - quarter - 1000 * args.repeat, args.batch))
+        rest -= 1_000_000 - quarter - 1000 * args.repeat
+        at_1m = full_rebuilds(root, args.chunk, args.repeat)
+    t = timed(lambda: fill(ledger, stream, rest, args.batch))
+    total = events_in(ledger)
     print(f"generated the rest in {t:.1f} s: {total:,} events, version {ledger.version}")
 
-    full = [timed(lambda: materialise.refresh(ledger, full=True)) for _ in range(3)]
+    full = full_rebuilds(root, args.chunk, args.repeat)
     large = incremental(ledger, stream, args.repeat)
     as_of = [timed(lambda: api.view(ledger, "models", as_of=old_version)) for _ in range(3)]
     exe = shutil.which("lakeledger") or str(Path(sys.executable).with_name("lakeledger"))
     cmd = [exe, "--root", str(root), "show", "models", "--as-of", str(old_version), "--json"]
     cli = [timed(lambda: subprocess.run(cmd, check=True, capture_output=True)) for _ in range(3)]
 
-    count = ledger.log.scan().select("event_id").collect().height
-    print(f"events in log                          {count:,}")
-    print(f"full rebuild, all 6 views              {med(full)}   target <= 5000 ms")
+    print(f"events in log                          {events_in(ledger):,}")
+    if at_1m:
+        report_full("at 1,000,000 events", args.chunk, *at_1m, 5, None)
+    report_full(f"{total:,} events", args.chunk, *full, 8 if total >= 5_000_000 else 5,
+                1200 if total >= 5_000_000 else None)
+    if at_1m:
+        ratio = statistics.median(r["rss_mb"] for r in full[0]) / statistics.median(
+            r["rss_mb"] for r in at_1m[0]
+        )
+        print(f"  peak RSS {total:,} / 1M events (chunked): {ratio:.2f}   target: bounded")
     print(f"refresh after 1k new events, 1/4 log   {med(small)}")
     print(f"refresh after 1k new events, full log  {med(large)}   target <= 200 ms")
     ratio = statistics.median(large) / statistics.median(small)
