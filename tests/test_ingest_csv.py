@@ -211,3 +211,43 @@ def test_resuming_from_any_cursor_reads_exactly_the_rest(
             for i in b.frame["id"]
         ]
         assert rest == [int(i) for chunk in ids[k + 1 :] for i in chunk]
+
+
+def test_a_batch_sent_in_parts_lands_as_one_batch(
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big batch leaves the CSV source in parts (``Batch.more``), each checked as it comes; the
+    runner commits the parts as one batch with the last part's cursor, and every part's cursor
+    is still an exact resume point."""
+    from lakeledger.ingest.extract.sources import csv as csv_source
+
+    monkeypatch.setattr(csv_source, "_PIECE_ROWS", 500)
+    monkeypatch.setattr(csv_source, "_PART_ROWS", 100)
+    n = 12_000  # > 64 KB of text: several pieces
+    rows = [f"{i},{'x' if i % 997 == 5 else i / 10},true,2024-01-0{1 + i % 9},2024-01-01T00:00:{i % 60:02d}Z"
+            for i in range(n)]
+    write_csv(tmp_path / "data/a.csv", rows)
+    config = orders_config(tmp_path, batch_rows=5_000)
+    source = build(load(config).source("orders"), Context(base_dir=str(tmp_path)))
+    sent = list(source.batches(None))
+    assert any(b.more for b in sent) and not sent[-1].more
+    whole = [0]
+    for b in sent:
+        whole[-1] += b.rows
+        if not b.more:
+            whole.append(0)
+    assert whole[:-1] == [5_000, 5_000, 2_000]
+    seen = 0
+    for b in sent:  # resuming after any part reads exactly the rest
+        seen += b.rows
+        rest = [int(i) for r in source.batches(b.cursor) if r.frame is not None for i in r.frame["id"]]
+        assert rest == list(range(seen, n))
+    [result] = run_sources(ledger, load(config))
+    bad = [i for i in range(n) if i % 997 == 5]
+    assert (result.batches, result.read, result.written, result.quarantined) == (3, n, n - len(bad), len(bad))
+    landed = bronze(ledger, "orders")
+    assert sorted(landed["id"].to_list()) == [i for i in range(n) if i not in bad]
+    assert sorted(landed["_batch"].unique().to_list()) == [1, 2, 3]
+    lines = quarantine(ledger).sort("row")
+    assert lines["row"].to_list() == [i + 1 for i in bad]
+    assert all(r.startswith("amount: expected float, got 'x'") for r in lines["reason"])

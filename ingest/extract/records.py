@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import itertools
 import types
 import typing
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import Any, Literal
 
 import msgspec
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 from lakeledger.store.errors import InvalidInput
 
 Kind = Literal["str", "int", "float", "bool", "date", "datetime", "json"]
@@ -127,7 +130,9 @@ class RecordSchema:
         for col in self.columns:
             if col.name in frame.columns:
                 raw = pl.col(col.name)
-                typed.append(cast_text(raw, col.kind).alias(_typed(col.name)))
+                fast = fast_cast(frame[col.name], col.kind)
+                value = cast_text(raw, col.kind) if fast is None else pl.lit(fast)
+                typed.append(value.alias(_typed(col.name)))
                 why = pl.concat_str(
                     pl.lit(f"{col.name}: expected {col.kind}, got '"),
                     raw.str.slice(0, 60),
@@ -175,6 +180,8 @@ def rejected(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     apart: (the other rows without those columns, the rejected ones as quarantine rows)."""
     if REASON not in frame.columns:
         return frame, None
+    if frame[REASON].null_count() == frame.height:  # none (the usual case): no copy of the rows
+        return frame.drop(RAW, REASON), None
     keep = [c for c in (ORIGIN, ROW) if c in frame.columns]
     bad = frame.filter(pl.col(REASON).is_not_null()).select(RAW, REASON, *keep)
     rest = frame.filter(pl.col(REASON).is_null()).drop(RAW, REASON)
@@ -183,6 +190,50 @@ def rejected(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
 
 def _typed(name: str) -> str:
     return f"__typed_{name}"
+
+
+# Text arrow's ISO 8601 parser reads exactly as ``cast_text`` does (checked by a property test):
+# it is ~30x faster than the chrono format parse, but all-or-nothing, so it is only tried on
+# columns whose every value has one of these shapes (all with a zone offset, or all naive = UTC),
+# and any failure falls back to ``cast_text``.
+_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"
+_FAST: list[tuple[str, str, pa.DataType]] = [
+    ("datetime", _ISO + r"(Z|[+-]\d{2}:?\d{2})$", pa.timestamp("us", "UTC")),
+    ("datetime", _ISO + "$", pa.timestamp("us")),
+    ("date", r"^\d{4}-\d{2}-\d{2}$", pa.date32()),
+]
+# every spelling ``cast_text`` reads as a bool (case-insensitive), mapped directly: no lowercasing
+_BOOLS = {
+    "".join(chars): word in _TRUE
+    for word in _TRUE + _FALSE
+    for chars in itertools.product(*({c.lower(), c.upper()} for c in word))
+}
+
+
+def fast_cast(column: pl.Series, kind: str) -> pl.Series | None:
+    """``cast_text`` of a whole text column by a faster route, or None where there is none."""
+    if kind == "bool":
+        text = column.str.strip_chars()
+        return text.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean)
+    if column.dtype != pl.String:
+        return None
+    if kind in ("int", "float"):  # cast as is; strip and cast again only the values that failed
+        typed = column.cast(DTYPES[kind], strict=False)
+        failed = typed.is_null() & column.is_not_null()
+        if failed.any():
+            retried = column.filter(failed).str.strip_chars().cast(DTYPES[kind], strict=False)
+            typed = typed.scatter(failed.arg_true(), retried)
+        return typed
+    for fast_kind, shape, target in _FAST:
+        if fast_kind != kind or not column.str.contains(shape).fill_null(True).all():
+            continue
+        try:
+            cast = pc.cast(column.to_arrow(), target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # a value arrow refuses: the slow path decides which rows are bad
+        typed = pl.Series(column.name, cast)
+        return typed.dt.replace_time_zone("UTC") if target == pa.timestamp("us") else typed
+    return None
 
 
 def cast_text(expr: pl.Expr, kind: str) -> pl.Expr:

@@ -22,16 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from lakeledger.ingest.extract import records
 from lakeledger.ingest.extract.bronze import Bronze
 from lakeledger.ingest.extract.config import LoadedConfig
 from lakeledger.ingest.extract.crashpoints import PAUSE_ENV, PAUSE_FILE_ENV, pause
 from lakeledger.ingest.extract.declarations import declaration, declare_config, declare_dataset, with_schema
-from lakeledger.ingest.extract.evolution import evolved, frozen, restored, unknown_columns
+from lakeledger.ingest.extract.evolution import restored
 from lakeledger.ingest.extract.quarantine import KEY, Quarantine
-from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
+from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON
 from lakeledger.ingest.extract.secrets import Secrets
-from lakeledger.ingest.extract.sources import Batch, Context, Source, build
+from lakeledger.ingest.extract.sources import Context, Source, build
+from lakeledger.ingest.extract.validation import ahead, checked_batches
 from lakeledger.store import Ledger
 from lakeledger.store.errors import LedgerError, StorageError
 from lakeledger.store.events import IngestCheckpoint, PartitionObserved
@@ -181,16 +181,13 @@ def _ingest(
     quarantine = Quarantine(ledger.location)
     known = quarantine.known(name, source.record_identity)
     overwrite = full_refresh
-    seen = pl.Series("key", [], pl.UInt64)
-    for batch in source.batches(cursor):
+    checks = checked_batches(source, source.batches(cursor), result.schema_added)
+    for checked in ahead(checks) if source.read_ahead else checks:
+        batch, valid, bad = checked.batch, checked.valid, checked.bad
         batch_no += 1
         at = datetime.now(UTC)
         recorded = secrets.mask(batch.cursor)
-        valid, bad = _check(source, batch, result)
-        if source.config.dedupe_key and valid.height:
-            valid, duplicates, seen = _dedupe(valid, source.config.dedupe_key, seen)
-            result.duplicates += duplicates.height
-            bad = pl.concat([bad, duplicates], how="diagonal_relaxed")
+        result.duplicates += checked.duplicates
         fresh = bad.head(0)
         if bad.height:
             masked = bad.with_columns(
@@ -202,15 +199,19 @@ def _ingest(
                 known = pl.concat([known, fresh[KEY]])
         pause("after-quarantine", batch_no)
         events: list[Any] = []
-        if valid.height:
-            if ORIGIN in valid.columns:
-                valid = valid.with_columns(secrets.column(pl.col(ORIGIN)))
-            frame = bronze.prepare(valid, run_id=result.run_id, batch=batch_no, at=at)
-            if (redeclared := with_schema(declared, bronze, frame)) is not None:
+        if valid:
+            frames = [
+                bronze.prepare(
+                    v.with_columns(secrets.column(pl.col(ORIGIN))) if ORIGIN in v.columns else v,
+                    run_id=result.run_id, batch=batch_no, at=at,
+                )
+                for v in valid
+            ]
+            if (redeclared := with_schema(declared, bronze, frames[0])) is not None:
                 ledger.append([redeclared])  # the schema bronze is about to hold, before it does
                 declared = redeclared
             written = bronze.write(
-                frame, batch=batch_no, cursor=recorded, run_id=result.run_id, overwrite=overwrite
+                frames, batch=batch_no, cursor=recorded, run_id=result.run_id, overwrite=overwrite
             )
             overwrite = False
             events = _observations(bronze, written.partitions)
@@ -219,9 +220,9 @@ def _ingest(
         pause("after-checkpoint", batch_no)
         cursor = batch.cursor
         result.batches += 1
-        result.read += batch.rows + batch.skipped
+        result.read += checked.rows + batch.skipped
         result.skipped += batch.skipped
-        result.written += valid.height
+        result.written += checked.written
         result.quarantined += fresh.height
         result.bytes += batch.bytes
         result.last_batch, result.cursor, result.done = batch_no, cursor, batch.done
@@ -236,41 +237,6 @@ def _ingest(
     result.last_batch, result.cursor = batch_no, final
     result.stop_reason = source.stop_reason
     result.duration_s = time.monotonic() - result.started
-
-
-def _check(source: Source, batch: Batch, result: SourceResult) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a batch into typed valid rows and quarantine rows; columns the schema lacks evolve
-    it or (``schema_mode = "freeze"``) reject the rows holding them."""
-    if batch.frame is None:
-        checked = source.schema.check_records(batch.records or [], batch.origin, batch.first_row)
-        return checked.valid, checked.bad
-    frame, rejected = records.rejected(batch.frame)
-    new = unknown_columns(frame, source.schema)
-    if new and source.config.schema_mode == "evolve":
-        source.schema = evolved(source.schema, new)
-        result.schema_added += new
-    elif new:
-        frame, refused = frozen(frame, new)
-        rejected = refused if rejected is None else pl.concat([rejected, refused], how="diagonal_relaxed")
-    checked = source.schema.check_frame(frame, keep=[c for c in (ORIGIN, ROW) if c in frame.columns])
-    if rejected is None or not rejected.height:
-        return checked.valid, checked.bad
-    return checked.valid, pl.concat([rejected, checked.bad], how="diagonal_relaxed")
-
-
-def _dedupe(
-    valid: pl.DataFrame, key: list[str], seen: pl.Series
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-    """Keep the first row of each key in this run; the others are quarantined as duplicates."""
-    hashes = valid.select(pl.struct(key).hash(seed=7)).to_series().alias("key")
-    first = hashes.is_first_distinct() & ~hashes.is_in(seen.implode())
-    dropped = valid.filter(~first)
-    duplicates = dropped.select(
-        pl.struct(pl.exclude(ORIGIN, ROW)).struct.json_encode().alias(RAW),
-        pl.lit(f"duplicate of an earlier record with the same {', '.join(key)} in this run").alias(REASON),
-        *[c for c in (ORIGIN, ROW) if c in valid.columns],
-    )
-    return valid.filter(first), duplicates, pl.concat([seen, hashes.filter(first)])
 
 
 def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:

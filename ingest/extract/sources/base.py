@@ -45,6 +45,9 @@ class Batch:
     bytes: int = 0
     skipped: int = 0  # rows read but already ingested by an earlier run (cursor filter)
     done: float | None = None  # share of this run's work done after the batch, when known
+    # the batch goes on in the next one: the runner commits them together, with the last cursor
+    # (a source sends a big batch in parts so that its rows are checked as they come)
+    more: bool = False
 
     @property
     def rows(self) -> int:
@@ -79,6 +82,9 @@ class Source:
     # how a rejected record is known when a resumed run meets it again (see quarantine.py):
     # by "position" (origin + row number + content) or by "content" alone
     record_identity: ClassVar[Literal["position", "content"]] = "position"
+    # may the next batch be read while the previous one is written? Then a killed run has read
+    # one batch it never committed (read again on resume): free for files, not for a paid API
+    read_ahead: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, options: Any, schema: RecordSchema, context: Context) -> None:
         self.config = config

@@ -29,6 +29,10 @@ from lakeledger.store.location import Location, is_uri
 from lakeledger.store.storage import filesystem
 
 _CHUNK = 1 << 20
+_PIECE_ROWS = 1 << 16  # rows parsed at once: a batch is assembled from pieces of about this many
+# a batch's rows go out in parts of at least this many (``Batch.more``): the runner checks each
+# part as it comes and commits the batch once, so a batch's text is never all held at once
+_PART_ROWS = 1 << 15
 _EXTRA = "__lakeledger_extra"  # one column past the header: a wider row shows there
 
 
@@ -47,6 +51,7 @@ class CsvOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class CsvSource(Source):
     kind = "csv"
     Options = CsvOptions
+    read_ahead = True
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -125,15 +130,20 @@ class CsvSource(Source):
         o, want = self.options, self.config.batch_rows
         quote = o.quote_char.encode() if o.quote_char else None
         try:
-            held: list[pl.DataFrame] = []
-            held_rows, held_bytes, end = 0, 0, start
-            pending: tuple[pl.DataFrame | None, tuple[int, int]] | None = None
-            read = pieces(self._open(source), start, rows=want, quote=quote, max_line=o.max_line_bytes,
-                          header=o.has_header, limit=size if source == path else None)
+            held: list[pl.DataFrame] = []  # rows of the batch not yet sent out as a part
+            held_rows, held_bytes, end = 0, 0, start  # rows and bytes of the whole batch
+            # the batch waiting to be emitted (at most one); ``_emit`` takes it out, so that once
+            # emitted the consumer holds the only reference to its rows
+            pending: list[tuple[pl.DataFrame | None, tuple[int, int]]] = []
+            text_end = size if source == path else os.path.getsize(source)
+            read = pieces(self._open(source), start, rows=min(want, _PIECE_ROWS), quote=quote,
+                          max_line=o.max_line_bytes, header=o.has_header,
+                          limit=size if source == path else None)
             for piece in read:
                 frame = self._parse(piece, path)
                 per_row = (piece.end - piece.begin) / max(1, frame.height)
-                pos, drop, end = drop, 0, piece.end
+                # rows to drop at a resume point may span pieces (pieces are cut differently then)
+                pos, drop, end = min(drop, frame.height), max(0, drop - frame.height), piece.end
                 while pos < frame.height:
                     room = want - held_rows  # rows the batch still takes, and bytes of text
                     if per_row > 0:
@@ -142,17 +152,30 @@ class CsvSource(Source):
                     held.append(frame.slice(pos, take))
                     held_rows, held_bytes, pos = held_rows + take, held_bytes + take * per_row, pos + take
                     if take < room:  # the piece is used up, the batch is not full
+                        loose = sum(h.height for h in held)
+                        if loose >= _PART_ROWS and piece.end != text_end:  # a part; the rest follows
+                            if pending:
+                                rows = yield from self._emit(pending, rows, path, digest, state, None)
+                            part = pl.concat(held, how="diagonal_relaxed", rechunk=False)
+                            pending.append((part, (piece.end, 0)))
+                            held = []
+                            del part
+                            rows = yield from self._emit(pending, rows, path, digest, state, None, more=True)
                         break
-                    if pending is not None:
+                    if pending:
                         rows = yield from self._emit(pending, rows, path, digest, state, None)
                     at = (piece.end, 0) if pos == frame.height else (piece.begin, pos)
-                    pending = (pl.concat(held, how="diagonal_relaxed"), at)
+                    pending.append((pl.concat(held, how="diagonal_relaxed", rechunk=False), at))
                     held, held_rows, held_bytes = [], 0, 0
-            if held_rows or pending is None:
-                if pending is not None:
+                    if at != (text_end, 0):  # more text follows: not the file's last batch, out now
+                        rows = yield from self._emit(pending, rows, path, digest, state, None)
+            if held_rows or not pending:
+                if pending:
                     rows = yield from self._emit(pending, rows, path, digest, state, None)
-                tail = pl.concat(held, how="diagonal_relaxed") if held else None
-                pending = (tail, (end, 0))
+                last = pl.concat(held, how="diagonal_relaxed", rechunk=False) if held else None
+                pending.append((last, (end, 0)))
+                del last
+                held = []
             yield from self._emit(pending, rows, path, digest, state, size)
         except pl.exceptions.PolarsError as exc:
             raise SourceError(f"cannot read CSV {path}: {exc}") from None
@@ -162,19 +185,23 @@ class CsvSource(Source):
 
     def _emit(
         self,
-        pending: tuple[pl.DataFrame | None, tuple[int, int]],
+        pending: list[tuple[pl.DataFrame | None, tuple[int, int]]],
         rows: int,
         path: str,
         digest: str,
         state: _State,
         size: int | None,
+        more: bool = False,
     ) -> Iterator[Batch]:
-        frame, resume = pending
+        frame, resume = pending.pop()
         if frame is not None:
             index = pl.int_range(rows + 1, rows + 1 + frame.height, dtype=pl.Int64)
             frame = frame.with_columns(index.alias(ROW))
             rows += frame.height
-        yield self._batch(frame, path, digest, rows, state, size, resume)
+        batch = self._batch(frame, path, digest, rows, state, size, resume)
+        batch.more = more
+        del frame  # the batch is the only holder of its rows: the consumer frees them once checked
+        yield batch
         return rows
 
     def _parse(self, piece: Piece, path: str) -> pl.DataFrame:

@@ -22,6 +22,7 @@ import polars as pl
 
 READ = 16 << 20  # most bytes read at once
 HEAD = 1000  # bytes of an over-long record kept for the quarantine
+_HASH_BLOCK = 1 << 20  # hashing reads small blocks: big ones stay in the process's heap after
 
 
 @dataclass(frozen=True)
@@ -131,15 +132,15 @@ def digest(file: BinaryIO, prefix_size: int | None) -> tuple[str, int, str | Non
     prefix: str | None = None
     size, tail = 0, b""
     with file as f:
-        while block := f.read(READ):
+        while block := f.read(_HASH_BLOCK):
             if prefix_size is not None and prefix is None and size + len(block) >= prefix_size:
                 head = sha.copy()
                 cut = prefix_size - size
                 head.update(block[:cut])
-                tail = (tail + block[:cut])[-4:]
+                tail = (tail + block[max(0, cut - 4):cut])[-4:]
                 prefix = head.hexdigest()
             elif prefix is None:
-                tail = (tail + block)[-4:]
+                tail = (tail + block[-4:])[-4:]
             sha.update(block)
             size += len(block)
     if prefix is not None and prefix_size and not tail.rstrip(b"\x00").endswith(b"\n"):
