@@ -149,3 +149,21 @@ def test_errors_carry_fields() -> None:
         "uri", "x", "give another", "f.jsonl:3", False)
     assert str(err) == "f.jsonl:3: bad uri; give another"
     assert isinstance(err, LedgerError) and err.exit_code == 2
+
+
+@pytest.mark.parametrize("value", [None, "x", True, 3, 0.5, -0.0, 2**63 - 1])
+def test_a_scalar_in_an_any_field_is_admitted_as_itself(ledger: Ledger, value: object) -> None:
+    """``Any`` fields take the fast check when their value is a scalar: it must come back equal."""
+    event = ev.ValidationRecorded(target="t", check="c", passed=True, observed=value, details=value)
+    ledger.append([event])
+    [back] = [e for e in ledger.read() if isinstance(e, ev.ValidationRecorded)]
+    assert (back.observed, back.details) == (value, value)
+    assert type(back.observed) is type(value)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, 2**64, {"a": math.nan}, [math.inf]])
+def test_a_non_finite_or_too_big_number_in_an_any_field_is_refused(ledger: Ledger, value: object) -> None:
+    before = ledger.version
+    with pytest.raises(InvalidInput):
+        ledger.append([ev.ValidationRecorded(target="t", check="c", passed=True, observed=value)])
+    _nothing_written(ledger, before)
