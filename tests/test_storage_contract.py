@@ -119,7 +119,7 @@ class TestBronze(StorageContract):
         return self.bronze(ledger).prepare(frame, run_id="r1", batch=key, at=NOW)
 
     def write(self, ledger: Ledger, key: int) -> int:
-        return self.bronze(ledger).write(self._frame(ledger, key), batch=key, cursor={"k": key},
+        return self.bronze(ledger).write([self._frame(ledger, key)], batch=key, cursor={"k": key},
                                          run_id="r1").version
 
     def retry(self, ledger: Ledger, key: int) -> None:
