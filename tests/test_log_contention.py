@@ -63,5 +63,9 @@ def test_compaction_lands_under_steady_concurrent_appends(tmp_path: Path) -> Non
     assert any("part-compact" in f for f in files), "no compaction landed"
     # 600 single-event commits: without compaction 600 live files; compacted every 20 versions
     assert len(files) <= 120, f"{len(files)} live files"
+    # and while the others appended, not only at the end (each worker's close waits for its own
+    # maintenance): nothing is vacuumed here, so every compaction that landed left its file
+    landed = list(Path(root, "events").glob("part-compact*.parquet"))
+    assert len(landed) >= 5, f"only {len(landed)} compactions landed over 600 versions"
     raw = pl.scan_delta(os.path.join(root, "events")).collect()
     assert raw.height == 600 and sorted(raw["event_id"].to_list()) == sorted(written)

@@ -30,6 +30,7 @@ def append_events(
         ]
         ledger.append(events, check_ids=check_ids)
         ids += [e.event_id for e in events]
+    ledger.close()  # as a program's exit does: maintenance runs after appends return, close waits for it
     return ids
 
 
