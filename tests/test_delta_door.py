@@ -44,6 +44,7 @@ def _fill(root: Path, n: int, settings: LogSettings = SETTINGS) -> list[str]:
         e = ev.ValidationRecorded(target="t", check=f"c{i}", passed=True)
         ledger.append([e])
         ids.append(e.event_id)
+    ledger.close()  # maintenance runs after the appends returned: close waits for it
     return ids
 
 
