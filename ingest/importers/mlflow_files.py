@@ -14,14 +14,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import polars as pl
-
-POINTS = {
-    "run_id": pl.String,
-    "key": pl.String,
-    "value": pl.Float64,
-    "timestamp": pl.Int64,
-    "step": pl.Int64,
-}
+from lakeledger.ingest.importers.mlflow_sqlite import POINTS  # one shape of a metric point for both readers
 
 
 def store_root(tracking_uri: str) -> Path | None:

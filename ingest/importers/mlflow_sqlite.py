@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlparse
 import polars as pl
 from lakeledger.store.errors import InvalidInput
 
-POINTS = {
+POINTS = {  # a metric point as both direct readers (sqlite, file store) give them
     "run_id": pl.String,
     "key": pl.String,
     "value": pl.Float64,
