@@ -38,30 +38,19 @@ def edges(events: pl.LazyFrame) -> pl.DataFrame:
         .select("version", "recorded_at", payload_struct(ev.LineageReceived, _FIELDS).alias("b"))
         .unnest("b")
     )
-    inputs = (
-        body.explode("inputs")
-        .filter(pl.col("inputs").is_not_null())
-        .select(
-            pl.col("inputs").alias("source"),
-            pl.col("subject").alias("target"),
-            pl.lit("input").alias("role"),
-            "version",
-            "recorded_at",
+    def edges(column: str, role: str) -> pl.LazyFrame:
+        """One edge per listed dataset: an input flows into the subject, an output out of it."""
+        ends = [pl.col(column), pl.col("subject")]
+        source, target = ends if role == "input" else ends[::-1]
+        return (
+            body.explode(column)
+            .filter(pl.col(column).is_not_null())
+            .select(source.alias("source"), target.alias("target"), pl.lit(role).alias("role"),
+                    "version", "recorded_at")
         )
-    )
-    outputs = (
-        body.explode("outputs")
-        .filter(pl.col("outputs").is_not_null())
-        .select(
-            pl.col("subject").alias("source"),
-            pl.col("outputs").alias("target"),
-            pl.lit("output").alias("role"),
-            "version",
-            "recorded_at",
-        )
-    )
+
     return (
-        pl.concat([inputs, outputs])
+        pl.concat([edges("inputs", "input"), edges("outputs", "output")])
         .group_by("source", "target", "role")
         .agg(
             pl.col("version").min().alias("first_version"),
