@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-import pyarrow as pa
 from lakeledger.projections import registry
 from lakeledger.projections.engine.reading import new_events
 from lakeledger.projections.engine.state import State, empty, merge_views, reduce_views
@@ -26,8 +25,11 @@ from lakeledger.store.delta import DeltaTable
 # per chunk must be re-sorted), same peak RSS: the states and their writing set the peak.
 CHUNK_EVENTS = 300_000
 # Chunk states merged in one pass every this many chunks: one group-by over them all instead of
-# one per chunk over the growing state (most keys, e.g. a run's metrics, live in one chunk).
-MERGE_EVERY = 8
+# one per chunk over the growing state (most keys, e.g. a run's metrics, live in one chunk, so
+# the unmerged states take about the room of the merged one). 5M events (20 chunks), merged
+# every 8 chunks: 4.4 CPU s; once at the end: 2.2 CPU s, the same peak RSS. Past this many
+# chunks the states are folded anyway, so keys repeated in every chunk stay bounded.
+MERGE_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def version_chunks(table: DeltaTable, upto: int, target: int) -> list[Chunk]:
     """
     if upto <= 0:
         return []
-    adds = pl.DataFrame(pa.table(table.get_add_actions(flatten=True)))
+    # straight from the Arrow stream: ``pa.table`` of it imports pandas (0.3-0.8 s)
+    adds = pl.DataFrame(table.get_add_actions(flatten=True))
     needed = {"min.version", "max.version", "num_records", "min.event_id", "max.event_id"}
     if adds.height == 0 or not needed <= set(adds.columns):
         return [Chunk(0, upto, True)]
