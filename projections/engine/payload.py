@@ -350,13 +350,17 @@ def _pairs(objects: pl.Series, as_json: bool = False) -> pl.Series:
                 keys.append(k)
                 values.append(text_of(v))
         offsets.append(len(keys))
+    # Arrow arrays made by polars: ``pa.array`` of a Python list imports pandas (0.5-0.8 s)
     pairs = pa.StructArray.from_arrays(
-        [pa.array(keys, pa.large_string()), pa.array(values, pa.large_string())],
-        names=["key", "value"],
+        [_arrow(keys, pl.String), _arrow(values, pl.String)], names=["key", "value"]
     )
-    series = pl.from_arrow(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pairs))
+    series = pl.from_arrow(pa.LargeListArray.from_arrays(_arrow(offsets, pl.Int64), pairs))
     assert isinstance(series, pl.Series)
     return series.cast(_PAIRS)
+
+
+def _arrow(items: list, dtype: type[pl.DataType]) -> pa.Array:  # type: ignore[type-arg]
+    return pl.Series(items, dtype=dtype).to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
 def json_text(value: object) -> str:
