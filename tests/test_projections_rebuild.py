@@ -4,6 +4,7 @@ rebuild equals the incremental refresh, with cuts that never split a data file."
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from lakeledger.projections import registry
 from lakeledger.projections.engine import materialise, payload, rebuild
 from lakeledger.projections.engine.payload import decode_struct
+from lakeledger.projections.engine.reading import has_repeats
 from lakeledger.projections.engine.state import merge_views, reduce, reduce_views
 from lakeledger.store import Ledger, LogSettings, compaction
 from lakeledger.store import events as ev
@@ -212,3 +214,27 @@ def test_metric_payloads_take_the_regex_path() -> None:
     assert matched == [True, True, True, False, True]  # a 3-digit exponent: the decoder's
     got = payload.with_decoded(texts.lazy(), typed, "p", last=True).collect()["p"].to_list()
     assert got == [{"run_id": m.run_id, "key": m.key, "value": m.value, "step": m.step} for m in metrics]
+
+
+@given(ids=st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=8))
+def test_repeated_ids_are_found_whatever_their_order(ids: list[str]) -> None:
+    """``has_repeats`` answers sorted ids from neighbours and others by counting: both agree
+    with the plain definition (the chunk reader dedupes only when it says so)."""
+    assert has_repeats(pl.Series(ids, dtype=pl.String)) == (len(set(ids)) < len(ids))
+    assert has_repeats(pl.Series(sorted(ids), dtype=pl.String)) == (len(set(ids)) < len(ids))
+
+
+def test_rebuild_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "l", settings=LogSettings(auto_maintain=False))
+    for i in range(3):
+        ledger.append([ev.ArtifactRegistered(name=f"a{i}", uri=f"a/{i}")])
+    assert gc.isenabled()
+    states, count = rebuild.rebuild(ledger, ["artifacts"], ledger.version, chunk_events=1)
+    assert count == 3 and states["artifacts"]["registered"].height == 3
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        rebuild.rebuild(ledger, ["artifacts"], ledger.version, chunk_events=1)
+        assert not gc.isenabled()  # a caller that paused it keeps it paused
+    finally:
+        gc.enable()

@@ -113,7 +113,7 @@ def rebuild(
     def read(chunk: Chunk) -> pl.DataFrame:
         return new_events(ledger, chunk.after, chunk.upto, older_overlap=chunk.overlap)
 
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-read") as reader:
@@ -128,7 +128,7 @@ def rebuild(
                 if len(pieces) >= MERGE_EVERY:
                     pieces = [merge_views(groups, pieces)]
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
     if not pieces:
         return {n: empty(parts) for n, parts in groups.items()}, 0
