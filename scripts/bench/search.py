@@ -33,7 +33,8 @@ import polars as pl
 import pyarrow as pa
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
 from lakeledger.projections.search import search
-from lakeledger.projections.views.runs import PARTS, SearchIndex, lean, only, present, search_runs
+from lakeledger.projections.views.runs import PARTS, lean, present
+from lakeledger.projections.views.runs_search import SearchIndex, only, search_runs
 from lakeledger.store import codec
 from lakeledger.store import events as ev
 from lakeledger.store.identity import Writer
