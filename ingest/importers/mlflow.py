@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import itertools
 import os
 import sqlite3
 import struct
 import sys
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -406,19 +406,32 @@ _POINTS = POINTS
 
 def _metric_ids(points: pl.DataFrame) -> pl.Series:
     """``metric_id`` of every point (columns run_id, key, step, timestamp, value, occurrence,
-    sorted by run and key): one loop of hashes sharing each (run, key)'s prefix, the UUID text
-    built in polars (formatting it per point was a third of the time)."""
+    sorted by run and key): one loop of hashes sharing each (run, key)'s prefix over the points
+    packed at once (``_POINT``'s layout; packing each point was a third of the loop),
+    the UUID text built in polars (formatting it per point was a third of the time)."""
     groups = points.group_by("run_id", "key", maintain_order=True).len()
-    fields = zip(*(points[c].to_list() for c in ("step", "timestamp", "value", "occurrence")), strict=True)
-    sha1, pack = hashlib.sha1, _POINT.pack
+    packed = array("q", bytes(_POINT.size * points.height))  # _POINT's layout, 4 x 8 bytes
+    for at, column in enumerate(("step", "timestamp", "value", "occurrence")):
+        values = points[column].rechunk().to_arrow()  # the raw 8 bytes of each (float bits too)
+        start = values.offset * 8
+        words = array("q")
+        words.frombytes(memoryview(values.buffers()[1])[start : start + 8 * len(values)])  # type: ignore[index]
+        packed[at::4] = words
+    if sys.byteorder != "little":
+        packed.byteswap()
+    raw, size = packed.tobytes(), _POINT.size
+    fields = [raw[at : at + size] for at in range(0, len(raw), size)]
+    sha1 = hashlib.sha1
     digests: list[bytes] = []
     add = digests.append
+    at = 0
     for rid, key, n in groups.iter_rows():
-        prefix = sha1(_SEP.join(("mlflow", "metric", rid, key, "")).encode())
-        for step, timestamp, value, occurrence in itertools.islice(fields, n):
-            h = prefix.copy()
-            h.update(pack(step, timestamp, value, occurrence))
+        copy = sha1(_SEP.join(("mlflow", "metric", rid, key, "")).encode()).copy
+        for packed_point in fields[at : at + n]:
+            h = copy()
+            h.update(packed_point)
             add(h.digest())
+        at += n
     h = pl.Series(digests, dtype=pl.Binary).bin.encode("hex")
     return pl.select(
         pl.concat_str(
