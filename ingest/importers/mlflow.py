@@ -28,6 +28,7 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -292,21 +293,32 @@ class MlflowImporter:
         else:
             same = ["run_id", "key", "step", "timestamp", "value"]
             points = points.with_columns(occurrence=pl.int_range(1, pl.len() + 1).over(same))
-        points = points.with_columns(
-            event_id=_metric_ids(points),
-            occurred_at=pl.from_epoch("timestamp", "ms").dt.replace_time_zone("UTC"),
-        )
         self.summary.read["run.metric_logged"] += points.height
         known = self._known_ids(points)
-        if known is not None:
-            before = points.height
-            points = points.filter(~pl.col("event_id").is_in(known.implode()))
-            self.summary.skipped += before - points.height
-        for at in range(0, points.height, self.batch_events):
-            chunk = points.slice(at, self.batch_events)
-            self.ledger.append_rows(bulk.metric_rows(chunk))
-            self.summary.added += chunk.height
-        self.progress("metric points", points.height)
+        # chunk by chunk, each committed in a thread while the next one's ids and payloads are
+        # built (Parquet encoding and polars release the GIL; the commits keep their order)
+        with ThreadPoolExecutor(max_workers=1) as committer:
+            pending: Future[Any] | None = None
+            for at in range(0, points.height, self.batch_events):
+                chunk = points.slice(at, self.batch_events)
+                chunk = chunk.with_columns(
+                    event_id=_metric_ids(chunk),
+                    occurred_at=pl.from_epoch("timestamp", "ms").dt.replace_time_zone("UTC"),
+                )
+                if known is not None:
+                    before = chunk.height
+                    chunk = chunk.filter(~pl.col("event_id").is_in(known.implode()))
+                    self.summary.skipped += before - chunk.height
+                if not chunk.height:
+                    continue
+                rows = bulk.metric_rows(chunk)
+                if pending is not None:
+                    pending.result()
+                pending = committer.submit(self.ledger.append_rows, rows)
+                self.summary.added += chunk.height
+                self.progress("metric points", chunk.height)
+            if pending is not None:
+                pending.result()
 
     def _known_ids(self, points: pl.DataFrame) -> pl.Series | None:
         """Ids of these runs' metric points already in the ledger (None: the log is empty)."""
