@@ -131,3 +131,22 @@ def test_an_unreadable_or_foreign_index_is_a_miss(tmp_path: Path) -> None:
     api._INDEXES.clear()
     assert _fresh(root, "metrics.auc > 0.5") == mine
     assert _here(other, "metrics.auc > 0.5") == mine
+
+
+def test_stored_index_on_every_backend(backend) -> None:  # type: ignore[no-untyped-def]
+    """Written and read back through fsspec on S3 too (fetched whole there, not mapped)."""
+    from lakeledger.projections.engine import materialise
+    from lakeledger.store.storage import filesystem
+
+    ledger = backend.open()
+    ids = _runs(ledger, 3, 0.9)
+    want = _here(ledger, "metrics.auc > 0.5")
+    assert sorted(want) == sorted(ids)
+    through = materialise.load(ledger, "runs")[1]
+    fs, path = filesystem(ledger.location, snapshot.folder(ledger, "runs"))
+    assert fs.exists(f"{path}/{through}.ready")
+    api._INDEXES.clear()
+    frames = snapshot.read(ledger, "runs", through, FRAMES)
+    assert frames is not None
+    assert _here(ledger, "metrics.auc > 0.5") == want
+    assert _here(ledger, "params.lr = '0.05' and metrics.auc > 0.95") == []
