@@ -57,13 +57,13 @@ class SearchIndex:
 
     @classmethod
     def from_frames(cls, frames: dict[str, pl.LazyFrame]) -> SearchIndex:
-        """An index from the frames ``frames`` gave (read back from storage, maybe lazily:
-        a search then reads only the columns and keys it names)."""
+        """An index from the frames ``frames`` gave (read back from storage; the maps lazily:
+        a search reads the keys it names, presenting reads them whole once)."""
         spans: dict[str, dict[str, tuple[int, int]]] = {m: {} for m in MAPS}
         for m, key, offset, length in frames["keys"].collect().iter_rows():
             spans[m][key] = (offset, length)
-        rows = frames["rows"]
-        height = rows.select(pl.len()).collect().item()
+        rows = frames["rows"].collect()  # read whole: a search and its hits both need it
+        height = rows.height
         maps = {m: Aligned(frames[m], height, v, spans[m]) for m, (_, v) in MAPS.items()}
         return cls(rows, maps, stored=True)
 
@@ -88,12 +88,11 @@ class SearchIndex:
 
     def part(self, name: str, rows: pl.DataFrame) -> pl.DataFrame:
         """A map's part for some rows (``row``, ``run_id``), keyed by ``run_id`` as in the state."""
-        frame = self.maps[name].frame.lazy()
+        frame = self.maps[name].whole()
         return (
             frame.filter(pl.col("row").is_in(rows["row"].implode()))
-            .join(rows.lazy(), on="row", how="inner")
+            .join(rows, on="row", how="inner")
             .drop("row")
-            .collect()
         )
 
     def present(self, run_ids: pl.Series, ctx: Context) -> pl.DataFrame:
