@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from . import assets, warm
 from .live import Live, view_loader
 
 HERE = Path(__file__).parent
@@ -56,6 +57,7 @@ TEMPLATES = Environment(
 )
 TEMPLATES.filters["cell"] = cell
 TEMPLATES.filters["json"] = lambda value: msgspec.json.encode(value).decode()
+TEMPLATES.globals["asset"] = assets.url
 
 
 class Cache:
@@ -191,11 +193,34 @@ class Page:
         return frame.slice(start, per_page).to_dicts(), pager
 
 
+def draw(
+    ledger: Ledger, page: Page, template: str, build: Callable[[Ledger, Page], Mapping[str, Any]]
+) -> tuple[str, int, bool]:
+    """The page's HTML, the ledger version it shows and whether it was drawn now (False: found
+    in the cache): the same URL at the same version is the same page, drawn once (by a request
+    or by the warmer, see ``warm.py``)."""
+    request = page.request
+    moment = page.moment_key(ledger)
+    version = moment[1] if page.as_of is None else ledger.version
+    key = ("html", template, request.url.path, request.url.query, moment[0], page.as_of, version)
+    section = template.split("_")[0].removesuffix(".html")
+    drawn = []
+
+    def compute() -> str:
+        data = dict(build(ledger, page))
+        data["latest_version"] = version
+        drawn.append(True)
+        return TEMPLATES.get_template(template).render(page=page, nav=NAV, section=section, **data)
+
+    return CACHE.get(key, compute), version, bool(drawn)
+
+
 async def render(
     request: Request, template: str, build: Callable[[Ledger, Page], Mapping[str, Any]]
 ) -> HTMLResponse:
     """Build the page's data in a worker thread (one read at a time on the reader ledger, as the
-    read API does), then render it with the shared frame (navigation, as-of control)."""
+    read API does), then render it with the shared frame (navigation, as-of control). A page at
+    "now" is kept warm afterwards: drawn again in the background after each new version."""
     started = time.perf_counter()
     try:
         page = Page(request)
@@ -203,33 +228,24 @@ async def render(
         return error_page(400, str(exc))
     services = request.app.state.services
 
-    section = template.split("_")[0].removesuffix(".html")
-
-    def locked() -> str:
-        with services.read_lock:
-            ledger = services.reader
-            moment = page.moment_key(ledger)
-            version = moment[1] if page.as_of is None else ledger.version
-            # the same URL at the same ledger version is the same page: rendered once
-            key = ("html", template, request.url.path, request.url.query, moment[0], page.as_of, version)
-
-            def draw() -> str:
-                data = dict(build(ledger, page))
-                data["latest_version"] = version
-                return TEMPLATES.get_template(template).render(
-                    page=page, nav=NAV, section=section, **data
-                )
-
-            return CACHE.get(key, draw)  # type: ignore[no-any-return]
+    def locked() -> tuple[str, int, bool]:
+        with warm.REQUESTS, services.read_lock:  # the warmer waits while requests are served
+            return draw(services.reader, page, template, build)
 
     try:
-        body = await run_in_threadpool(locked)
+        body, version, drawn = await run_in_threadpool(locked)
     except LookupError as exc:
         return error_page(404, str(exc).strip("'\""))
     except InvalidInput as exc:  # bad filter, sort, moment...: say which and how to fix it
         return error_page(400, str(exc))
+    if page.as_of is None:
+        scope = {k: v for k, v in request.scope.items() if k not in ("app", "router", "endpoint")}
+        url = (template, request.url.path, request.url.query)
+        again = lambda ledger: draw(ledger, Page(Request(scope)), template, build)  # noqa: E731
+        warm.visited(request.app.state, services, url, again, version)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return HTMLResponse(body, headers={"Server-Timing": f"app;dur={elapsed_ms:.1f}"})
+    timing = f'app;dur={elapsed_ms:.1f}, cache;desc="{"miss" if drawn else "hit"}"'
+    return HTMLResponse(body, headers={"Server-Timing": timing})
 
 
 def error_page(status: int, message: str) -> HTMLResponse:
