@@ -44,10 +44,13 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
     elif text:
         rows = runs_view.search_runs(state, ctx, text, columns=f"run_id,{column}")
     elif column in STARTED:  # the default order: no need to join the other parts
-        deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
-        started = state["started"].lazy().join(deleted, on="run_id", how="anti")
-        wanted = dict.fromkeys(["run_id", column, "started_at"])
-        rows = started.select(*wanted).sort("started_at", "run_id").collect()
+        # eager, and no join when nothing is deleted: at 5M events (100k runs) the lazy
+        # anti-join-then-sort plan took 25-45 ms of CPU, this 3-5 ms
+        deleted = state["deletion"].filter(pl.col("deletion") == "run.deleted")["run_id"]
+        started = state["started"].select(list(dict.fromkeys(["run_id", column, "started_at"])))
+        if deleted.len():
+            started = started.filter(~pl.col("run_id").is_in(deleted.implode()))
+        rows = started.sort("started_at", "run_id")
     else:
         rows = runs_view.lean(state, ctx).select("run_id", column).collect()
     rows = rows.sort(column, descending=descending, nulls_last=True, maintain_order=True)
