@@ -4,6 +4,7 @@ drawn again in the background after the next commit, so the following request fi
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -46,3 +47,49 @@ def test_a_page_viewed_now_is_ready_and_current_after_the_next_commit(tmp_path: 
         assert hit, "the page was never ready before the request came"
     finally:
         assert server.stop() == 0
+
+
+def test_a_page_part_computed_by_one_thread_is_waited_for_by_the_others() -> None:
+    from lakeledger.cli.serve.dashboard.page import Cache
+
+    cache = Cache()
+    calls: list[int] = []
+    started = threading.Event()
+
+    def compute() -> int:
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)  # long enough for the other thread to ask meanwhile
+        return 42
+
+    results: list[int] = []
+    first = threading.Thread(target=lambda: results.append(cache.get(("k",), compute)))
+    first.start()
+    started.wait(30)
+    results.append(cache.get(("k",), compute))  # asks while the first thread computes
+    first.join(30)
+    assert results == [42, 42] and len(calls) == 1
+
+
+def test_a_live_state_brought_past_a_version_is_not_loaded_again(tmp_path: Path) -> None:
+    """The warmer's reader may advance a state past the version a request read a moment ago:
+    the request gets the newer state (still "now"), not a reload of the whole view."""
+    from lakeledger.cli.serve.dashboard.live import Live, view_loader
+    from lakeledger.projections import registry
+
+    loads: list[int] = []
+
+    def loader(ledger: Ledger):  # type: ignore[no-untyped-def]
+        loads.append(1)
+        return view_loader("runs")(ledger)
+
+    with Ledger.open(tmp_path / "ledger") as ledger:
+        with ledger.run("train", name="a"):
+            pass
+        before = ledger.version
+        live = Live(registry.get("runs").parts, loader)
+        with ledger.run("train", name="b"):
+            pass
+        newer = live.state(ledger, ledger.version)
+        again = live.state(ledger, before)
+        assert len(loads) == 1 and sorted(again["started"]["name"]) == sorted(newer["started"]["name"]) == ["a", "b"]

@@ -96,7 +96,11 @@ class Live:
         root = str(ledger.location.root)
         with self._lock:
             held = self._states.get(root)
-            if held is None or held[1] > version:
+            if held is not None and held[1] > version:
+                # another reader (the warmer, see warm.py) brought it past the version this
+                # request read a moment ago: that is "now" too, and reloading would cost seconds
+                return held[0]
+            if held is None:
                 state, through = self.load(ledger)
                 held = {p.name: hashed(p, state[p.name]) for p in self.parts}, through
             if held[1] < version:

@@ -60,26 +60,46 @@ TEMPLATES.filters["json"] = lambda value: msgspec.json.encode(value).decode()
 TEMPLATES.globals["asset"] = assets.url
 
 
+WAIT_S = 30.0  # longest wait for a page part another thread computes
+
+
 class Cache:
     """Pages computed from one ledger version are reused until the ledger moves: a view at "now"
-    is keyed by the version it reflects, a past moment by the moment itself. Small and bounded."""
+    is keyed by the version it reflects, a past moment by the moment itself. Small and bounded.
+    A key being computed by one thread (a request, the warmer) is waited for by the others."""
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
         self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._pending: dict[tuple[Any, ...], threading.Event] = {}
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
+        mine: threading.Event | None = None
+        for _ in range(2):
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                pending = self._pending.get(key)
+                if pending is None:
+                    mine = self._pending[key] = threading.Event()
+                    break
+            # computed elsewhere: found on the next pass; after WAIT_S (or if that failed),
+            # computed here as well rather than risk waiting on a waiter
+            pending.wait(WAIT_S)
+        try:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            if mine is not None:
+                with self._lock:
+                    self._pending.pop(key, None)
+                mine.set()
 
 
 CACHE = Cache()

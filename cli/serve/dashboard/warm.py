@@ -3,8 +3,9 @@ recently (at "now") are rendered again in the background, so the next request fi
 
 Without it the first request after a commit pays for bringing the live states forward, ordering
 the runs and rendering (100-400 ms of CPU at 5M events, more on a loaded machine). The work is
-the same a request would do, through the same page cache: a request arriving mid-way waits for
-the page being drawn (the reader is shared, one read at a time) instead of drawing it again.
+the same a request would do, through the same page cache, on the warmer's own reader (so a
+request never waits for the shared reader's lock while another page is warmed; a request for the
+page being drawn waits for that drawing instead of repeating it, see ``page.Cache``).
 
 Bounded: only the last few distinct URLs at "now", only while someone used the dashboard in the
 last few minutes, one version check every ``INTERVAL`` seconds and never more than half the time
@@ -90,24 +91,29 @@ class Warmer:
         return self._stop.is_set() or self.services.stopping.is_set()
 
     def _run(self) -> None:
+        ledger: Ledger | None = None
         pause = INTERVAL
-        while not self._stop.wait(pause):
-            if self._stopping():
-                return
-            pause = INTERVAL
-            if time.monotonic() - self.last_visit > IDLE:
-                continue
-            started = time.monotonic()
-            try:
-                self._round()
-            except Exception as exc:  # warming is an optimisation: a request will say what is wrong
-                log.debug("dashboard warm-up failed: %s", exc, exc_info=True)
-            pause = max(INTERVAL, time.monotonic() - started)  # at most half the time warming
+        try:
+            while not self._stop.wait(pause):
+                if self._stopping():
+                    return
+                pause = INTERVAL
+                if time.monotonic() - self.last_visit > IDLE:
+                    continue
+                started = time.monotonic()
+                try:
+                    if ledger is None:
+                        ledger = Ledger.open(self.services.root, self.services.storage_options, create=False)
+                    self._round(ledger)
+                except Exception as exc:  # warming is an optimisation: a request will say what is wrong
+                    log.debug("dashboard warm-up failed: %s", exc, exc_info=True)
+                pause = max(INTERVAL, time.monotonic() - started)  # at most half the time warming
+        finally:
+            if ledger is not None:
+                ledger.close()
 
-    def _round(self) -> None:
-        services = self.services
-        with services.read_lock:
-            version = services.reader.version
+    def _round(self, ledger: Ledger) -> None:
+        version = ledger.version
         with self._lock:
             due = [(url, draw) for url, draw in reversed(self.pages.items())
                    if self.warmed.get(url, -1) < version]
@@ -115,11 +121,10 @@ class Warmer:
             REQUESTS.wait_idle(self._stop)
             if self._stopping():
                 return
-            with services.read_lock:  # one page at a time: requests interleave
-                try:
-                    draw(services.reader)
-                except Exception as exc:  # e.g. the page's run is gone: its request will say so
-                    log.debug("dashboard warm-up of %s failed: %s", url, exc, exc_info=True)
+            try:
+                draw(ledger)
+            except Exception as exc:  # e.g. the page's run is gone: its request will say so
+                log.debug("dashboard warm-up of %s failed: %s", url, exc, exc_info=True)
             with self._lock:
                 self.warmed[url] = max(version, self.warmed.get(url, -1))
         self.rounds += 1 if due else 0
