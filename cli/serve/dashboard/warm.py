@@ -7,7 +7,8 @@ the same a request would do, through the same page cache, on the warmer's own re
 request never waits for the shared reader's lock while another page is warmed; a request for the
 page being drawn waits for that drawing instead of repeating it, see ``page.Cache``).
 
-Bounded: only the last few distinct URLs at "now", only while someone used the dashboard in the
+Bounded: only the last URL viewed at "now" and those viewed in the last minute (a page warmed
+competes for the CPU with the page being viewed), only while someone used the dashboard in the
 last few minutes, one version check every ``INTERVAL`` seconds and never more than half the time
 spent warming. Pages as of a past moment never change, so they need no warming.
 """
@@ -24,11 +25,14 @@ from typing import Any
 
 from lakeledger.store import Ledger
 
+from . import live
+
 log = logging.getLogger("lakeledger.serve")
 
 INTERVAL = 0.5  # seconds between version checks
 IDLE = 300.0  # stop warming this long after the last page view
 PAGES = 8  # distinct URLs kept warm
+RECENT = 60.0  # besides the last page viewed, those viewed this recently (each costs CPU per version)
 
 Draw = Callable[[Ledger], object]  # renders one page into the cache, on the given ledger
 
@@ -64,6 +68,7 @@ class Warmer:
         self.services = services
         self.pages: OrderedDict[tuple[str, ...], Draw] = OrderedDict()
         self.warmed: dict[tuple[str, ...], int] = {}  # url -> the version it was last drawn at
+        self.seen: dict[tuple[str, ...], float] = {}  # url -> when it was last viewed
         self.last_visit = time.monotonic()
         self.rounds = 0
         self._lock = threading.Lock()
@@ -79,8 +84,9 @@ class Warmer:
             while len(self.pages) > PAGES:
                 gone, _ = self.pages.popitem(last=False)
                 self.warmed.pop(gone, None)
+                self.seen.pop(gone, None)
             self.warmed[url] = max(version, self.warmed.get(url, -1))
-            self.last_visit = time.monotonic()
+            self.last_visit = self.seen[url] = time.monotonic()
 
     def close(self) -> None:
         self._stop.set()
@@ -114,9 +120,11 @@ class Warmer:
 
     def _round(self, ledger: Ledger) -> None:
         version = ledger.version
+        now = time.monotonic()
         with self._lock:
-            due = [(url, draw) for url, draw in reversed(self.pages.items())
-                   if self.warmed.get(url, -1) < version]
+            recent = [(url, draw) for i, (url, draw) in enumerate(reversed(self.pages.items()))
+                      if i == 0 or now - self.seen[url] <= RECENT]
+            due = [(url, draw) for url, draw in recent if self.warmed.get(url, -1) < version]
         for url, draw in due:  # the most recently viewed first
             REQUESTS.wait_idle(self._stop)
             if self._stopping():
@@ -127,7 +135,10 @@ class Warmer:
                 log.debug("dashboard warm-up of %s failed: %s", url, exc, exc_info=True)
             with self._lock:
                 self.warmed[url] = max(version, self.warmed.get(url, -1))
-        self.rounds += 1 if due else 0
+        if due:
+            REQUESTS.wait_idle(self._stop)
+            live.compact_all()  # the states' chunks, copied into one here rather than on a request
+            self.rounds += 1
 
 
 _CREATE = threading.Lock()
