@@ -106,19 +106,22 @@ class Warmer:
                 pause = INTERVAL
                 if time.monotonic() - self.last_visit > IDLE:
                     continue
-                started = time.monotonic()
                 try:
                     if ledger is None:
                         ledger = Ledger.open(self.services.root, self.services.storage_options, create=False)
-                    self._round(ledger)
+                    spent = self._round(ledger)
+                    # at most about half the time drawing; tidying the states does not delay the
+                    # next check (it is the cheaper part, and a late check leaves pages cold)
+                    pause = max(INTERVAL, spent)
                 except Exception as exc:  # warming is an optimisation: a request will say what is wrong
                     log.debug("dashboard warm-up failed: %s", exc, exc_info=True)
-                pause = max(INTERVAL, time.monotonic() - started)  # at most half the time warming
         finally:
             if ledger is not None:
                 ledger.close()
 
-    def _round(self, ledger: Ledger) -> None:
+    def _round(self, ledger: Ledger) -> float:
+        """Draw the pages due at the ledger's version; the seconds spent drawing."""
+        started = time.monotonic()
         version = ledger.version
         now = time.monotonic()
         with self._lock:
@@ -128,17 +131,19 @@ class Warmer:
         for url, draw in due:  # the most recently viewed first
             REQUESTS.wait_idle(self._stop)
             if self._stopping():
-                return
+                return time.monotonic() - started
             try:
                 draw(ledger)
             except Exception as exc:  # e.g. the page's run is gone: its request will say so
                 log.debug("dashboard warm-up of %s failed: %s", url, exc, exc_info=True)
             with self._lock:
                 self.warmed[url] = max(version, self.warmed.get(url, -1))
+        spent = time.monotonic() - started
         if due:
             REQUESTS.wait_idle(self._stop)
             live.compact_all()  # the states' chunks, copied into one here rather than on a request
             self.rounds += 1
+        return spent
 
 
 _CREATE = threading.Lock()
