@@ -38,7 +38,7 @@ def test_a_page_viewed_now_is_ready_and_current_after_the_next_commit(tmp_path: 
             status, _ = server.request("POST", "/api/v1/events", [{"kind": "run.started", "job": "train",
                                                                     "name": name}])
             assert status == 200
-            time.sleep(1.0 + attempt)  # the warmer checks the version every half second
+            time.sleep(1.0 + attempt)  # the warmer checks the version every quarter second
             timing, html = page(server, "/runs")
             hit = 'cache;desc="hit"' in timing
             assert name in html  # warmed or not, the page shows the new commit

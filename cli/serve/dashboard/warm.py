@@ -29,7 +29,7 @@ from . import live
 
 log = logging.getLogger("lakeledger.serve")
 
-INTERVAL = 0.5  # seconds between version checks
+INTERVAL = 0.25  # seconds between version checks (a listing of the log: cheap locally, one LIST on S3)
 IDLE = 300.0  # stop warming this long after the last page view
 PAGES = 8  # distinct URLs kept warm
 RECENT = 60.0  # besides the last page viewed, those viewed this recently (each costs CPU per version)
