@@ -93,3 +93,27 @@ def test_a_live_state_brought_past_a_version_is_not_loaded_again(tmp_path: Path)
         newer = live.state(ledger, ledger.version)
         again = live.state(ledger, before)
         assert len(loads) == 1 and sorted(again["started"]["name"]) == sorted(newer["started"]["name"]) == ["a", "b"]
+
+
+def test_the_first_visit_prepares_the_main_pages(tmp_path: Path) -> None:
+    """Opening any page at "now" for the first time since start prepares runs, models and
+    coverage in the background: the visitor's next page is ready when they get to it."""
+    root = tmp_path / "ledger"
+    with Ledger.open(root) as ledger:
+        ledger.declare_dataset("sales", freq="D", start="2025-03-01", end="2025-03-02")
+        ledger.observe_partition("sales", "date=2025-03-01", rows=1)
+    hit = False
+    for attempt in range(4):  # each attempt a new server (a first visit); more time on a busy machine
+        server = Server(str(root)).start()
+        try:
+            timing, _ = page(server, "/models")
+            assert 'cache;desc="miss"' in timing
+            time.sleep(2.0 * (attempt + 1))
+            timing, html = page(server, "/coverage")
+            assert 'data-label="2025-03-02"' in html  # prepared or not, the same page
+            hit = 'cache;desc="hit"' in timing
+        finally:
+            assert server.stop() == 0
+        if hit:
+            break
+    assert hit, "the coverage page was not prepared after the first visit"

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .live import Live, from_events
-from .page import CACHE, STATES, TEMPLATES, Page, render
+from .page import CACHE, STATES, TEMPLATES, Page, main_page, render
 
 WINDOW = 90  # periods shown per group: the most recent ones; older gaps are counted
 DATASETS_PER_PAGE = 5
@@ -205,3 +205,4 @@ async def coverage_page(request: Request) -> Response:
 
 
 ROUTES = [Route("/coverage", coverage_page)]
+main_page("/coverage", "coverage.html", _page)

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .page import CACHE, PER_PAGE, Page, render
+from .page import CACHE, PER_PAGE, Page, main_page, render
 
 COLUMNS = ["run_id", "experiment", "job", "name", "status", "started_at", "duration_s", "metrics", "params"]
 STARTED = ("run_id", "experiment", "job", "name", "started_at")  # lean columns of the "started" part
@@ -162,3 +162,4 @@ ROUTES = [
     Route("/runs/compare", compare),
     Route("/runs/{run_id}", one),
 ]
+main_page("/runs", "runs.html", _list)

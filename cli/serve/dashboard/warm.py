@@ -149,12 +149,16 @@ class Warmer:
 _CREATE = threading.Lock()
 
 
-def visited(app_state: Any, services: Any, url: tuple[str, ...], draw: Draw, version: int) -> None:
-    """Record a page drawn at "now" (``url``) so it is drawn again after each new version."""
+def visited(app_state: Any, services: Any, url: tuple[str, ...], draw: Draw, version: int) -> bool:
+    """Record a page drawn at "now" (``url``) so it is drawn again after each new version; True
+    on the dashboard's first visit since the server started."""
+    first = False
     warmer = getattr(app_state, "dashboard_warmer", None)
     if warmer is None:
         with _CREATE:
             warmer = getattr(app_state, "dashboard_warmer", None)
             if warmer is None:
                 warmer = app_state.dashboard_warmer = Warmer(services)
+                first = True
     warmer.visited(url, draw, version)
+    return first
