@@ -25,7 +25,7 @@ from lakeledger.store import Ledger
 
 Loader = Callable[[Ledger], tuple[State, int]]
 MAX_CHUNKS = 24  # past this many chunks an advance copies a part into one (compact() does it sooner)
-TIDY_CHUNKS = 2  # compact() copies parts with more chunks than this into one
+TIDY_CHUNKS = 8  # compact() copies parts with more chunks than this into one (every few advances)
 
 
 HASH = "_h"  # the first key's hash, kept beside each part's rows: a cheap index for narrowing
