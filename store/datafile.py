@@ -29,12 +29,15 @@ STATS_COLUMNS = ("version", "seq", "event_id", "kind", "stream", "batch_id")
 ROW_GROUP_ROWS = 16_384
 
 
-def write(table: TablePath, data: pa.Table, *, prefix: str = "part", data_change: bool = True) -> Add:
+def write(
+    table: TablePath, data: pa.Table, *, prefix: str = "part", data_change: bool = True, sync: bool = True
+) -> Add:
+    """``sync=False``: the commit adding the file syncs it (``TablePath.commit(unsynced=...)``)."""
     name = f"{prefix}-{uuid.uuid4()}.parquet"
     buf = io.BytesIO()
     pq.write_table(data, buf, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     body = buf.getvalue()
-    table.write_data(name, body)
+    table.write_data(name, body, sync=sync)
     return Add(name, len(body), int(time.time() * 1000), data_change, json.dumps(stats(data)))
 
 
