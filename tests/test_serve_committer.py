@@ -26,6 +26,7 @@ class Gated:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger, self.gate, self.calls = ledger, threading.Event(), 0
+        self.log = ledger.log  # the committer makes published ticks durable through it
 
     def append(self, events: Any, **options: Any) -> Any:
         self.calls += 1
