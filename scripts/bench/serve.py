@@ -56,8 +56,8 @@ def _body(mode: str, tag: str, i: int) -> tuple[str, bytes]:
             "inputs": [{"namespace": "s3://b", "name": f"in{i % 20}"}],
             "outputs": [{"namespace": "s3://b", "name": f"out{i % 20}"}]}).encode()
     size = 100 if mode == "batch" else 1
-    return "/api/v1/events", json.dumps([{"kind": "validation.recorded", "target": tag, "check": f"c{i}.{j}",
-                                          "passed": True} for j in range(size)]).encode()
+    head = b'{"kind":"validation.recorded","target":' + json.dumps(tag).encode() + b',"check":"c%d.%d","passed":true}'
+    return "/api/v1/events", b"[" + b",".join(head % (i, j) for j in range(size)) + b"]"
 
 
 async def _connection(port: int, mode: str, until: float, tag: str, out: list) -> None:
@@ -86,8 +86,8 @@ async def _connection(port: int, mode: str, until: float, tag: str, out: list) -
             continue
         latencies.append(time.perf_counter() - t0)
         requests += 1
-        if status == 200:
-            acked += json.loads(answer)["appended"]
+        if status == 200:  # the answer's count, without decoding the whole answer
+            acked += int(answer.split(b'"appended":', 1)[1].split(b",", 1)[0])
         else:
             errors += 1
     writer.close()
