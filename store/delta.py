@@ -254,7 +254,10 @@ class TablePath:
         caller's ``sync_log()`` (local disk; object stores are durable on publication).
         """
         if self.local:
-            return self._commit_local(version, actions, app_id, metadata, unsynced, sync_log)
+            try:
+                return self._commit_local(version, actions, app_id, metadata, unsynced, sync_log)
+            except OSError as exc:  # a failed write or fsync: typed (transient or not) for the caller
+                raise self._error(exc) from None
         try:
             if table.version() != version - 1:
                 table.update_incremental()
