@@ -6,15 +6,17 @@
   100 events: events/s; then single-event requests: requests/s and client-side p50; then the same
   from --many clients (default 256): a request waits for one durable commit (~30 ms here), so
   2,000 requests/s needs ~60+ requests in flight, which 16 clients cannot have;
-- one client sending single-event requests (no contention) p50, beside the p50 of the same commit
-  made with ``Ledger.append`` right after it on the same ledger (the server idle): the HTTP overhead;
 - 16 clients POSTing OpenLineage RunEvents (START, COMPLETE) to /api/v1/lineage: requests/s;
+- one client sending single-event requests (no contention) p50, beside the p50 of the same commit
+  made with ``Ledger.append`` on the same ledger by the server's code in another process, in
+  alternating blocks of 25 (each waits while the other runs): the HTTP overhead;
 - every acknowledged event counted in the raw Delta table: lost and duplicated must be 0.
 With ``--baseline SRC`` (a directory holding another ``lakeledger`` package, e.g. ``main`` laid
 out by ``--make-baseline SRC``) a second server runs that code on its own root, and the rounds
 alternate between the two (A, B, B, A...), each with its own library p50: before/after, same run.
-Clients are minimal asyncio HTTP/1.1 connections (no library): they share the 2 cores with the
-server, so a heavy client (http.client in threads) would mostly measure itself.
+Load clients are minimal asyncio HTTP/1.1 connections (no library): they share the 2 cores with
+the server, so a heavy client (http.client in threads) would mostly measure itself; the lone
+client of the overhead measure is one http.client keep-alive connection.
 Targets (2 cores): >= 20,000 events/s in batches, >= 2,000 single-event requests/s, HTTP overhead
 <= 2 ms, 0 lost.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import http.client
 import json
 import multiprocessing as mp
 import os
@@ -39,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-from lakeledger.store import Ledger
+from lakeledger.store import Ledger, LogSettings
 from lakeledger.store import events as ev
 
 TOKEN = "bench-token"
@@ -119,25 +123,62 @@ def load(pool: mp.pool.Pool, port: int, mode: str, seconds: float, tag: str,
             "p50_ms": statistics.median(lat) * 1e3 if lat else float("nan")}
 
 
-def library_p50(root: str, n: int = 200) -> float:
-    """The commit the server makes for one such request, made directly: durable, ids not searched
-    (the body named none). Maintenance stays inline (without it nothing checkpoints the log and
-    each commit replays more of it); the median is of the commits between."""
-    ledger = Ledger.open(root)
-    samples = []
-    for i in range(n):
-        e = ev.ValidationRecorded(target="lib", check=f"c{i}", passed=True)
-        t0 = time.perf_counter()
-        ledger.append([e], check_ids=False)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1e3
+def library_worker(root: str) -> None:
+    """The commit the server makes for one single-event request, made directly: durable, ids not
+    searched (the body named none), log maintenance off this writer as the server's writer has it
+    (the server's maintainer keeps checkpointing the shared log). Reads a count per line, makes
+    that many appends, prints their milliseconds."""
+    ledger = Ledger.open(root, settings=dataclasses.replace(LogSettings(), auto_maintain=False))
+    i = 0
+    for line in sys.stdin:
+        samples = []
+        for _ in range(int(line)):
+            i += 1
+            e = ev.ValidationRecorded(target="lib", check=f"c{i}", passed=True)
+            t0 = time.perf_counter()
+            ledger.append([e], check_ids=False)
+            samples.append((time.perf_counter() - t0) * 1e3)
+        print(" ".join(f"{x:.3f}" for x in samples), flush=True)
 
 
-def library_p50_with(env: dict[str, str], root: str, n: int = 200) -> float:
-    """``library_p50`` run by the code the server at ``root`` runs (its PYTHONPATH)."""
-    out = subprocess.run([sys.executable, __file__, "--library-p50", root, str(n)], env=env, check=True,
-                         capture_output=True, text=True).stdout
-    return float(out.split()[-1])
+def overhead(port: int, env: dict[str, str], root: str, tag: str, blocks: int, per: int = 25) -> dict[str, float]:
+    """One client's single-event requests and the library's appends to the same ledger (run by
+    the server's code), in alternating blocks of ``per``: both medians under the same load, which
+    on a shared machine moves too much between two phases seconds apart. First blocks dropped."""
+    worker = subprocess.Popen([sys.executable, __file__, "--library-worker", root], env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    http_ms: list[float] = []
+    lib_ms: list[float] = []
+    acked = errors = 0
+    try:
+        for b in range(blocks + 1):
+            for i in range(per):
+                _, body = _body("single", tag, b * per + i)
+                t0 = time.perf_counter()
+                conn.request("POST", "/api/v1/events", body, headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                if b:
+                    http_ms.append((time.perf_counter() - t0) * 1e3)
+                if answer.status == 200:
+                    acked += json.loads(data)["appended"]
+                else:
+                    errors += 1
+            assert worker.stdin is not None and worker.stdout is not None
+            worker.stdin.write(f"{per}\n")
+            worker.stdin.flush()
+            samples = [float(x) for x in worker.stdout.readline().split()]
+            if b:
+                lib_ms += samples
+    finally:
+        conn.close()
+        if worker.stdin is not None:
+            worker.stdin.close()
+        worker.wait(60)
+    return {"http_p50": statistics.median(http_ms), "library_p50": statistics.median(lib_ms),
+            "acked": acked, "errors": errors, "library_events": (blocks + 1) * per}
 
 
 def free_port() -> int:
@@ -184,22 +225,22 @@ class Target:
         b = load(pool, self.port, "batch", seconds, f"batch{r}")
         s = load(pool, self.port, "single", seconds, f"single{r}")
         m = load(pool, self.port, "single", seconds, f"many{r}", conns=many // PROCS)
-        one = load(pool, self.port, "single", seconds / 2, f"one{r}", procs=1, conns=1)
         lin = load(pool, self.port, "lineage", seconds, f"lineage{r}")
-        lib = library_p50_with(self.env, self.root)  # the same ledger, the server idle meanwhile
-        self.library_events += 200
+        one = overhead(self.port, self.env, self.root, f"one{r}", blocks=max(4, int(seconds)))
+        lib = one["library_p50"]
+        self.library_events += int(one["library_events"])
         got = {"batch_events_s": b["acked"] / b["seconds"], "single_req_s": s["requests"] / s["seconds"],
                "single16_p50": s["p50_ms"], "many_req_s": m["requests"] / m["seconds"], "many_p50": m["p50_ms"],
-               "single1_p50": one["p50_ms"], "library_p50": lib, "lineage_req_s": lin["requests"] / lin["seconds"]}
+               "single1_p50": one["http_p50"], "library_p50": lib, "lineage_req_s": lin["requests"] / lin["seconds"]}
         for k, v in got.items():
             self.rounds[k].append(v)
-        self.acked += b["acked"] + s["acked"] + m["acked"] + one["acked"]
-        errors = b["errors"] + s["errors"] + m["errors"] + one["errors"] + lin["errors"]
+        self.acked += b["acked"] + s["acked"] + m["acked"] + int(one["acked"])
+        errors = int(b["errors"] + s["errors"] + m["errors"] + one["errors"] + lin["errors"])
         self.errors += errors
         print(f"round {r + 1} {self.name:>6}: batches {got['batch_events_s']:,.0f} ev/s | single x16 "
               f"{got['single_req_s']:,.0f} req/s p50 {s['p50_ms']:.1f} ms | single x{many} "
               f"{got['many_req_s']:,.0f} req/s p50 {m['p50_ms']:.1f} ms | 1 client p50 "
-              f"{one['p50_ms']:.2f} ms vs library {lib:.2f} ms | lineage {got['lineage_req_s']:,.0f}"
+              f"{one['http_p50']:.2f} ms vs library {lib:.2f} ms | lineage {got['lineage_req_s']:,.0f}"
               f" req/s | errors {errors} | load {os.getloadavg()[0]:.1f}", flush=True)
 
     def finish(self, many: int, repeat: int, seconds: float) -> tuple[dict[str, float], bool]:
@@ -236,8 +277,8 @@ def make_baseline(ref: str, dest: Path) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--library-p50"]:
-        print(library_p50(sys.argv[2], int(sys.argv[3])))
+    if sys.argv[1:2] == ["--library-worker"]:
+        library_worker(sys.argv[2])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0)
