@@ -154,6 +154,8 @@ def overhead(port: int, env: dict[str, str], root: str, tag: str, blocks: int, p
     acked = errors = 0
     try:
         for b in range(blocks + 1):
+            conn.close()  # the server closes a connection idle for 5 s (the library's block may last that)
+            conn.connect()
             for i in range(per):
                 _, body = _body("single", tag, b * per + i)
                 t0 = time.perf_counter()
@@ -294,8 +296,9 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-serve-"))
     la = os.getloadavg()
     print(f"load average before: {la[0]:.1f} {la[1]:.1f} {la[2]:.1f}")
+    targets: list[Target] = []
     try:
-        targets = [Target("after" if args.baseline else "served", work, None)]
+        targets.append(Target("after" if args.baseline else "served", work, None))
         if args.baseline:
             targets.append(Target("before", work, str(Path(args.baseline).resolve())))
         ctx = mp.get_context("spawn")
@@ -315,6 +318,10 @@ def main() -> None:
         if any(bad for _, bad in results):
             sys.exit(1)
     finally:
+        for t in targets:
+            if t.proc.poll() is None:  # a failed run: do not leave servers behind
+                t.proc.kill()
+                t.proc.wait()
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
