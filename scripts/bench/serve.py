@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import http.client
 import json
 import multiprocessing as mp
@@ -43,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-from lakeledger.store import Ledger, LogSettings
+from lakeledger.store import Ledger
 from lakeledger.store import events as ev
 
 TOKEN = "bench-token"
@@ -125,10 +124,10 @@ def load(pool: mp.pool.Pool, port: int, mode: str, seconds: float, tag: str,
 
 def library_worker(root: str) -> None:
     """The commit the server makes for one single-event request, made directly: durable, ids not
-    searched (the body named none), log maintenance off this writer as the server's writer has it
-    (the server's maintainer keeps checkpointing the shared log). Reads a count per line, makes
-    that many appends, prints their milliseconds."""
-    ledger = Ledger.open(root, settings=dataclasses.replace(LogSettings(), auto_maintain=False))
+    searched (the body named none), log maintenance after each append returns as a script has it
+    (the server pays its maintenance too, on another thread). Reads a count per line, makes that
+    many appends, prints their milliseconds."""
+    ledger = Ledger.open(root)
     i = 0
     for line in sys.stdin:
         samples = []
