@@ -10,6 +10,7 @@ import polars as pl
 from lakeledger.projections import api
 from lakeledger.projections import search as searching
 from lakeledger.projections.views import runs as runs_view
+from lakeledger.projections.views import runs_search
 from lakeledger.store import Ledger
 from lakeledger.store.errors import InvalidInput
 from starlette.requests import Request
@@ -40,9 +41,9 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
     view's lean rows (no JSON formatting); only a page of them is presented later."""
     state, ctx = page.state(ledger, "runs")
     if column in runs_view.MAP_COLUMNS:  # sorting by a JSON column: the presented text decides
-        rows = runs_view.search_runs(state, ctx, text or None)
+        rows = runs_search.search_runs(state, ctx, text or None)
     elif text:
-        rows = runs_view.search_runs(state, ctx, text, columns=f"run_id,{column}")
+        rows = runs_search.search_runs(state, ctx, text, columns=f"run_id,{column}")
     elif column in STARTED:  # the default order: no need to join the other parts
         deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
         started = state["started"].lazy().join(deleted, on="run_id", how="anti")
