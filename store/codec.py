@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import polars as pl
 import pyarrow as pa
 
 from .errors import InvalidInput
@@ -85,33 +86,48 @@ def encode(
     writer: Writer,
     batch_id: str,
 ) -> pa.Table:
-    """Build the Arrow table for one commit. Constant columns are repeated, not materialised."""
+    """Build the Arrow table for one commit.
+
+    Columns are built by polars, never by ``pa.array``/``pa.scalar`` over Python objects: those
+    import pandas when it is installed (0.5 s CPU and 34-60 MB in every process that appends)."""
     n = len(events)
-    rec = pa.scalar(_micros(recorded_at), TS)
     if isinstance(events, Rows):
         own: dict[str, Any] = dict(zip(PER_EVENT, events.table.columns, strict=True))
     else:
         own = {
-            "event_id": pa.array([e.event_id for e in events], pa.string()),
-            "kind": pa.array([_kind_of(type(e)) for e in events], pa.string()),
-            "schema_version": pa.array([e.schema_version for e in events], pa.int32()),
-            "stream": pa.array([_stream(e) for e in events], pa.string()),
-            "occurred_at": pa.array([_micros(e.occurred_at) for e in events], pa.int64()).cast(TS),
-            "payload": pa.array([_encoder.encode(e).decode() for e in events], pa.string()),
+            "event_id": [e.event_id for e in events],
+            "kind": [_kind_of(type(e)) for e in events],
+            "schema_version": [e.schema_version for e in events],
+            "stream": [_stream(e) for e in events],
+            "occurred_at": [_micros(e.occurred_at) for e in events],
+            "payload": [_encoder.encode(e).decode() for e in events],
         }
     columns: dict[str, Any] = {
-        "version": pa.repeat(pa.scalar(version, pa.int64()), n),
-        "seq": pa.array(range(n), pa.int32()),
+        "version": [version] * n,
+        "seq": range(n),
         **{c: own[c] for c in PER_EVENT[:5]},
-        "recorded_at": pa.repeat(rec, n),
-        "writer_user": pa.repeat(pa.scalar(writer.user, pa.string()), n),
-        "writer_host": pa.repeat(pa.scalar(writer.host, pa.string()), n),
-        "writer_pid": pa.repeat(pa.scalar(writer.pid, pa.int64()), n),
-        "writer_version": pa.repeat(pa.scalar(writer.version, pa.string()), n),
-        "batch_id": pa.repeat(pa.scalar(batch_id, pa.string()), n),
+        "recorded_at": [_micros(recorded_at)] * n,
+        "writer_user": [writer.user] * n,
+        "writer_host": [writer.host] * n,
+        "writer_pid": [writer.pid] * n,
+        "writer_version": [writer.version] * n,
+        "batch_id": [batch_id] * n,
         "payload": own["payload"],
     }
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+    return pa.Table.from_arrays(
+        [_column(columns[f.name], f.type) for f in SCHEMA], schema=SCHEMA
+    )
+
+
+# polars types that build each Arrow type of the schema (timestamps from int64 microseconds)
+_POLARS = {pa.int64(): pl.Int64, pa.int32(): pl.Int32, pa.string(): pl.String, TS: pl.Int64}
+
+
+def _column(values: Any, arrow_type: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, pa.Array | pa.ChunkedArray):  # bulk ``Rows``: already Arrow
+        return values if values.type == arrow_type else values.cast(arrow_type)
+    series = pl.Series(values=values, dtype=_POLARS[arrow_type])
+    return series.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(arrow_type)
 
 
 @functools.cache
