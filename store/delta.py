@@ -504,7 +504,12 @@ def _write_synced(path: str, body: bytes, *, sync: bool = True, also: Sequence[s
         while view:
             view = view[os.write(fd, view):]
         if sync:
-            others = [_syncer().submit(_sync_path, p) for p in [*also, *dirs]]
+            others = []
+            for other in [*also, *dirs]:
+                try:
+                    others.append(_syncer().submit(_sync_path, other))
+                except RuntimeError:  # interpreter shutdown (the atexit flush): no new threads
+                    _sync_path(other)
             try:
                 os.fsync(fd)
             finally:
