@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     )
     from .events import KINDS, AnyEvent, Event, RawEvent
     from .hashing import HashableConfig, config_hash
-    from .ledger import ANY, Ledger
+    from .ledger import Ledger
     from .location import default_root
     from .log import Committed, EventLog, LogSettings
     from .query import Moment
+    from .recording import ANY
     from .run import Run
 
 # name -> the module defining it, imported on first access
@@ -40,7 +41,7 @@ _LAZY = {
     "RawEvent": "events",
     "HashableConfig": "hashing",
     "config_hash": "hashing",
-    "ANY": "ledger",
+    "ANY": "recording",
     "Ledger": "ledger",
     "default_root": "location",
     "Committed": "log",
