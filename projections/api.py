@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 from lakeledger.projections import registry
 from lakeledger.projections import search as searching
-from lakeledger.projections.engine import materialise, publish
+from lakeledger.projections.engine import materialise, publish, snapshot
 from lakeledger.projections.engine.state import Context, State, prepare, reduce
 from lakeledger.projections.engine.world import (
     corrupted_uris,
@@ -23,7 +23,7 @@ from lakeledger.projections.engine.world import (
     storage_facts,
 )
 from lakeledger.projections.gate import Report, problems, warnings
-from lakeledger.projections.views import models, runs, staleness
+from lakeledger.projections.views import models, runs, runs_search, staleness
 from lakeledger.store import Ledger
 from lakeledger.store.errors import StorageError
 from lakeledger.store.query import AsOf, Moment, filter_events
@@ -183,8 +183,20 @@ def search(
     searching.parse(filter or "")  # a bad filter is bad input, before reading anything
     options: dict[str, Any] = {"order_by": order_by, "limit": limit, "columns": columns}
     if name == "runs":
+        if Moment.parse(as_of) is None:
+            index, ctx = runs_index(ledger)
+            try:
+                return runs_search.search_runs(index, ctx, filter, **options)
+            except (OSError, pl.exceptions.PolarsError) as exc:
+                if not index.stored:
+                    raise
+                # a stored index that went away under a lazy read (a newer one replaced it)
+                log.info("search snapshot unreadable (%s); searching the view's state", exc)
+                _INDEXES.clear()
+                state, ctx = state_of(ledger, name)
+                return runs_search.search_runs(state, ctx, filter, **options)
         state, ctx = state_of(ledger, name, as_of)
-        return runs.search_runs(state, ctx, filter, **options)
+        return runs_search.search_runs(state, ctx, filter, **options)
     frame = view(ledger, name, as_of)
     if name == "artifact_versions":
         frame = frame.join(
@@ -193,6 +205,51 @@ def search(
             how="left",
         )
     return searching.search(frame, filter, aliases=SEARCH_ALIASES.get(name, {}), **options)
+
+
+def runs_index(ledger: Ledger) -> tuple[runs_search.SearchIndex, Context]:
+    """The runs view's search index now, and the context to present it in.
+
+    The view is refreshed first; then the index comes from this process's cache, else from the
+    snapshot stored for exactly the events version the view reflects (``engine/snapshot.py``:
+    a fresh process does not load the view's state), else it is built from the state and
+    stored for the next process. Without write access to the root: built from the events."""
+    try:
+        through = materialise.refresh(ledger, ["runs"])[0].through
+    except StorageError:
+        state, ctx = state_of(ledger, "runs")
+        return runs_search.SearchIndex.of(state), ctx
+    key = (ledger.location.root, str(ledger.log.table.metadata().id), through)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = _stored_index(ledger, through)
+        if index is None:
+            state, through, _ = materialise.load(ledger, "runs")
+            index = runs_search.SearchIndex.of(state)
+            snapshot.write(ledger, "runs", through, index.frames())
+            key = (*key[:2], through)
+        _INDEXES.pop(key, None)
+        while len(_INDEXES) >= 2:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        _INDEXES[key] = index
+    writers = index.rows.lazy().select("run_id", "writer_host", "writer_pid", "status").collect()
+    finished = writers.filter(pl.col("status").is_not_null())
+    return index, Context(now=datetime.now(UTC), gone=gone_writers(writers, finished))
+
+
+def _stored_index(ledger: Ledger, through: int) -> runs_search.SearchIndex | None:
+    frames = snapshot.read(ledger, "runs", through, list(_FRAMES))
+    if frames is None:
+        return None
+    try:
+        return runs_search.SearchIndex.from_frames(frames)
+    except (OSError, pl.exceptions.PolarsError) as exc:  # e.g. replaced since: a miss
+        log.info("search snapshot of runs at %d unreadable: %s", through, exc)
+        return None
+
+
+_FRAMES = ("rows", "keys", *runs_search.MAPS)
+_INDEXES: dict[tuple[str, str, int], runs_search.SearchIndex] = {}  # (root, log id, through)
 
 
 def metric_history(

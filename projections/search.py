@@ -61,24 +61,39 @@ class Source:
 @dataclass(frozen=True)
 class Aligned:
     """A map's values aligned to the searched frame's rows: ``frame`` has ``row`` (the row
-    number in that frame, which has ``height`` rows), ``key`` and ``value``. A comparison then
-    costs its key's rows and a scatter into a boolean mask: no hashing of string ids (the
-    costly part of a search over 100k runs), no join. Built once per state (``align``); a
-    key's rows are cut out once, when a search first names it."""
+    number in that frame, which has ``height`` rows), ``key`` and the ``value`` column (other
+    columns may ride along, e.g. for presenting). A comparison then costs its key's rows and a
+    scatter into a boolean mask: no hashing of string ids (the costly part of a search over
+    100k runs), no join. Built once per state (``align``); a key's rows are cut out once, when
+    a search first names it. ``frame`` may be lazy (a scan of a stored index) with ``spans``:
+    its rows sorted by key, ``key -> (offset, length)``, so a key costs a slice of the file."""
 
-    frame: pl.DataFrame
+    frame: pl.DataFrame | pl.LazyFrame
     height: int
     value: str = "value"
+    spans: Mapping[str, tuple[int, int]] | None = None
     _keys: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False)
 
     @property
     def dtype(self) -> pl.DataType:
-        return self.frame.schema["value"]
+        return self.frame.collect_schema()[self.value]
+
+    def whole(self) -> pl.DataFrame:
+        """All rows, read once (a lazy scan filtered per use was 10x slower than reading it)."""
+        found = self._keys.get("\x00whole")
+        if found is None:
+            found = self._keys["\x00whole"] = self.frame.lazy().collect()
+        return found
 
     def rows(self, key: str) -> pl.DataFrame:
         found = self._keys.get(key)
         if found is None:
-            found = self._keys[key] = self.frame.filter(pl.col("key") == key).select("row", "value")
+            if self.spans is not None:
+                offset, length = self.spans.get(key, (0, 0))
+                cut = self.frame.lazy().slice(offset, length)
+            else:
+                cut = self.frame.lazy().filter(pl.col("key") == key)
+            found = self._keys[key] = cut.select("row", self.value).collect()
         return found
 
     def mask(self, rows: pl.Series) -> pl.Expr:
@@ -89,21 +104,22 @@ class Aligned:
         """The key's values at their rows, null where a row has none."""
         rows = self.rows(key)
         out = pl.Series(name, [], dtype=self.dtype).extend_constant(None, self.height)
-        return out.scatter(rows["row"], rows["value"]) if rows.height else out
+        return out.scatter(rows["row"], rows[self.value]) if rows.height else out
 
 
 def align(frame: pl.DataFrame, ids: pl.Series, id: str, value: str) -> Aligned:
-    """``(id, key, value)`` rows of a map as an ``Aligned`` source for a frame whose ``id``
-    column is ``ids`` (rows whose id is not there are dropped)."""
+    """``(id, key, value, ...)`` rows of a map as an ``Aligned`` source for a frame whose ``id``
+    column is ``ids`` (rows whose id is not there are dropped; columns other than ``id`` kept,
+    ``row`` first)."""
     rows = pl.DataFrame({id: ids}).with_row_index("row")
+    others = [c for c in frame.columns if c != id]
     out = (
         frame.lazy()
-        .select(id, "key", pl.col(value).alias("value"))
         .join(rows.lazy(), on=id, how="inner")
-        .select("row", "key", "value")
+        .select("row", *others)
         .collect()
     )
-    return Aligned(out, len(ids))
+    return Aligned(out, len(ids), value)
 
 
 @dataclass(frozen=True)

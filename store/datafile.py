@@ -27,12 +27,23 @@ STATS_COLUMNS = ("version", "seq", "event_id", "kind", "stream", "batch_id")
 # each group's id statistics are tight: a look-up of one id (an idempotent retry) decodes one
 # group. Measured on a 315k-row compacted file: 2.7 ms against 30 ms with one group; +4% size.
 ROW_GROUP_ROWS = 16_384
+# Columns with one value per row (ids, payloads) are not dictionary-encoded, and the payload
+# gets no min/max statistics (nothing filters on it): writing 300k metric events took 30% less
+# time (446 -> 317 ms) and the file was 9% smaller.
+UNIQUE_COLUMNS = ("event_id", "payload")
 
 
 def write(table: TablePath, data: pa.Table, *, prefix: str = "part", data_change: bool = True) -> Add:
     name = f"{prefix}-{uuid.uuid4()}.parquet"
     buf = io.BytesIO()
-    pq.write_table(data, buf, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    pq.write_table(
+        data,
+        buf,
+        compression="zstd",
+        row_group_size=ROW_GROUP_ROWS,
+        use_dictionary=[c for c in data.column_names if c not in UNIQUE_COLUMNS],
+        write_statistics=[c for c in data.column_names if c != "payload"],
+    )
     body = buf.getvalue()
     table.write_data(name, body)
     return Add(name, len(body), int(time.time() * 1000), data_change, json.dumps(stats(data)))

@@ -126,9 +126,16 @@ def install_sigterm_handler() -> bool:
     return True
 
 
+# Modules whose code holds a lock the flush needs again: a signal landing in one of them is
+# deferred (the buffer delivers it once its locks are released; the resend timer covers the
+# others). Seen: SIGTERM inside ``new_event_id`` of a ``log_metric`` call, then the flush's own
+# ``new_event_id`` waited forever on the lock the interrupted call held.
+_LOCKING_MODULES = frozenset({"lakeledger.store.buffer", "lakeledger.store.ids"})
+
+
 def _inside_writer(frame: FrameType | None) -> bool:
     while frame is not None:
-        if frame.f_globals.get("__name__") == "lakeledger.store.buffer":
+        if frame.f_globals.get("__name__") in _LOCKING_MODULES:
             return True
         frame = frame.f_back
     return False

@@ -330,7 +330,7 @@ def test_search_runs_on_typed_state_equals_python_evaluation(
     runs a plain Python evaluation keeps, with MLflow's ordering: nulls last, ties in view
     order; the rows are presented whole."""
     from lakeledger.projections.engine.state import Context
-    from lakeledger.projections.views.runs import search_runs
+    from lakeledger.projections.views.runs_search import search_runs
 
     text, predicate = flt
     state, run_ids = _state_of(runs)

@@ -39,6 +39,15 @@ while True:  # the signal lands while the loop is inside the writer, often
         print("ready", n, flush=True)
 """
 
+INSIDE_IDS = """
+from lakeledger.store.ids import new_event_id
+for n in range(1000):
+    run.log_metric("loss", 1.0, step=n)
+print("ready", n + 1, flush=True)
+while True:  # the signal lands inside new_event_id, its lock held, nearly every time
+    new_event_id()
+"""
+
 OWN_HANDLER = """
 def handler(signum, frame):
     print("handler ran", flush=True)
@@ -93,3 +102,12 @@ def test_sigterm_inside_a_busy_logging_loop_loses_nothing_acknowledged(tmp_path:
     steps = _steps(root)
     assert len(steps) >= added  # everything acknowledged before the signal was sent...
     assert steps == list(range(len(steps)))  # ...and after it, up to the end: no gap, no copy
+
+
+def test_sigterm_inside_the_id_generator_does_not_deadlock(tmp_path: Path) -> None:
+    """The flush makes ids too: run from inside ``new_event_id`` it waited forever on the lock
+    the interrupted call held (a hang seen under load). The signal is now deferred there."""
+    root = tmp_path / "l"
+    code, added, _ = _terminate(root, loop=INSIDE_IDS)
+    assert code == -signal.SIGTERM
+    assert _steps(root) == list(range(added))

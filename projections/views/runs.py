@@ -13,20 +13,12 @@ it). A run lists the artifacts registered with its id; ``parent_run_id`` nests r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import polars as pl
-from lakeledger.projections.engine.payload import (
-    explode_object,
-    json_objects,
-    json_string,
-    rows,
-)
+from lakeledger.projections.engine.keyvalues import explode_object, json_objects
+from lakeledger.projections.engine.payload import json_string, rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
-from lakeledger.projections.search import Aligned, Source, align, parse_columns, search
 from lakeledger.store import events as ev
 
 RUN_KINDS = (
@@ -258,30 +250,33 @@ def live(rows: pl.LazyFrame, ctx: Context) -> pl.LazyFrame:
 
 
 def present(state: State, ctx: Context) -> pl.DataFrame:
-    metrics = state["metrics"].lazy().select("run_id", "key", pl.col("last").alias("value"))
-    stats = (
-        state["metrics"]
-        .lazy()
-        .select(
-            "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
-        )
+    return present_parts(lean(state, ctx), state["params"], state["tags"], state["metrics"])
+
+
+def present_parts(
+    lean_rows: pl.LazyFrame, params: pl.DataFrame, tags: pl.DataFrame, metrics: pl.DataFrame
+) -> pl.DataFrame:
+    """The view's rows from lean rows (``lean``) and the params, tags and metrics parts (or
+    their rows for those runs): the JSON columns folded here, the costly part of the view."""
+    values = metrics.lazy().select("run_id", "key", pl.col("last").alias("value"))
+    stats = metrics.lazy().select(
+        "run_id", "key", pl.struct("last", "min", "max", "count", "last_step").alias("value")
     )
     return (
-        lean(state, ctx)
-        .join(
-            json_objects(state["params"].lazy(), "run_id", "params", as_json=True),
+        lean_rows.join(
+            json_objects(params.lazy(), "run_id", "params", as_json=True),
             on="run_id",
             how="left",
             maintain_order="left",
         )
         .join(
-            json_objects(state["tags"].lazy(), "run_id", "tags"),
+            json_objects(tags.lazy(), "run_id", "tags"),
             on="run_id",
             how="left",
             maintain_order="left",
         )
         .join(
-            json_objects(metrics, "run_id", "metrics"),
+            json_objects(values, "run_id", "metrics"),
             on="run_id",
             how="left",
             maintain_order="left",
@@ -302,82 +297,6 @@ def present(state: State, ctx: Context) -> pl.DataFrame:
         .sort("started_at", "run_id")
         .collect()
     )
-
-
-def search_maps(state: State) -> dict[str, tuple[pl.DataFrame, str]]:
-    """``metrics.*``, ``params.*``, ``tags.*`` for search: (run_id, key, value) rows and the
-    value column: metric values as numbers, params as text (MLflow compares params as text)."""
-    return {
-        "metrics": (state["metrics"].select("run_id", "key", "last"), "last"),
-        "params": (state["params"].select("run_id", "key", "text"), "text"),
-        "tags": (state["tags"].select("run_id", "key", "value"), "value"),
-    }
-
-
-@dataclass(frozen=True)
-class SearchIndex:
-    """What a search over one state reads, computed once per state: the settled rows (view
-    order) and each map aligned to them (``Aligned``: a comparison is a slice and a scatter)."""
-
-    rows: pl.DataFrame
-    maps: dict[str, Aligned]
-
-    @classmethod
-    def of(cls, state: State) -> SearchIndex:
-        """The index of ``state``, reused while the same state is searched again (the
-        materialised state is itself reused per view version, see ``materialise.load``)."""
-        started = state["started"]
-        cached = _INDEXES.get(id(started))
-        if cached is not None and cached[0] is started:
-            return cached[1]
-        rows = settled(state)
-        maps = {m: align(frame, rows["run_id"], "run_id", v) for m, (frame, v) in search_maps(state).items()}
-        index = cls(rows, maps)
-        if len(_INDEXES) >= 4:
-            _INDEXES.pop(next(iter(_INDEXES)))
-        _INDEXES[id(started)] = (started, index)
-        return index
-
-
-_INDEXES: dict[int, tuple[pl.DataFrame, SearchIndex]] = {}  # id(state["started"]) -> index
-
-
-def search_runs(
-    state: State,
-    ctx: Context,
-    filter: str | None = None,
-    *,
-    order_by: str | Sequence[str] | None = None,
-    limit: int | None = None,
-    columns: str | Sequence[str] | None = None,
-) -> pl.DataFrame:
-    """Runs passing a filter: searched on the settled rows plus aligned typed maps (see
-    ``SearchIndex``), and only the rows kept are presented (formatting JSON objects is the
-    costly part of the view)."""
-    index = SearchIndex.of(state)
-    options: dict[str, Any] = {"aliases": ALIASES, "sources": index.maps}
-    base = live(index.rows.lazy(), ctx)
-    if columns and not _needs_view(columns):
-        return search(base, filter, order_by=order_by, limit=limit, columns=columns, **options)
-    hits = search(base, filter, order_by=order_by, limit=limit, columns="run_id", **options)
-    rows = present(only(state, hits["run_id"].to_list()), ctx)
-    rows = hits.join(rows, on="run_id", how="left", maintain_order="left")
-    if not columns:
-        return rows
-    sources = {m: Source(f, "run_id", v) for m, (f, v) in search_maps(state).items()}
-    return search(rows, None, columns=columns, aliases=ALIASES, sources=sources)
-
-
-def _needs_view(columns: str | Sequence[str]) -> bool:
-    """Whether ``columns`` name a JSON column of the view (else the lean rows suffice)."""
-    spec = columns if isinstance(columns, str) else ",".join(columns)
-    return any(i.map is None and i.key in MAP_COLUMNS for i in parse_columns(spec))
-
-
-def only(state: State, run_ids: list[str]) -> State:
-    """The state restricted to some runs (to present only the rows a search kept)."""
-    ids = pl.Series(run_ids, dtype=pl.String).implode()
-    return {name: part.filter(pl.col("run_id").is_in(ids)) for name, part in state.items()}
 
 
 def run_metrics(state: State) -> pl.DataFrame:
