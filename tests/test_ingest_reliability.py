@@ -228,14 +228,27 @@ def test_ragged_rows_are_quarantined_with_their_line(tmp_path: Path, ledger: Led
     assert json.loads(bad["raw"][0]) == ["3", "x", "y", "z"]
 
 
+# Runs the command in a grandchild and prints its peak RSS. Not the child's own ``wait4``: Linux
+# carries the pre-exec image's high-water mark into ``ru_maxrss``, so a child forked from this
+# pytest process reported pytest's own peak (1,024 MB once, late in a full suite), not the ingest's.
+# The wrapper is a fresh small image, so what it forks starts clean.
+_PEAK = (
+    "import os, subprocess, sys\n"
+    "proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(proc.pid, 0)\n"
+    "print(usage.ru_maxrss)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def _peak_rss_mb(config: Path, root: Path) -> tuple[int, float]:
-    """Ingest in a child process; its exit code and peak RSS (MB)."""
-    proc = subprocess.Popen([EXE, "--root", str(root), "ingest", "run", str(config), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, proc.stderr.read().decode()  # type: ignore[union-attr]
-    return proc.returncode, usage.ru_maxrss / 1024
+    """Ingest in a fresh process; its exit code and its own peak RSS (MB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, EXE, "--root", str(root), "ingest", "run", str(config), "--no-progress"],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.returncode, int(done.stdout.split()[-1]) / 1024
 
 
 def test_megabyte_lines_in_bounded_memory(tmp_path: Path) -> None:

@@ -183,7 +183,8 @@ class Bronze:
                 if self.files.local and folder:
                     os.makedirs(os.path.join(self.files.path, folder), exist_ok=True)
                 buf = io.BytesIO()
-                rows.write_parquet(buf, compression="zstd")
+                # level 1: 30% less CPU than the default 3 for files ~40% bigger (still 1/3 of snappy)
+                rows.write_parquet(buf, compression="zstd", compression_level=1)
                 body = buf.getvalue()
                 self.files.write_data(name, body)
                 nulls = rows.null_count().row(0, named=True)

@@ -190,10 +190,10 @@ def _ingest(
         result.duplicates += checked.duplicates
         fresh = bad.head(0)
         if bad.height:
-            masked = bad.with_columns(
+            bad = bad.with_columns(
                 secrets.column(pl.col(c)) for c in (RAW, REASON, ORIGIN) if c in bad.columns
             )
-            fresh = quarantine.new(masked, known, source.record_identity)
+            fresh = quarantine.new(bad, known, source.record_identity)
             if fresh.height:
                 quarantine.write(fresh, source=name, batch=batch_no, run_id=result.run_id, at=at)
                 known = pl.concat([known, fresh[KEY]])
@@ -227,6 +227,10 @@ def _ingest(
         result.bytes += batch.bytes
         result.last_batch, result.cursor, result.done = batch_no, cursor, batch.done
         result.duration_s = time.monotonic() - result.started
+        # this batch's rows go now, not when the next batch arrives: meanwhile the read-ahead
+        # is building that one, and the two would be held at once
+        del checked, valid, bad, fresh
+        frames = []
         if progress:
             progress(result)
     if declared is None:

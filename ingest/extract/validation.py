@@ -60,13 +60,16 @@ def checked_batches(source: Source, batches: Iterator[Batch], schema_added: list
                 kept.append(part)
                 duplicates += dropped.height
                 bad = pl.concat([bad, dropped], how="diagonal_relaxed")
-            valid = kept
+            valid, kept = kept, []
         part = Checked(batch, [v for v in valid if v.height], bad, rows, duplicates)
-        if batch.more:
+        del valid, bad, batch  # the part holds them
+        if part.batch.more:
             parts.append(part)
             continue
-        yield merged([*parts, part]) if parts else part
-        parts = []
+        out = merged([*parts, part]) if parts else part
+        parts, part = [], None
+        yield out
+        del out  # the consumer's alone now: not held while the next batch is read and checked
     if parts:  # a source that ended inside a batch: commit what it sent
         yield merged(parts)
 
@@ -149,6 +152,7 @@ def ahead(items: Iterator[Any]) -> Iterator[Any]:
             for item in items:
                 if not put((item, None)):
                     return
+                del item  # not held while the next one is made
             put((_END, None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
             put((_END, exc))
@@ -168,6 +172,7 @@ def ahead(items: Iterator[Any]) -> Iterator[Any]:
             if item is _END:
                 return
             yield item
+            item = None  # the consumer is done with it: not held while waiting for the next
     finally:
         stop.set()
         worker.join()
