@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+try:
+    import numpy as np
+except ImportError:  # MLflow brings numpy; without it ids are laid out in polars
+    np = None  # type: ignore[assignment]
+
 import polars as pl
+import pyarrow as pa
 from lakeledger.ingest.importers.mlflow_files import run_points, store_root
 from lakeledger.ingest.importers.mlflow_sqlite import POINTS, SqliteStore, local_artifacts, local_file
 from lakeledger.store import Ledger, bulk
@@ -420,7 +426,7 @@ def _metric_ids(points: pl.DataFrame) -> pl.Series:
     """``metric_id`` of every point (columns run_id, key, step, timestamp, value, occurrence,
     sorted by run and key): one loop of hashes sharing each (run, key)'s prefix over the points
     packed at once (``_POINT``'s layout; packing each point was a third of the loop),
-    the UUID text built in polars (formatting it per point was a third of the time)."""
+    the UUID text laid out in bulk (``_uuid_texts``: formatting it per point was a third of the time)."""
     groups = points.group_by("run_id", "key", maintain_order=True).len()
     packed = array("q", bytes(_POINT.size * points.height))  # _POINT's layout, 4 x 8 bytes
     for at, column in enumerate(("step", "timestamp", "value", "occurrence")):
@@ -444,14 +450,36 @@ def _metric_ids(points: pl.DataFrame) -> pl.Series:
             h.update(packed_point)
             add(h.digest())
         at += n
-    h = pl.Series(digests, dtype=pl.Binary).bin.encode("hex")
-    return pl.select(
-        pl.concat_str(
-            h.str.slice(0, 8), pl.lit("-"), h.str.slice(8, 4), pl.lit("-8"), h.str.slice(13, 3),
-            pl.lit("-"), h.str.slice(16, 1).replace_strict(_VARIANT), h.str.slice(17, 3),
-            pl.lit("-"), h.str.slice(20, 12),
-        ).alias("event_id")
-    ).to_series()
+    return _uuid_texts(digests)
+
+
+def _uuid_texts(digests: list[bytes]) -> pl.Series:
+    """``_as_uuid`` of each digest's hex, as one column: the version and variant bits set in
+    the bytes and the text laid out with numpy (MLflow brings it; 60 ms for 300k ids against
+    180 ms for polars' nine slices of the hex text, the way taken without numpy)."""
+    if np is None:
+        h = pl.Series(digests, dtype=pl.Binary).bin.encode("hex")
+        return pl.select(
+            pl.concat_str(
+                h.str.slice(0, 8), pl.lit("-"), h.str.slice(8, 4), pl.lit("-8"), h.str.slice(13, 3),
+                pl.lit("-"), h.str.slice(16, 1).replace_strict(_VARIANT), h.str.slice(17, 3),
+                pl.lit("-"), h.str.slice(20, 12),
+            ).alias("event_id")
+        ).to_series()
+    n = len(digests)
+    raw = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 20)[:, :16].copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x80  # version 8 (the hex digit at 12 becomes "8")
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant (the digit at 16: "89ab"[d & 3])
+    hexes = _HEX_PAIRS[raw].view(np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), np.uint8)
+    for start, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        text[:, at : at + end - start] = hexes[:, start:end]
+    column = pa.Array.from_buffers(pa.binary(36), n, [None, pa.py_buffer(text.tobytes())])
+    return pl.Series("event_id", column).cast(pl.Binary).cast(pl.String)
+
+
+_HEX_PAIRS = None if np is None else np.frombuffer(b"".join(
+    f"{i:02x}".encode() for i in range(256)), np.uint16)  # byte -> its two hex digits
 
 
 def _scheme(tracking_uri: str) -> str:
