@@ -154,6 +154,7 @@ class MlflowImporter:
         elif bulk_metrics:
             self._table = _table_metrics(tracking_uri)
         self._points: list[pl.DataFrame] = []  # per run: run_id, key, value, timestamp, step
+        self._table_runs: list[str] = []  # runs whose points are taken from _table, at the end
         self._files = store_root(tracking_uri) if bulk_metrics else None  # a file store's folder
 
     @property
@@ -261,7 +262,7 @@ class MlflowImporter:
         )
         files = None if self._files is None else run_points(self._files, experiment_id, rid)
         if self._table is not None:
-            self._points.append(self._table.filter(pl.col("run_id") == rid))
+            self._table_runs.append(rid)  # one filter for all runs: one per run scanned every point
         elif files is not None:
             self._points.append(files)
         else:
@@ -288,6 +289,9 @@ class MlflowImporter:
         """Every metric point of the runs imported, one event each, appended in bulk
         (``store.bulk``: columns, not an object per point) after the runs' own events; points
         already in the ledger (an earlier import) are left out."""
+        if self._table is not None and self._table_runs:
+            runs = pl.Series(self._table_runs, dtype=pl.String).implode()
+            self._points.append(self._table.filter(pl.col("run_id").is_in(runs)))
         points = pl.concat(self._points) if self._points else pl.DataFrame(schema=_POINTS)
         if not points.height:
             return
