@@ -236,14 +236,15 @@ class TablePath:
 
     # exact-version commits
     def commit(self, table: DeltaTable, version: int, actions: Sequence[Add | Remove], *,
-               app_id: str, schema: pa.Schema, metadata: dict[str, str]) -> None:
+               app_id: str, schema: pa.Schema, metadata: dict[str, str], sync: bool = True) -> None:
         """Commit ``actions`` at exactly ``version`` with app transaction (``app_id``, version).
 
         Raises ``CommitConflict`` if the version exists. ``table`` is only used (and advanced)
-        on object stores, where delta-rs commits at its snapshot's version + 1.
+        on object stores, where delta-rs commits at its snapshot's version + 1. ``sync=False``
+        skips the fsyncs on local disk (tables rebuildable from the log: as ``write_deltalake``).
         """
         if self.local:
-            return self._commit_local(version, actions, app_id, metadata)
+            return self._commit_local(version, actions, app_id, metadata, sync)
         try:
             if table.version() != version - 1:
                 table.update_incremental()
@@ -261,7 +262,7 @@ class TablePath:
             raise self._error(exc) from None
 
     def _commit_local(self, version: int, actions: Sequence[Add | Remove], app_id: str,
-                      metadata: dict[str, str]) -> None:
+                      metadata: dict[str, str], sync: bool = True) -> None:
         now = int(time.time() * 1000)
         info = {"timestamp": now, "operation": "WRITE",
                 "operationParameters": {"mode": "Append", "partitionBy": "[]"},
@@ -273,14 +274,15 @@ class TablePath:
         log_dir = os.path.join(self.path, "_delta_log")
         target = os.path.join(log_dir, commit_file(version))
         tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.json")
-        _write_synced(tmp, body)
+        _write_synced(tmp, body, sync)
         try:
             os.link(tmp, target)  # put-if-absent: fails if another writer has this version
         except FileExistsError:
             raise CommitConflict(f"{self.uri}: version {version} already exists") from None
         finally:
             os.unlink(tmp)
-        _sync_dir(log_dir)
+        if sync:
+            _sync_dir(log_dir)
 
     def removed_in(self, version: int) -> set[str] | None:
         """Paths the commit at ``version`` removed; None when its commit file cannot be read
@@ -300,12 +302,14 @@ class TablePath:
                     removed.add(action["path"])
         return removed
 
-    def write_data(self, name: str, body: bytes) -> None:
-        """Write a data file durably (fsync of the file and its directory on local disk)."""
+    def write_data(self, name: str, body: bytes, *, sync: bool = True) -> None:
+        """Write a data file durably (fsync of the file and its directory on local disk; not
+        with ``sync=False``)."""
         try:
             if self.local:
-                _write_synced(os.path.join(self.path, name), body)
-                _sync_dir(self.path)
+                _write_synced(os.path.join(self.path, name), body, sync)
+                if sync:
+                    _sync_dir(self.path)
             else:
                 self.fs.pipe_file(f"{self.path}/{name}", body)
         except Exception as exc:  # noqa: BLE001 - typed
@@ -464,13 +468,14 @@ def load(uri: str, options: dict[str, str] | None = None, version: int | None = 
     return TablePath(uri, options).load(version)
 
 
-def _write_synced(path: str, body: bytes) -> None:
+def _write_synced(path: str, body: bytes, sync: bool = True) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         view = memoryview(body)
         while view:
             view = view[os.write(fd, view):]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

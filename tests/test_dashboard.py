@@ -194,13 +194,16 @@ def test_the_coverage_calendar_marks_the_missing_day(site, browser) -> None:
     server, _ = site
     visit(browser, server.url + "/coverage", "coverage")
     cells = browser.find_elements(By.CSS_SELECTOR, "#dataset-sales .calendar .cell")
-    status = {c.get_attribute("data-label"): c.get_attribute("data-status") for c in cells}
+    # a cell's status is its second class: "cell missing"
+    status = {c.get_attribute("data-label"): c.get_attribute("class").split()[1] for c in cells}
     assert status == {
         "2025-03-01": "present", "2025-03-02": "present", "2025-03-03": "missing",
         "2025-03-04": "present", "2025-03-05": "present",
     }
     present = browser.find_element(By.CSS_SELECTOR, "#dataset-sales .cell[data-label='2025-03-01']")
     assert "100 rows" in present.get_attribute("title") and "2048 bytes" in present.get_attribute("title")
+    missing = browser.find_element(By.CSS_SELECTOR, "#dataset-sales .cell[data-label='2025-03-03']")
+    assert missing.get_attribute("title").endswith(": missing")  # no facts for a partition never seen
 
 
 def get(server: Server, path: str, token: str | None) -> tuple[int, str]:

@@ -25,7 +25,7 @@ from lakeledger.cli.query import (
     searched,
 )
 from lakeledger.projections import api
-from lakeledger.projections.engine.payload import json_value
+from lakeledger.projections.engine.keyvalues import json_value
 from lakeledger.store import events as ev
 from lakeledger.store.errors import InvalidInput
 

@@ -4,9 +4,13 @@ The table holds the rows of every part of the view's state (column ``_part``) ta
 events version they reflect (``_through``). A refresh reduces only the events committed after
 the version the table reflects and *appends* that fragment; reading merges the fragments in
 ``_through`` order (the part rules are their own merge, see ``state.py``), so refresh cost
-depends on the new events, not on the size of the log. Every ``COMPACT_AFTER`` fragments the
+depends on the new events, not on the size of the log. Every ~``COMPACT_AFTER`` fragments the
 merged state is written back as one. A full rebuild overwrites the table from all events,
-reduced in bounded version chunks (``rebuild.py``).
+reduced in bounded version chunks (``rebuild.py``). A view reads only its kinds of the new
+events; with none among them nothing is reduced, yet its (empty) fragment is still committed:
+the table then says it reflects the current version, so readers and the published table
+(``publish.py``) never see it behind. How a table is looked at and appended to cheaply (marks
+in the commit metadata, fragment commits without delta-rs): ``tables.py``.
 
 Commits use ``max_commit_retries=0``: two refreshers racing cannot both append the same
 fragment; the loser reloads and tries again. Duplicate event ids from foreign writers: the
@@ -15,8 +19,10 @@ new slice keeps an id's first row and drops ids already present at or before ``_
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,18 +32,15 @@ from lakeledger.projections import registry
 from lakeledger.projections.engine.reading import new_events
 from lakeledger.projections.engine.rebuild import rebuild
 from lakeledger.projections.engine.state import State, empty, reduce
+from lakeledger.projections.engine.tables import Look, append, files, look, table_uri, write
 from lakeledger.projections.registry import View
 from lakeledger.store import Ledger
-from lakeledger.store.delta import CommitConflict, DeltaTable, TablePath
+from lakeledger.store.delta import CommitConflict, DeltaTable
 from lakeledger.store.errors import StorageError
 
 log = logging.getLogger("lakeledger.projections")
 
 COMPACT_AFTER = 32
-VIEW_TABLE_CONFIG: dict[str, str | None] = {
-    "delta.checkpointInterval": "20",
-    "delta.logRetentionDuration": "interval 1 hours",
-}
 MARKER = "_marker"
 
 
@@ -50,10 +53,6 @@ class Refreshed:
     seconds: float
 
 
-def table_uri(ledger: Ledger, name: str) -> str:
-    return ledger.location.join("views", name)
-
-
 def union_schema(view: View) -> pl.Schema:
     columns: dict[str, pl.DataType] = {"_part": pl.String(), "_through": pl.Int64()}
     for part in view.parts:
@@ -63,6 +62,19 @@ def union_schema(view: View) -> pl.Schema:
                     f"view {view.name}: column {col} has two types ({columns[col]}, {dtype})"
                 )
     return pl.Schema(columns)
+
+
+def shape(view: View) -> str:
+    """Fingerprint of the view's stored columns and types: a table holding other ones (a new
+    lakeledger version added a part or column) is rebuilt rather than appended to."""
+    cached = _SHAPES.get(view.name)
+    if cached is None:
+        text = ",".join(f"{c}:{t}" for c, t in union_schema(view).items())
+        cached = _SHAPES[view.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return cached
+
+
+_SHAPES: dict[str, str] = {}
 
 
 def to_rows(view: View, state: State, through: int) -> pl.DataFrame:
@@ -99,14 +111,6 @@ def from_rows(view: View, rows: pl.DataFrame) -> State:
     return state
 
 
-def _files(ledger: Ledger, name: str) -> TablePath:
-    return TablePath(table_uri(ledger, name), ledger.location.options, ledger.location.redact)
-
-
-def _open(ledger: Ledger, name: str) -> DeltaTable | None:
-    return _files(ledger, name).load_or_none()
-
-
 def _stored(ledger: Ledger, table: DeltaTable | None) -> pl.DataFrame | None:
     if table is None:
         return None
@@ -121,7 +125,7 @@ def load(ledger: Ledger, name: str) -> tuple[State, int, int]:
     costs one look at the table's version, and hands back the same frames (so an index built
     on them, such as a search's, is reused too)."""
     view = registry.get(name)
-    table = _open(ledger, name)
+    table = files(ledger, name).load_or_none()
     key = (table.metadata().id, table.version()) if table is not None else None
     cached = _LOADED.get(table_uri(ledger, name))
     if key is not None and cached is not None and cached[0] == key:
@@ -140,21 +144,6 @@ def load(ledger: Ledger, name: str) -> tuple[State, int, int]:
 
 LOADED_KEPT = 4  # decoded states kept (a 100k-run state is tens of MB)
 _LOADED: dict[str, tuple[tuple[str, int], tuple[State, int, int]]] = {}
-
-
-def _write(
-    ledger: Ledger, name: str, table: DeltaTable | None, rows: pl.DataFrame, *, overwrite: bool
-) -> None:
-    _files(ledger, name).write(
-        rows,
-        table=table,
-        mode="overwrite" if overwrite else "append",
-        schema_mode="overwrite" if overwrite else None,
-        metadata={"lakeledger.through": str(rows["_through"].max())},
-        # A view is rebuildable from events: its own Delta history is worth little, so the
-        # log is checkpointed often and ``compact`` cleans it up after an hour.
-        configuration=VIEW_TABLE_CONFIG,
-    )
 
 
 def refresh(
@@ -186,25 +175,26 @@ def _round(
     ledger: Ledger, pool: ThreadPoolExecutor, names: list[str], upto: int, full: bool
 ) -> tuple[list[Refreshed], list[str]]:
     """One attempt at refreshing ``names``: (refreshed, views that lost a commit race)."""
-    tables = dict(zip(names, pool.map(lambda n: _open(ledger, n), names), strict=True))
-    marks = dict(zip(names, pool.map(lambda n: _marks(ledger, tables[n]), names), strict=True))
+    seen = dict(zip(names, pool.map(lambda n: look(ledger, n), names), strict=True))
     fulls = {
         n
         for n in names
-        if full or marks[n][0] == 0 or marks[n][0] > upto or _reshaped(tables[n], n)
+        if full or seen[n].through == 0 or seen[n].through > upto or _reshaped(seen[n], n)
     }
-    todo = [n for n in names if n in fulls or marks[n][0] < upto]
+    todo = [n for n in names if n in fulls or seen[n].through < upto]
     done = [Refreshed(n, upto, 0, False, 0.0) for n in names if n not in todo]
     incremental = [n for n in todo if n not in fulls]
-    fresh = new_events(ledger, min(marks[n][0] for n in incremental), upto) if incremental else None
+    fresh = new_events(ledger, min(seen[n].through for n in incremental), upto) if incremental else None
 
     def one(name: str) -> Refreshed | None:
         assert fresh is not None
         started = time.perf_counter()
-        events = fresh.filter(pl.col("version") > marks[name][0])
-        state = reduce(registry.get(name).parts, events.lazy())
-        return _commit(ledger, name, tables[name], state, upto, marks[name][1], events.height,
-                       started, full=False)
+        view = registry.get(name)
+        # Only the kinds the view reads (the same state, property-tested); none of them among
+        # the new events: the fragment is empty, nothing to reduce.
+        events = fresh.filter((pl.col("version") > seen[name].through) & pl.col("kind").is_in(view.kinds))
+        state = reduce(view.parts, events.lazy()) if events.height else empty(view.parts)
+        return _commit(ledger, name, seen[name], state, upto, events.height, started, full=False)
 
     results: dict[str, Refreshed | None] = {}
     if fulls:
@@ -216,9 +206,7 @@ def _round(
         states, count = rebuild(ledger, rebuilt, upto)
         for name in rebuilt:
             state = states.pop(name)
-            results[name] = _commit(
-                ledger, name, tables[name], state, upto, 0, count, started, full=True
-            )
+            results[name] = _commit(ledger, name, seen[name], state, upto, count, started, full=True)
             del state
     # Incremental refreshes are mostly storage latency: in parallel.
     results.update(zip(incremental, pool.map(one, incremental), strict=True))
@@ -229,21 +217,25 @@ def _round(
 def _commit(
     ledger: Ledger,
     name: str,
-    table: DeltaTable | None,
+    seen: Look,
     state: State,
     upto: int,
-    fragments: int,
     events: int,
     started: float,
     *,
     full: bool,
 ) -> Refreshed | None:
-    """Commit a view's new state (full) or fragment; None when a concurrent refresh won."""
+    """Commit a view's new state (full) or one more fragment onto the table as ``seen``;
+    None when a concurrent refresh won."""
     view = registry.get(name)
     try:
-        _write(ledger, name, table, to_rows(view, state, upto), overwrite=full)
-        if not full and fragments + 1 >= COMPACT_AFTER:
-            compact(ledger, name)
+        rows = to_rows(view, state, upto)
+        if full:
+            write(ledger, name, seen.table, rows, overwrite=True, fragments=1, shape=shape(view))
+        else:
+            append(ledger, name, seen, rows, shape=shape(view))
+            if seen.fragments + 1 >= _compact_after(name):
+                compact(ledger, name)
     except CommitConflict:
         return None  # a concurrent refresh won: reload and redo this view
     except Exception as exc:  # noqa: BLE001 - storage failures become our error type, secrets removed
@@ -251,36 +243,33 @@ def _commit(
     return Refreshed(name, upto, events, full, time.perf_counter() - started)
 
 
-def _reshaped(table: DeltaTable | None, name: str) -> bool:
+def _compact_after(name: str) -> int:
+    """``COMPACT_AFTER``, less up to a quarter of it by view: the views gain one fragment each
+    per refresh, and all of them compacting in the same refresh made that one very slow."""
+    return COMPACT_AFTER - zlib.crc32(name.encode()) % max(1, COMPACT_AFTER // 4)
+
+
+def _reshaped(seen: Look, name: str) -> bool:
     """The stored state has other columns than the view's parts now (a new lakeledger version
     added a part or column): rebuild it from the events rather than fail to append."""
-    if table is None:
-        return False
-    return {f.name for f in table.schema().fields} != set(union_schema(registry.get(name)))
-
-
-def _marks(ledger: Ledger, table: DeltaTable | None) -> tuple[int, int]:
-    """(events version the stored view reflects, number of fragments)."""
-    if table is None:
-        return 0, 0
-    through, fragments = (
-        pl.scan_delta(table, storage_options=ledger.location.options)
-        .select(pl.col("_through").max().alias("through"), pl.col("_through").n_unique().alias("n"))
-        .collect()
-        .row(0)
-    )
-    return int(through or 0), int(fragments or 0)
+    view = registry.get(name)
+    if seen.shape is not None:
+        return seen.shape != shape(view)
+    columns = seen.columns()
+    return columns is not None and columns != set(union_schema(view))
 
 
 def compact(ledger: Ledger, name: str) -> None:
     """Write the merged state back as a single fragment (same content, fewer rows and files)."""
     view = registry.get(name)
-    table = _open(ledger, name)
+    table = files(ledger, name).load_or_none()
     rows = _stored(ledger, table)
     if table is None or rows is None or rows.height == 0:
         return
     state = from_rows(view, rows)
-    _write(ledger, name, table, to_rows(view, state, int(rows["_through"].max())), overwrite=True)  # type: ignore[arg-type]
+    through = int(rows["_through"].max())  # type: ignore[arg-type]
+    write(ledger, name, table, to_rows(view, state, through), overwrite=True, fragments=1,
+          shape=shape(view))
     try:
         table.vacuum(retention_hours=1, enforce_retention_duration=False, dry_run=False)
         table.cleanup_metadata()

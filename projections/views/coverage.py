@@ -12,6 +12,7 @@ period, so ``region=us`` missing on one day is a gap even when ``region=eu`` lan
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 import polars as pl
 from lakeledger.projections.engine.payload import rows
@@ -108,17 +109,26 @@ def grace_of(text: str | None) -> timedelta:
         return timedelta(0)  # the door checks it; an old unreadable value means no grace
 
 
+@lru_cache(maxsize=1 << 18)
+def period_of(partition: str, keys: tuple[str, ...], freq: str) -> tuple[str, datetime] | None:
+    """(group, start of its ``freq`` period) of a partition; None when it names no time. Cached:
+    a live reader (the dashboard) presents a dataset again after each change to it, and parsing
+    its 20k partition names each time was 150 of the 215 ms (5M-event bench ledger)."""
+    group, moment = split_partition(partition, keys)
+    return None if moment is None else (group, periods.truncate(moment, freq))
+
+
 def _coverage(row: dict, observed: pl.DataFrame | None, now: datetime) -> dict:  # type: ignore[type-arg]
     freq, keys = row["freq"] or "D", tuple(row["partition_key"] or ["date"])
     start, end = _day(row["start"]), _day(row["end"])
     cells: set[tuple[str, datetime]] = set()
     unmatched = 0
     for partition in observed["partition"].to_list() if observed is not None else []:
-        group, moment = split_partition(partition, keys)
-        if moment is None:
+        cell = period_of(partition, keys, freq)
+        if cell is None:
             unmatched += 1
         else:
-            cells.add((group, periods.truncate(moment, freq)))
+            cells.add(cell)
     first = (
         datetime.combine(start, time(), UTC) if start else min((m for _, m in cells), default=None)
     )

@@ -16,12 +16,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import polars as pl
-from lakeledger.projections.engine.payload import (
-    explode_object,
-    json_objects,
-    json_string,
-    rows,
-)
+from lakeledger.projections.engine.keyvalues import explode_object, json_objects
+from lakeledger.projections.engine.payload import json_string, rows
 from lakeledger.projections.engine.state import Context, Part, State, prepare, reduce
 from lakeledger.store import events as ev
 

@@ -3,11 +3,15 @@ runs, models and coverage pages on a large ledger, in real headless Chromium.
 
 Target on 2 cores: <= 300 ms each, on a 1M-event and a 5M-event ledger. The server time comes
 from the page's ``Server-Timing`` header; the load event from the Navigation Timing API. Each
-page is measured "fresh" (the first load after a commit of 40 more events of the workload:
-nothing cached for that ledger version) and "warm" (loaded again at the same version),
-interleaved.
+page is measured, interleaved with the comparison (the same frame with no data, an "empty frame"):
 
-Usage: python scripts/bench/dashboard.py [--events 1000000] [--root DIR] [--repeat 7]
+- "fresh": the first load right after a commit of 40 more events of the workload (the request
+  itself brings the states forward: the worst case, a request racing the commit);
+- "settled": the first load ``--settle`` seconds after a commit (what a user opening a page sees
+  when the ledger moved a moment ago: the server's warmer has had time to draw it);
+- "warm": loaded again at the same version.
+
+Usage: python scripts/bench/dashboard.py [--events 1000000] [--root DIR] [--repeat 7] [--settle 1.0]
 """
 
 from __future__ import annotations
@@ -91,47 +95,99 @@ def load(driver, url: str) -> tuple[float, float, int]:  # type: ignore[no-untyp
     return float(total), float(app or 0.0), int(size or 0)
 
 
+class Target:
+    """One server under measurement, with its own ledger and the writer that moves it."""
+
+    def __init__(self, label: str, root: Path, pythonpath: str | None = None) -> None:
+        self.label, self.root = label, root
+        saved = os.environ.get("PYTHONPATH")
+        if pythonpath:  # the server imports lakeledger from that tree (e.g. the code before a change)
+            os.environ["PYTHONPATH"] = pythonpath
+        try:
+            self.server = Server(str(root), token=None).start(timeout=600)
+        finally:
+            if pythonpath:
+                os.environ.pop("PYTHONPATH") if saved is None else os.environ.update(PYTHONPATH=saved)
+        self.writer = Writer(root)
+
+    def close(self) -> None:
+        self.server.stop()
+        self.writer.ledger.close()
+
+
+def measure(driver, targets: list[Target], page: str, repeat: int, settle: float) -> dict[str, dict[str, list]]:  # type: ignore[no-untyped-def, type-arg]
+    """Per target, per kind of load: (load event ms, server ms, bytes), interleaved across targets."""
+    out: dict[str, dict[str, list]] = {t.label: {k: [] for k in KINDS} for t in targets}  # type: ignore[type-arg]
+    for _ in range(repeat):
+        for t in targets:  # fresh, warm, empty frame, then settled
+            runs, url = out[t.label], t.server.url
+            t.writer.commit()
+            runs["fresh"].append(load(driver, url + page))
+            runs["warm"].append(load(driver, url + page))
+            runs["empty frame"].append(load(driver, url + FLOOR))
+            t.writer.commit()
+            time.sleep(settle)
+            runs["settled"].append(load(driver, url + page))
+    return out
+
+
+KINDS = ("fresh", "settled", "warm", "empty frame")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--settle", type=float, default=1.0, help="seconds between a commit and a settled load")
     parser.add_argument("--root", help="the ledger's root: kept, and reused when it exists (it is written to)")
+    parser.add_argument("--against", metavar="PYTHONPATH",
+                        help="also measure, interleaved, a server importing lakeledger from this path (e.g. "
+                             "the code before a change) on a copy of the ledger")
     args = parser.parse_args()
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="ll-dash-")) / "ledger"
     build(root, args.events)
-    server = Server(str(root), token=None).start(timeout=600)
+    copy = None
+    targets = [Target("this", root)]
+    if args.against:
+        copy = Path(tempfile.mkdtemp(prefix="ll-dash-against-")) / "ledger"
+        shutil.copytree(root, copy)
+        targets.append(Target("against", copy, args.against))
     driver = browser()
     driver.set_page_load_timeout(900)
-    writer = Writer(root)
-    events = writer.ledger.log.scan().select("event_id").collect().height
-    print(f"ledger {root}: {events:,} events, version {writer.ledger.version}")
+    events = targets[0].writer.ledger.log.scan().select("event_id").collect().height
+    print(f"ledger {root}: {events:,} events, version {targets[0].writer.ledger.version}")
+    table: list[str] = []
     try:
         for page in PAGES:
-            started = time.perf_counter()
-            load(driver, server.url + page)  # the first load after start loads the states
-            print(f"{page:10} first load after start {time.perf_counter() - started:6.1f} s")
+            for t in targets:
+                started = time.perf_counter()
+                load(driver, t.server.url + page)  # the first load after start loads the states
+                print(f"{t.label:8} {page:10} first load after start {time.perf_counter() - started:6.1f} s")
         for page in PAGES:
-            fresh: list[tuple[float, float, int]] = []
-            warm: list[tuple[float, float, int]] = []
-            floor: list[tuple[float, float, int]] = []
-            for _ in range(args.repeat):  # interleaved: fresh (first after a commit), warm, floor
-                writer.commit()
-                fresh.append(load(driver, server.url + page))
-                warm.append(load(driver, server.url + page))
-                floor.append(load(driver, server.url + FLOOR))
-            base = statistics.median(r[0] for r in floor)
-            for label, runs in (("fresh", fresh), ("warm", warm)):
-                p50 = statistics.median(r[0] for r in runs)
-                app = statistics.median(r[1] for r in runs)
-                size = statistics.median(r[2] for r in runs) / 1024
-                print(f"{page:10} {label:5} load event p50 {p50:7.1f} ms (server {app:6.1f} ms, "
-                      f"{size:4.0f} KiB)  target <= {TARGET_MS:.0f} ms: ratio {p50 / TARGET_MS:.2f}; "
-                      f"empty frame {base:5.1f} ms: ratio {p50 / base:.2f}")
-        print(f"events {events:,}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            measured = measure(driver, targets, page, args.repeat, args.settle)
+            for t in targets:
+                runs = measured[t.label]
+                base = statistics.median(r[0] for r in runs["empty frame"])
+                row = []
+                for kind in KINDS:
+                    p50 = statistics.median(r[0] for r in runs[kind])
+                    app = statistics.median(r[1] for r in runs[kind])
+                    size = statistics.median(r[2] for r in runs[kind]) / 1024
+                    print(f"{t.label:8} {page:10} {kind:11} load event p50 {p50:7.1f} ms (server {app:6.1f} ms, "
+                          f"{size:4.0f} KiB)  target <= {TARGET_MS:.0f} ms: ratio {p50 / TARGET_MS:.2f}; "
+                          f"empty frame: ratio {p50 / base:.2f}")
+                    row.append(f"{p50:5.0f} ({app:4.0f})")
+                table.append("  ".join([f"{t.label:8}", f"{page:10}", *row]))
+        print(f"\np50 load event ms (server ms) at {events:,} events, target <= {TARGET_MS:.0f} ms:")
+        print("  ".join([f"{'server':8}", f"{'page':10}", *(f"{k:12}" for k in KINDS)]))
+        print("\n".join(sorted(table)))
+        print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         driver.quit()
-        server.stop()
-        writer.ledger.close()
+        for t in targets:
+            t.close()
+        if copy is not None:
+            shutil.rmtree(copy.parent, ignore_errors=True)
         if not args.root:
             shutil.rmtree(root.parent, ignore_errors=True)
 

@@ -8,14 +8,11 @@ behind the same token as the API.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
-from . import artifacts, audit, coverage, ingestion, login, models, runs, validations
+from . import artifacts, assets, audit, coverage, ingestion, login, models, runs, validations
 
 
 async def _home(request: Request) -> Response:
@@ -33,5 +30,5 @@ ROUTES: list[BaseRoute] = [
     *validations.ROUTES,
     *ingestion.ROUTES,
     *audit.ROUTES,
-    Mount("/static", app=StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+    Mount("/static", app=assets.Assets(directory=assets.DIRECTORY), name="static"),
 ]

@@ -22,14 +22,13 @@ from lakeledger.projections.views import coverage as coverage_view
 from lakeledger.projections.views.coverage import grace_of
 from lakeledger.store import Ledger, periods
 from lakeledger.store import events as ev
-from lakeledger.store.partitions import split_partition
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .live import Live, from_events
-from .page import CACHE, STATES, TEMPLATES, Page, render
+from .page import CACHE, STATES, TEMPLATES, Page, main_page, render
 
 WINDOW = 90  # periods shown per group: the most recent ones; older gaps are counted
 DATASETS_PER_PAGE = 5
@@ -85,10 +84,10 @@ def _calendar_state(ledger: Ledger, page: Page) -> State:
 @lru_cache(maxsize=1 << 18)
 def _cell(partition: str, keys: tuple[str, ...], freq: str) -> tuple[str, str, datetime] | None:
     """(group, period label, period start) of a partition; None when it names no period."""
-    group, moment = split_partition(partition, keys)
-    if moment is None:
+    cell = coverage_view.period_of(partition, keys, freq)
+    if cell is None:
         return None
-    start = periods.truncate(moment, freq)
+    group, start = cell
     return group, periods.label(start, freq), start
 
 
@@ -206,3 +205,4 @@ async def coverage_page(request: Request) -> Response:
 
 
 ROUTES = [Route("/coverage", coverage_page)]
+main_page("/coverage", "coverage.html", _page)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .page import Page, render
+from .page import Page, main_page, render
 
 COLUMNS = ["model", "version", "stage", "aliases", "run_id", "framework", "metrics", "registered_at",
            "stage_changed_at", "stage_changed_by", "stage_reason"]
@@ -48,3 +48,4 @@ async def one(request: Request) -> Response:
 
 
 ROUTES = [Route("/models", list_models), Route("/models/{model:path}", one)]
+main_page("/models", "models.html", _list)

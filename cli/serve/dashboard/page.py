@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from . import assets, warm
 from .live import Live, view_loader
 
 HERE = Path(__file__).parent
@@ -56,28 +57,49 @@ TEMPLATES = Environment(
 )
 TEMPLATES.filters["cell"] = cell
 TEMPLATES.filters["json"] = lambda value: msgspec.json.encode(value).decode()
+TEMPLATES.globals["asset"] = assets.url
+
+
+WAIT_S = 30.0  # longest wait for a page part another thread computes
 
 
 class Cache:
     """Pages computed from one ledger version are reused until the ledger moves: a view at "now"
-    is keyed by the version it reflects, a past moment by the moment itself. Small and bounded."""
+    is keyed by the version it reflects, a past moment by the moment itself. Small and bounded.
+    A key being computed by one thread (a request, the warmer) is waited for by the others."""
 
     def __init__(self, size: int = 64) -> None:
         self.size = size
         self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._pending: dict[tuple[Any, ...], threading.Event] = {}
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
+        mine: threading.Event | None = None
+        for _ in range(2):
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                pending = self._pending.get(key)
+                if pending is None:
+                    mine = self._pending[key] = threading.Event()
+                    break
+            # computed elsewhere: found on the next pass; after WAIT_S (or if that failed),
+            # computed here as well rather than risk waiting on a waiter
+            pending.wait(WAIT_S)
+        try:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            if mine is not None:
+                with self._lock:
+                    self._pending.pop(key, None)
+                mine.set()
 
 
 CACHE = Cache()
@@ -191,11 +213,34 @@ class Page:
         return frame.slice(start, per_page).to_dicts(), pager
 
 
+def draw(
+    ledger: Ledger, page: Page, template: str, build: Callable[[Ledger, Page], Mapping[str, Any]]
+) -> tuple[str, int, bool]:
+    """The page's HTML, the ledger version it shows and whether it was drawn now (False: found
+    in the cache): the same URL at the same version is the same page, drawn once (by a request
+    or by the warmer, see ``warm.py``)."""
+    request = page.request
+    moment = page.moment_key(ledger)
+    version = moment[1] if page.as_of is None else ledger.version
+    key = ("html", template, request.url.path, request.url.query, moment[0], page.as_of, version)
+    section = template.split("_")[0].removesuffix(".html")
+    drawn = []
+
+    def compute() -> str:
+        data = dict(build(ledger, page))
+        data["latest_version"] = version
+        drawn.append(True)
+        return TEMPLATES.get_template(template).render(page=page, nav=NAV, section=section, **data)
+
+    return CACHE.get(key, compute), version, bool(drawn)
+
+
 async def render(
     request: Request, template: str, build: Callable[[Ledger, Page], Mapping[str, Any]]
 ) -> HTMLResponse:
     """Build the page's data in a worker thread (one read at a time on the reader ledger, as the
-    read API does), then render it with the shared frame (navigation, as-of control)."""
+    read API does), then render it with the shared frame (navigation, as-of control). A page at
+    "now" is kept warm afterwards: drawn again in the background after each new version."""
     started = time.perf_counter()
     try:
         page = Page(request)
@@ -203,33 +248,46 @@ async def render(
         return error_page(400, str(exc))
     services = request.app.state.services
 
-    section = template.split("_")[0].removesuffix(".html")
-
-    def locked() -> str:
-        with services.read_lock:
-            ledger = services.reader
-            moment = page.moment_key(ledger)
-            version = moment[1] if page.as_of is None else ledger.version
-            # the same URL at the same ledger version is the same page: rendered once
-            key = ("html", template, request.url.path, request.url.query, moment[0], page.as_of, version)
-
-            def draw() -> str:
-                data = dict(build(ledger, page))
-                data["latest_version"] = version
-                return TEMPLATES.get_template(template).render(
-                    page=page, nav=NAV, section=section, **data
-                )
-
-            return CACHE.get(key, draw)  # type: ignore[no-any-return]
+    def locked() -> tuple[str, int, bool]:
+        with warm.REQUESTS, services.read_lock:  # the warmer waits while requests are served
+            return draw(services.reader, page, template, build)
 
     try:
-        body = await run_in_threadpool(locked)
+        body, version, drawn = await run_in_threadpool(locked)
     except LookupError as exc:
         return error_page(404, str(exc).strip("'\""))
     except InvalidInput as exc:  # bad filter, sort, moment...: say which and how to fix it
         return error_page(400, str(exc))
+    if page.as_of is None:
+        scope = {k: v for k, v in request.scope.items() if k not in ("app", "router", "endpoint")}
+        if _keep_warm(request.app.state, services, scope, template, build, version):
+            # the dashboard's first visit since start: the main pages' states load meanwhile
+            # (at 5M events 10-15 s each), before the visitor gets to them
+            for path, main_template, main_build in MAIN:
+                if path != request.url.path:
+                    main = scope | {"path": path, "raw_path": path.encode(), "query_string": b"",
+                                    "path_params": {}}
+                    _keep_warm(request.app.state, services, main, main_template, main_build, -1)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return HTMLResponse(body, headers={"Server-Timing": f"app;dur={elapsed_ms:.1f}"})
+    timing = f'app;dur={elapsed_ms:.1f}, cache;desc="{"miss" if drawn else "hit"}"'
+    return HTMLResponse(body, headers={"Server-Timing": timing})
+
+
+Build = Callable[[Ledger, Page], Mapping[str, Any]]
+MAIN: list[tuple[str, str, Build]] = []  # (path, template, build) of the pages prepared on a first visit
+
+
+def main_page(path: str, template: str, build: Build) -> None:
+    """Declare a page worth preparing as soon as anyone opens the dashboard (see ``render``)."""
+    MAIN.append((path, template, build))
+
+
+def _keep_warm(
+    app_state: Any, services: Any, scope: dict[str, Any], template: str, build: Build, version: int
+) -> bool:
+    url = (template, scope["path"], scope["query_string"].decode("latin-1"))
+    again = lambda ledger: draw(ledger, Page(Request(scope)), template, build)  # noqa: E731
+    return warm.visited(app_state, services, url, again, version)
 
 
 def error_page(status: int, message: str) -> HTMLResponse:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .page import CACHE, PER_PAGE, Page, render
+from .page import CACHE, PER_PAGE, Page, main_page, render
 
 COLUMNS = ["run_id", "experiment", "job", "name", "status", "started_at", "duration_s", "metrics", "params"]
 STARTED = ("run_id", "experiment", "job", "name", "started_at")  # lean columns of the "started" part
@@ -45,10 +45,13 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
     elif text:
         rows = runs_search.search_runs(state, ctx, text, columns=f"run_id,{column}")
     elif column in STARTED:  # the default order: no need to join the other parts
-        deleted = state["deletion"].lazy().filter(pl.col("deletion") == "run.deleted")
-        started = state["started"].lazy().join(deleted, on="run_id", how="anti")
-        wanted = dict.fromkeys(["run_id", column, "started_at"])
-        rows = started.select(*wanted).sort("started_at", "run_id").collect()
+        # eager, and no join when nothing is deleted: at 5M events (100k runs) the lazy
+        # anti-join-then-sort plan took 25-45 ms of CPU, this 3-5 ms
+        deleted = state["deletion"].filter(pl.col("deletion") == "run.deleted")["run_id"]
+        started = state["started"].select(list(dict.fromkeys(["run_id", column, "started_at"])))
+        if deleted.len():
+            started = started.filter(~pl.col("run_id").is_in(deleted.implode()))
+        rows = started.sort("started_at", "run_id")
     else:
         rows = runs_view.lean(state, ctx).select("run_id", column).collect()
     rows = rows.sort(column, descending=descending, nulls_last=True, maintain_order=True)
@@ -160,3 +163,4 @@ ROUTES = [
     Route("/runs/compare", compare),
     Route("/runs/{run_id}", one),
 ]
+main_page("/runs", "runs.html", _list)
