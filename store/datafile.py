@@ -33,7 +33,10 @@ ROW_GROUP_ROWS = 16_384
 UNIQUE_COLUMNS = ("event_id", "payload")
 
 
-def write(table: TablePath, data: pa.Table, *, prefix: str = "part", data_change: bool = True) -> Add:
+def write(
+    table: TablePath, data: pa.Table, *, prefix: str = "part", data_change: bool = True, sync: bool = True
+) -> Add:
+    """``sync=False``: the commit adding the file syncs it (``TablePath.commit(unsynced=...)``)."""
     name = f"{prefix}-{uuid.uuid4()}.parquet"
     buf = io.BytesIO()
     pq.write_table(
@@ -45,7 +48,7 @@ def write(table: TablePath, data: pa.Table, *, prefix: str = "part", data_change
         write_statistics=[c for c in data.column_names if c != "payload"],
     )
     body = buf.getvalue()
-    table.write_data(name, body)
+    table.write_data(name, body, sync=sync)
     return Add(name, len(body), int(time.time() * 1000), data_change, json.dumps(stats(data)))
 
 

@@ -13,6 +13,12 @@ fsynced, and the json is published with ``link`` (put-if-absent, atomic: a reade
 half-written commit). Measured on a loaded 2-core machine: 2.6 ms per append with fsync against
 22.9 ms through delta-rs' commit and snapshot update (which fsyncs nothing). On object stores
 delta-rs' own commit (conditional put) is kept.
+The fsyncs a commit needs before its link (the new data file, the table directory holding its
+name, the commit file's content) are issued at once from threads: ext4 serves concurrent fsyncs
+with one journal commit and one device flush. Measured (ext4 on a virtio disk, load 5): the four
+fsyncs one after another 17 ms, these three together then the link's directory fsync 5.7 ms.
+The directory fsync that makes the link durable can be left to the caller (``sync_log``), so a
+writer can prepare its next commit while it runs.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import re
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,15 +243,22 @@ class TablePath:
 
     # exact-version commits
     def commit(self, table: DeltaTable, version: int, actions: Sequence[Add | Remove], *,
-               app_id: str, schema: pa.Schema, metadata: dict[str, str], sync: bool = True) -> None:
+               app_id: str, schema: pa.Schema, metadata: dict[str, str], sync: bool = True,
+               unsynced: Sequence[str] = (), sync_log: bool = True) -> None:
         """Commit ``actions`` at exactly ``version`` with app transaction (``app_id``, version).
 
         Raises ``CommitConflict`` if the version exists. ``table`` is only used (and advanced)
-        on object stores, where delta-rs commits at its snapshot's version + 1. ``sync=False``
-        skips the fsyncs on local disk (tables rebuildable from the log: as ``write_deltalake``).
+        on object stores, where delta-rs commits at its snapshot's version + 1. Local disk only:
+        ``sync=False`` skips every fsync (tables rebuildable from the log, as ``write_deltalake``);
+        ``unsynced``: data files written with ``write_data(sync=False)``, made durable here before
+        the commit is published; ``sync_log=False``: the commit is published but durable only
+        after the caller's ``sync_log()`` (object stores are durable on publication).
         """
         if self.local:
-            return self._commit_local(version, actions, app_id, metadata, sync)
+            try:
+                return self._commit_local(version, actions, app_id, metadata, sync, unsynced, sync_log)
+            except OSError as exc:  # a failed write or fsync: typed (transient or not) for the caller
+                raise self._error(exc) from None
         try:
             if table.version() != version - 1:
                 table.update_incremental()
@@ -262,7 +276,8 @@ class TablePath:
             raise self._error(exc) from None
 
     def _commit_local(self, version: int, actions: Sequence[Add | Remove], app_id: str,
-                      metadata: dict[str, str], sync: bool = True) -> None:
+                      metadata: dict[str, str], sync: bool, unsynced: Sequence[str],
+                      sync_log: bool) -> None:
         now = int(time.time() * 1000)
         info = {"timestamp": now, "operation": "WRITE",
                 "operationParameters": {"mode": "Append", "partitionBy": "[]"},
@@ -274,15 +289,25 @@ class TablePath:
         log_dir = os.path.join(self.path, "_delta_log")
         target = os.path.join(log_dir, commit_file(version))
         tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.json")
-        _write_synced(tmp, body, sync)
         try:
+            _write_synced(tmp, body, sync=sync, also=[os.path.join(self.path, p) for p in unsynced],
+                          dirs=[self.path] if unsynced else [])
             os.link(tmp, target)  # put-if-absent: fails if another writer has this version
         except FileExistsError:
             raise CommitConflict(f"{self.uri}: version {version} already exists") from None
         finally:
-            os.unlink(tmp)
-        if sync:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if sync and sync_log:
             _sync_dir(log_dir)
+
+    def sync_log(self) -> None:
+        """Make every commit published so far durable (``commit(sync_log=False)``)."""
+        if self.local:
+            try:
+                _sync_dir(os.path.join(self.path, "_delta_log"))
+            except OSError as exc:
+                raise self._error(exc) from None
 
     def removed_in(self, version: int) -> set[str] | None:
         """Paths the commit at ``version`` removed; None when its commit file cannot be read
@@ -303,11 +328,12 @@ class TablePath:
         return removed
 
     def write_data(self, name: str, body: bytes, *, sync: bool = True) -> None:
-        """Write a data file durably (fsync of the file and its directory on local disk; not
-        with ``sync=False``)."""
+        """Write a data file durably (fsync of the file and its directory on local disk).
+        ``sync=False``: not now (the commit that adds it syncs it with ``commit(unsynced=...)``,
+        or, for tables rebuildable from the log, nothing does)."""
         try:
             if self.local:
-                _write_synced(os.path.join(self.path, name), body, sync)
+                _write_synced(os.path.join(self.path, name), body, sync=sync)
                 if sync:
                     _sync_dir(self.path)
             else:
@@ -468,21 +494,43 @@ def load(uri: str, options: dict[str, str] | None = None, version: int | None = 
     return TablePath(uri, options).load(version)
 
 
-def _write_synced(path: str, body: bytes, sync: bool = True) -> None:
+def _write_synced(path: str, body: bytes, *, sync: bool = True, also: Sequence[str] = (),
+                  dirs: Sequence[str] = ()) -> None:
+    """Create ``path`` with ``body`` and fsync it, together with the files ``also`` and the
+    directories ``dirs``: all at once, from threads (one journal commit for all on ext4)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         view = memoryview(body)
         while view:
             view = view[os.write(fd, view):]
         if sync:
-            os.fsync(fd)
+            others = [_syncer().submit(_sync_path, p) for p in [*also, *dirs]]
+            try:
+                os.fsync(fd)
+            finally:
+                for f in others:
+                    f.result()
     finally:
         os.close(fd)
 
 
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _sync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)  # fsync through any descriptor flushes the file (Linux)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _syncer() -> ThreadPoolExecutor:
+    """Threads for concurrent fsyncs; a forked child (whose copy has no threads) makes its own."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakeledger-fsync"))
+    return _pool[1]
+
+
+_sync_dir = _sync_path

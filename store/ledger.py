@@ -63,10 +63,13 @@ class Ledger(Recording):
         return ledger
 
     # -- writing -----------------------------------------------------------------------------
-    def append(self, events: Iterable[ev.Event], *, check_ids: bool = True) -> Committed:
+    def append(
+        self, events: Iterable[ev.Event], *, check_ids: bool = True, durable: bool = True
+    ) -> Committed:
         """Commit ``events`` atomically. Ids already in the log are skipped (idempotent retry).
 
         Every event is admitted first (``admission.admit``): a bad one refuses the whole batch.
+        ``durable=False`` (group committers): published on return, durable after ``log.sync()``.
         """
         batch = [admit(e, self.location) for e in events]
         if self._writer is not None:
@@ -74,9 +77,11 @@ class Ledger(Recording):
             # nothing is pending: the timer may be committing those events right now, and
             # flush waits for that commit.
             self._writer.flush()
-        return self._commit(batch, check_ids=check_ids)
+        return self._commit(batch, check_ids=check_ids, durable=durable)
 
-    def _commit(self, batch: list[ev.Event], *, check_ids: bool) -> Committed:
+    def _commit(
+        self, batch: list[ev.Event], *, check_ids: bool, durable: bool = True
+    ) -> Committed:
         """One atomic commit of already admitted events, never through the buffer (the buffer
         commits with this; its events were admitted by ``emit``)."""
         lifecycle.check_runtime()
@@ -87,7 +92,7 @@ class Ledger(Recording):
             skipped[:] = dropped
             return apply_model_rules(snapshot, unique)
 
-        result = self.log.commit(prepare)
+        result = self.log.commit(prepare, durable=durable)
         return Committed(result.version, result.events, tuple(skipped))
 
     def append_rows(self, rows: Rows) -> Committed:

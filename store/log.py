@@ -264,14 +264,25 @@ class EventLog:
         return self.refresh().version()
 
     # -- writing ---------------------------------------------------------------------------
-    def commit(self, prepare: Prepare) -> Committed:
+    def commit(self, prepare: Prepare, *, durable: bool = True) -> Committed:
         """Commit the events ``prepare`` returns for the current snapshot, retrying on conflict.
 
         ``prepare`` runs again on every attempt, on the snapshot that attempt commits on, so
         whatever it checked is still true when the commit lands.
+        The last fsync (the log directory's, making the published commit durable) runs after
+        the lock is released, so another thread's commit prepares meanwhile. ``durable=False``
+        leaves it to the caller: call ``sync()`` before telling anyone the events are stored
+        (a group committer prepares its next tick while this one's fsync runs).
         """
         with self._committing:  # one commit at a time per log: the rules' state is shared
-            return self._commit(prepare)
+            result = self._commit(prepare)
+        if durable and result.version is not None:
+            self.sync()
+        return result
+
+    def sync(self) -> None:
+        """Make every commit this writer published so far durable (see ``commit``)."""
+        self.files.sync_log()
 
     def _commit(self, prepare: Prepare) -> Committed:
         deadline = time.monotonic() + self.settings.commit_deadline_s
@@ -329,10 +340,11 @@ class EventLog:
 
     def _write(self, data: object, version: int, batch_id: str, n: int) -> Add:
         """Write the data file, then commit it at exactly ``version`` (never rebased)."""
-        add = datafile.write(self.files, data)  # type: ignore[arg-type]
+        add = datafile.write(self.files, data, sync=False)  # type: ignore[arg-type]
         try:
             self.files.commit(
                 self.table, version, [add], app_id=SEQ_APP_ID, schema=codec.SCHEMA,
+                unsynced=[add.path], sync_log=False,  # the log directory: by ``commit``
                 metadata={
                     "lakeledger.batch": batch_id,
                     history.EVENTS_KEY: str(n),

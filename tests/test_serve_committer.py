@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lakeledger.store import Ledger
-from lakeledger.store.errors import ConcurrencyError, InvalidInput
+from lakeledger.store.errors import ConcurrencyError, InvalidInput, StorageError
 from lakeledger.store.events import ModelStageChanged, ModelVersionRegistered, ValidationRecorded
 
 pytest.importorskip("starlette")
@@ -26,6 +26,7 @@ class Gated:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger, self.gate, self.calls = ledger, threading.Event(), 0
+        self.log = ledger.log  # the committer makes published ticks durable through it
 
     def append(self, events: Any, **options: Any) -> Any:
         self.calls += 1
@@ -89,6 +90,56 @@ def test_one_commit_for_everything_that_waited(tmp_path: Path) -> None:
     assert committer.commits == 2 and gated.calls == 2
     assert len({r.version for r in results[1:]}) == 1  # sixteen requests, one commit
     assert ledger.events(stream="validation/t").collect().height == 17
+
+
+class UnsyncableLog:
+    """The real log, whose directory fsync fails (a disk error after the commit was published)."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    def sync(self) -> None:
+        raise OSError(5, "Input/output error")
+
+
+def test_no_request_is_acknowledged_when_its_commit_cannot_be_made_durable(tmp_path: Path) -> None:
+    ledger = Ledger.open(str(tmp_path / "ledger"))
+    gated = Gated(ledger)
+    gated.gate.set()
+    gated.log = UnsyncableLog(ledger.log)
+    committer = GroupCommitter(gated)  # type: ignore[arg-type]
+
+    async def scenario() -> list[Any]:
+        batch = [committer.submit([ValidationRecorded(target="t", check=str(i), passed=True)]) for i in range(8)]
+        return await asyncio.gather(*batch, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    committer.close()
+    assert all(isinstance(o, StorageError) and "fsync failed" in str(o) for o in outcomes), outcomes
+
+
+def test_pipelined_ticks_answer_every_request_once_in_commit_order(tmp_path: Path) -> None:
+    """Many small ticks in a row (the next published while the previous one is made durable):
+    every request gets its own events back, versions grow with the ticks, nothing is lost."""
+    ledger = Ledger.open(str(tmp_path / "ledger"))
+    committer = GroupCommitter(ledger)
+
+    async def client(c: int) -> list[Any]:
+        return [await committer.submit([ValidationRecorded(target="t", check=f"{c}.{i}", passed=True)])
+                for i in range(15)]
+
+    async def scenario() -> list[list[Any]]:
+        return await asyncio.gather(*(client(c) for c in range(6)))
+
+    per_client = asyncio.run(scenario())
+    committer.close()
+    for receipts in per_client:
+        versions = [r.version for r in receipts]
+        assert versions == sorted(versions) and len(set(versions)) == len(versions)  # one client: in order
+        assert all(len(r.events) == 1 and not r.skipped for r in receipts)
+    ids = [r.events[0].event_id for receipts in per_client for r in receipts]
+    stored = ledger.events(stream="validation/t").collect()["event_id"].to_list()
+    assert sorted(stored) == sorted(ids) and len(stored) == 90
 
 
 def test_maintenance_never_holds_up_an_acknowledgement(tmp_path: Path) -> None:

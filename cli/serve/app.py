@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakeledger.store import Ledger, LedgerError
-from lakeledger.store.errors import ConcurrencyError, InvalidInput, NotInitialised, StorageError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,10 +24,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from . import DEFAULT_MAX_BODY, append, lineage, openapi, read, subscribe
-from .auth import BodyTooLarge, Guard
+from .auth import Guard
 from .committer import GroupCommitter
 from .maintainer import MANUAL, Maintainer
-from .responses import JSONResponse, error
+from .responses import UNEXPECTED, JSONResponse, error, status_of
 
 log = logging.getLogger("lakeledger.serve")
 
@@ -66,18 +65,9 @@ class Services:
             self._waiters.discard(waiter)
 
 
-_STATUS: list[tuple[type[LedgerError], int]] = [
-    (BodyTooLarge, 413),
-    (NotInitialised, 404),
-    (InvalidInput, 400),
-    (ConcurrencyError, 409),
-    (StorageError, 503),
-]
-
-
 async def _ledger_error(request: Request, exc: Exception) -> Response:
-    status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
-    return error(status, str(exc))
+    assert isinstance(exc, LedgerError)
+    return error(status_of(exc), str(exc))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -87,7 +77,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error(500, "internal error (logged on the server); nothing was written by this request")
+    return error(500, UNEXPECTED)
 
 
 async def _health(request: Request) -> Response:
@@ -156,4 +146,5 @@ def create_app(
     )
     app.state.services = services
     app.state.token = token  # the dashboard's login form compares against it
-    return Guard(app, token=token, max_body=max_body)
+    fast = {("POST", "/api/v1/events"): append.fast_post_events(services)}  # the hot path
+    return Guard(app, token=token, max_body=max_body, fast=fast)

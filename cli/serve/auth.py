@@ -18,7 +18,7 @@ import zlib
 
 import msgspec
 from lakeledger.store.errors import InvalidInput
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/api/health", "/login"})  # "up" for a supervisor; the dashboard's login form
@@ -32,10 +32,21 @@ class BodyTooLarge(InvalidInput):
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, *, token: str | None, max_body: int) -> None:
+    """``fast``: plain ASGI handlers by (method, path) for the hot paths, called here once the
+    request passed the guards, without the framework's per-request routing and middleware."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        max_body: int,
+        fast: dict[tuple[str, str], ASGIApp] | None = None,
+    ) -> None:
         self.app = app
         self.token = f"Bearer {token}".encode() if token else None
         self.max_body = max_body
+        self.fast = fast or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +73,8 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             await _answer(send, 413, f"request body over the limit of {self.max_body} bytes")
             return
-        await self.app(scope, receive, send)
+        handler = self.fast.get((scope["method"], path)) if self.fast else None
+        await (handler or self.app)(scope, receive, send)
 
 
 def _cookie(headers: dict[bytes, bytes], name: bytes) -> bytes:
@@ -109,8 +121,31 @@ async def read_body(request: Request) -> bytes:
         if size > limit:
             raise BodyTooLarge(f"request body over the limit of {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "identity").lower()
+    return decoded(b"".join(chunks), request.headers.get("content-encoding", "identity"), limit)
+
+
+async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """``read_body`` for a plain ASGI handler; ``ClientDisconnect`` if the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    encoding = next((v for k, v in scope["headers"] if k == b"content-encoding"), b"identity")
+    return decoded(b"".join(chunks), encoding.decode("latin-1"), limit)
+
+
+def decoded(body: bytes, encoding: str, limit: int) -> bytes:
+    """``body`` as sent with Content-Encoding ``encoding``, decompressed within ``limit``."""
+    encoding = encoding.lower()
     if encoding in ("gzip", "deflate"):
         try:
             decoder = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)

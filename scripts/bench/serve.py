@@ -1,17 +1,22 @@
 """HTTP benchmarks for ``lakeledger serve`` (issue 12). Prints medians of --repeat rounds.
 
-  python scripts/bench/serve.py [--seconds 8] [--repeat 3] [--workdir DIR]
+  python scripts/bench/serve.py [--seconds 8] [--repeat 3] [--workdir DIR] [--baseline SRC]
 
 - 16 concurrent clients (2 processes x 8 asyncio keep-alive connections) appending batches of
   100 events: events/s; then single-event requests: requests/s and client-side p50; then the same
   from --many clients (default 256): a request waits for one durable commit (~30 ms here), so
   2,000 requests/s needs ~60+ requests in flight, which 16 clients cannot have;
-- one client sending single-event requests (no contention) p50, beside the p50 of the same commit
-  made with ``Ledger.append`` right after it on the same ledger (the server idle): the HTTP overhead;
 - 16 clients POSTing OpenLineage RunEvents (START, COMPLETE) to /api/v1/lineage: requests/s;
+- one client sending single-event requests (no contention) p50, beside the p50 of the same commit
+  made with ``Ledger.append`` on the same ledger by the server's code in another process, in
+  alternating blocks of 25 (each waits while the other runs): the HTTP overhead;
 - every acknowledged event counted in the raw Delta table: lost and duplicated must be 0.
-Clients are minimal asyncio HTTP/1.1 connections (no library): they share the 2 cores with the
-server, so a heavy client (http.client in threads) would mostly measure itself.
+With ``--baseline SRC`` (a directory holding another ``lakeledger`` package, e.g. ``main`` laid
+out by ``--make-baseline SRC``) a second server runs that code on its own root, and the rounds
+alternate between the two (A, B, B, A...), each with its own library p50: before/after, same run.
+Load clients are minimal asyncio HTTP/1.1 connections (no library): they share the 2 cores with
+the server, so a heavy client (http.client in threads) would mostly measure itself; the lone
+client of the overhead measure is one http.client keep-alive connection.
 Targets (2 cores): >= 20,000 events/s in batches, >= 2,000 single-event requests/s, HTTP overhead
 <= 2 ms, 0 lost.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import multiprocessing as mp
 import os
@@ -53,8 +59,8 @@ def _body(mode: str, tag: str, i: int) -> tuple[str, bytes]:
             "inputs": [{"namespace": "s3://b", "name": f"in{i % 20}"}],
             "outputs": [{"namespace": "s3://b", "name": f"out{i % 20}"}]}).encode()
     size = 100 if mode == "batch" else 1
-    return "/api/v1/events", json.dumps([{"kind": "validation.recorded", "target": tag, "check": f"c{i}.{j}",
-                                          "passed": True} for j in range(size)]).encode()
+    head = b'{"kind":"validation.recorded","target":' + json.dumps(tag).encode() + b',"check":"c%d.%d","passed":true}'
+    return "/api/v1/events", b"[" + b",".join(head % (i, j) for j in range(size)) + b"]"
 
 
 async def _connection(port: int, mode: str, until: float, tag: str, out: list) -> None:
@@ -83,8 +89,8 @@ async def _connection(port: int, mode: str, until: float, tag: str, out: list) -
             continue
         latencies.append(time.perf_counter() - t0)
         requests += 1
-        if status == 200:
-            acked += json.loads(answer)["appended"]
+        if status == 200:  # the answer's count, without decoding the whole answer
+            acked += int(answer.split(b'"appended":', 1)[1].split(b",", 1)[0])
         else:
             errors += 1
     writer.close()
@@ -116,18 +122,64 @@ def load(pool: mp.pool.Pool, port: int, mode: str, seconds: float, tag: str,
             "p50_ms": statistics.median(lat) * 1e3 if lat else float("nan")}
 
 
-def library_p50(root: str, n: int = 200) -> float:
-    """The commit the server makes for one such request, made directly: durable, ids not searched
-    (the body named none). Maintenance stays inline (without it nothing checkpoints the log and
-    each commit replays more of it); the median is of the commits between."""
+def library_worker(root: str) -> None:
+    """The commit the server makes for one single-event request, made directly: durable, ids not
+    searched (the body named none), log maintenance after each append returns as a script has it
+    (the server pays its maintenance too, on another thread). Reads a count per line, makes that
+    many appends, prints their milliseconds."""
     ledger = Ledger.open(root)
-    samples = []
-    for i in range(n):
-        e = ev.ValidationRecorded(target="lib", check=f"c{i}", passed=True)
-        t0 = time.perf_counter()
-        ledger.append([e], check_ids=False)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1e3
+    i = 0
+    for line in sys.stdin:
+        samples = []
+        for _ in range(int(line)):
+            i += 1
+            e = ev.ValidationRecorded(target="lib", check=f"c{i}", passed=True)
+            t0 = time.perf_counter()
+            ledger.append([e], check_ids=False)
+            samples.append((time.perf_counter() - t0) * 1e3)
+        print(" ".join(f"{x:.3f}" for x in samples), flush=True)
+
+
+def overhead(port: int, env: dict[str, str], root: str, tag: str, blocks: int, per: int = 25) -> dict[str, float]:
+    """One client's single-event requests and the library's appends to the same ledger (run by
+    the server's code), in alternating blocks of ``per``: both medians under the same load, which
+    on a shared machine moves too much between two phases seconds apart. First blocks dropped."""
+    worker = subprocess.Popen([sys.executable, __file__, "--library-worker", root], env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    http_ms: list[float] = []
+    lib_ms: list[float] = []
+    acked = errors = 0
+    try:
+        for b in range(blocks + 1):
+            conn.close()  # the server closes a connection idle for 5 s (the library's block may last that)
+            conn.connect()
+            for i in range(per):
+                _, body = _body("single", tag, b * per + i)
+                t0 = time.perf_counter()
+                conn.request("POST", "/api/v1/events", body, headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                if b:
+                    http_ms.append((time.perf_counter() - t0) * 1e3)
+                if answer.status == 200:
+                    acked += json.loads(data)["appended"]
+                else:
+                    errors += 1
+            assert worker.stdin is not None and worker.stdout is not None
+            worker.stdin.write(f"{per}\n")
+            worker.stdin.flush()
+            samples = [float(x) for x in worker.stdout.readline().split()]
+            if b:
+                lib_ms += samples
+    finally:
+        conn.close()
+        if worker.stdin is not None:
+            worker.stdin.close()
+        worker.wait(60)
+    return {"http_p50": statistics.median(http_ms), "library_p50": statistics.median(lib_ms),
+            "acked": acked, "errors": errors, "library_events": (blocks + 1) * per}
 
 
 def free_port() -> int:
@@ -136,12 +188,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(root: str) -> tuple[subprocess.Popen, int]:
+def start_server(root: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     cmd = [sys.executable, "-c", "from lakeledger.cli.main import main; main()", "--root", root, "serve",
            "--port", str(port), "--token-env", "BENCH_TOKEN"]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, "BENCH_TOKEN": TOKEN})
+    proc = subprocess.Popen(cmd, env={**(env or os.environ), "BENCH_TOKEN": TOKEN})
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -154,72 +206,121 @@ def start_server(root: str) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--many", type=int, default=MANY, help=f"concurrent single-event clients (default {MANY})")
-    parser.add_argument("--workdir")
-    args = parser.parse_args()
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-serve-"))
-    root = str(work / "served")
-    rounds: dict[str, list[float]] = {k: [] for k in (
-        "batch_events_s", "single_req_s", "single16_p50", "many_req_s", "many_p50", "single1_p50", "library_p50",
-        "lineage_req_s")}
-    acked = errors = library_events = 0
-    print(f"load average before: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
-    try:
-        proc, port = start_server(root)
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(PROCS) as pool:
-            acked += load(pool, port, "single", 1.0, "warmup")["acked"]
-            for r in range(args.repeat):
-                b = load(pool, port, "batch", args.seconds, f"batch{r}")
-                s = load(pool, port, "single", args.seconds, f"single{r}")
-                many = load(pool, port, "single", args.seconds, f"many{r}", conns=args.many // PROCS)
-                one = load(pool, port, "single", args.seconds / 2, f"one{r}", procs=1, conns=1)
-                lin = load(pool, port, "lineage", args.seconds, f"lineage{r}")
-                lib = library_p50(root)  # the same ledger, the server idle meanwhile
-                library_events += 200
-                rounds["batch_events_s"].append(b["acked"] / b["seconds"])
-                rounds["single_req_s"].append(s["requests"] / s["seconds"])
-                rounds["single16_p50"].append(s["p50_ms"])
-                rounds["many_req_s"].append(many["requests"] / many["seconds"])
-                rounds["many_p50"].append(many["p50_ms"])
-                rounds["single1_p50"].append(one["p50_ms"])
-                rounds["library_p50"].append(lib)
-                rounds["lineage_req_s"].append(lin["requests"] / lin["seconds"])
-                acked += b["acked"] + s["acked"] + many["acked"] + one["acked"]
-                round_errors = b["errors"] + s["errors"] + many["errors"] + one["errors"] + lin["errors"]
-                errors += round_errors
-                print(f"round {r + 1}: batches {b['acked'] / b['seconds']:,.0f} ev/s | single x16 "
-                      f"{s['requests'] / s['seconds']:,.0f} req/s p50 {s['p50_ms']:.1f} ms | single x{args.many} "
-                      f"{many['requests'] / many['seconds']:,.0f} req/s p50 {many['p50_ms']:.1f} ms | 1 client p50 "
-                      f"{one['p50_ms']:.2f} ms vs library {lib:.2f} ms | lineage {lin['requests'] / lin['seconds']:,.0f}"
-                      f" req/s | errors {round_errors} | load {os.getloadavg()[0]:.1f}", flush=True)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(120)
-        frame = pl.read_delta(f"{root}/events", columns=["event_id", "kind", "stream"])
+METRICS = ("batch_events_s", "single_req_s", "single16_p50", "many_req_s", "many_p50", "single1_p50",
+           "library_p50", "lineage_req_s")
+
+
+class Target:
+    """One server under test (this tree's code, or the baseline's) with its own root and counts."""
+
+    def __init__(self, name: str, work: Path, pythonpath: str | None) -> None:
+        self.name, self.root = name, str(work / name)
+        self.env = dict(os.environ)
+        if pythonpath:
+            self.env["PYTHONPATH"] = pythonpath
+        self.proc, self.port = start_server(self.root, self.env)
+        self.rounds: dict[str, list[float]] = {k: [] for k in METRICS}
+        self.acked = self.errors = self.library_events = 0
+
+    def round(self, pool: mp.pool.Pool, r: int, seconds: float, many: int) -> None:
+        b = load(pool, self.port, "batch", seconds, f"batch{r}")
+        s = load(pool, self.port, "single", seconds, f"single{r}")
+        m = load(pool, self.port, "single", seconds, f"many{r}", conns=many // PROCS)
+        lin = load(pool, self.port, "lineage", seconds, f"lineage{r}")
+        one = overhead(self.port, self.env, self.root, f"one{r}", blocks=max(4, int(seconds)))
+        lib = one["library_p50"]
+        self.library_events += int(one["library_events"])
+        got = {"batch_events_s": b["acked"] / b["seconds"], "single_req_s": s["requests"] / s["seconds"],
+               "single16_p50": s["p50_ms"], "many_req_s": m["requests"] / m["seconds"], "many_p50": m["p50_ms"],
+               "single1_p50": one["http_p50"], "library_p50": lib, "lineage_req_s": lin["requests"] / lin["seconds"]}
+        for k, v in got.items():
+            self.rounds[k].append(v)
+        self.acked += b["acked"] + s["acked"] + m["acked"] + int(one["acked"])
+        errors = int(b["errors"] + s["errors"] + m["errors"] + one["errors"] + lin["errors"])
+        self.errors += errors
+        print(f"round {r + 1} {self.name:>6}: batches {got['batch_events_s']:,.0f} ev/s | single x16 "
+              f"{got['single_req_s']:,.0f} req/s p50 {s['p50_ms']:.1f} ms | single x{many} "
+              f"{got['many_req_s']:,.0f} req/s p50 {m['p50_ms']:.1f} ms | 1 client p50 "
+              f"{one['http_p50']:.2f} ms vs library {lib:.2f} ms | lineage {got['lineage_req_s']:,.0f}"
+              f" req/s | errors {errors} | load {os.getloadavg()[0]:.1f}", flush=True)
+
+    def finish(self, many: int, repeat: int, seconds: float) -> tuple[dict[str, float], bool]:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(120)
+        frame = pl.read_delta(f"{self.root}/events", columns=["event_id", "kind", "stream"])
         rows = frame.filter(pl.col("kind") == "validation.recorded")
         dupes = rows.height - rows["event_id"].n_unique()
-        lost = acked + library_events - rows["event_id"].n_unique()
-        med = {k: statistics.median(v) for k, v in rounds.items()}
-        print(f"\nmedians of {args.repeat} rounds ({args.seconds:.0f} s each), 16 clients unless said:")
+        lost = self.acked + self.library_events - rows["event_id"].n_unique()
+        med = {k: statistics.median(v) for k, v in self.rounds.items()}
+        print(f"\n{self.name}: medians of {repeat} rounds ({seconds:.0f} s each), 16 clients unless said:")
         print(f"  batches of 100:        {med['batch_events_s']:>9,.0f} events/s   (target >= 20,000)")
         print(f"  single-event requests: {med['single_req_s']:>9,.0f} requests/s (target >= 2,000), "
               f"p50 {med['single16_p50']:.1f} ms")
-        print(f"  ... {args.many} clients:      {med['many_req_s']:>9,.0f} requests/s, p50 {med['many_p50']:.1f} ms")
+        print(f"  ... {many} clients:      {med['many_req_s']:>9,.0f} requests/s, p50 {med['many_p50']:.1f} ms")
         print(f"  one client, single:    p50 {med['single1_p50']:.2f} ms vs library append p50 "
               f"{med['library_p50']:.2f} ms: HTTP overhead {med['single1_p50'] - med['library_p50']:+.2f} ms "
               "(target <= 2 ms)")
         print(f"  OpenLineage POSTs:     {med['lineage_req_s']:>9,.0f} requests/s")
         print(f"  raw table: {rows.height} validation rows, {dupes} duplicated, {lost} acknowledged but lost, "
-              f"{errors} errors; server exit code {code}")
+              f"{self.errors} errors; server exit code {code}")
+        return med, bool(dupes or lost or code != 0)
+
+
+def make_baseline(ref: str, dest: Path) -> None:
+    """Lay out ``ref``'s code (``git archive``) as an importable ``lakeledger`` package under ``dest``."""
+    src, pkg = dest / "src", dest / "lakeledger"
+    src.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    shutil.copytree(src / "facade", pkg)
+    for sub in ("store", "ingest", "projections", "cli"):
+        (pkg / sub).symlink_to(src / sub)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--library-worker"]:
+        library_worker(sys.argv[2])
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--many", type=int, default=MANY, help=f"concurrent single-event clients (default {MANY})")
+    parser.add_argument("--workdir")
+    parser.add_argument("--baseline", help="directory with the lakeledger package to compare against")
+    parser.add_argument("--make-baseline", metavar="REF", help="lay out git REF's code in --baseline and exit")
+    args = parser.parse_args()
+    if args.make_baseline:
+        make_baseline(args.make_baseline, Path(args.baseline))
+        return
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-serve-"))
+    la = os.getloadavg()
+    print(f"load average before: {la[0]:.1f} {la[1]:.1f} {la[2]:.1f}")
+    targets: list[Target] = []
+    try:
+        targets.append(Target("after" if args.baseline else "served", work, None))
+        if args.baseline:
+            targets.append(Target("before", work, str(Path(args.baseline).resolve())))
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(PROCS) as pool:
+            for t in targets:
+                t.acked += load(pool, t.port, "single", 1.0, "warmup")["acked"]
+            for r in range(args.repeat):
+                for t in targets if r % 2 == 0 else targets[::-1]:  # interleaved: A B, B A, ...
+                    t.round(pool, r, args.seconds, args.many)
+        results = [t.finish(args.many, args.repeat, args.seconds) for t in targets]
+        if len(results) == 2:
+            (after, _), (before, _) = results
+            print("\nafter / before (medians, same run): " + ", ".join(
+                f"{k} {after[k] / before[k]:.2f}x" for k in METRICS if before[k]))
         la = os.getloadavg()
         print(f"  load average after: {la[0]:.1f} {la[1]:.1f} {la[2]:.1f}")
-        if dupes or lost or code != 0:
+        if any(bad for _, bad in results):
             sys.exit(1)
     finally:
+        for t in targets:
+            if t.proc.poll() is None:  # a failed run: do not leave servers behind
+                t.proc.kill()
+                t.proc.wait()
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
 
