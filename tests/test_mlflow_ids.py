@@ -7,7 +7,8 @@ from __future__ import annotations
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.importers.mlflow import _metric_ids, metric_id
+from lakeledger.ingest.importers import mlflow as mlflow_importer
+from lakeledger.ingest.importers.mlflow import _as_uuid, _metric_ids, metric_id
 
 points = st.lists(
     st.tuples(
@@ -38,3 +39,16 @@ def test_bulk_ids_equal_one_by_one(points: list[tuple], cut: int) -> None:
 def test_ids_stay_what_earlier_versions_derived() -> None:
     """Pinned values: a changed derivation would import every point a second time."""
     assert metric_id("r1", "loss", 3, 1_700_000_000_000, 0.5, 1) == "1fba6f14-87ee-8e46-914d-fe3d7113e5af"
+
+
+@settings(max_examples=100, deadline=None)
+@given(digests=st.lists(st.binary(min_size=20, max_size=20), max_size=30))
+def test_uuid_texts_with_and_without_numpy(digests: list[bytes]) -> None:
+    """Both layouts of the ids' text (numpy's, polars' where numpy is missing) are ``_as_uuid``'s."""
+    want = [_as_uuid(d.hex()) for d in digests]
+    assert mlflow_importer._uuid_texts(digests).to_list() == want
+    numpy, mlflow_importer.np = mlflow_importer.np, None
+    try:
+        assert mlflow_importer._uuid_texts(digests).to_list() == want
+    finally:
+        mlflow_importer.np = numpy

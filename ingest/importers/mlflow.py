@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+try:
+    import numpy as np
+except ImportError:  # MLflow brings numpy; without it ids are laid out in polars
+    np = None  # type: ignore[assignment]
+
 import polars as pl
+import pyarrow as pa
 from lakeledger.ingest.importers.mlflow_files import run_points, store_root
 from lakeledger.ingest.importers.mlflow_sqlite import POINTS, SqliteStore, local_artifacts, local_file
 from lakeledger.store import Ledger, bulk
@@ -148,6 +154,7 @@ class MlflowImporter:
         elif bulk_metrics:
             self._table = _table_metrics(tracking_uri)
         self._points: list[pl.DataFrame] = []  # per run: run_id, key, value, timestamp, step
+        self._table_runs: list[str] = []  # runs whose points are taken from _table, at the end
         self._files = store_root(tracking_uri) if bulk_metrics else None  # a file store's folder
 
     @property
@@ -255,7 +262,7 @@ class MlflowImporter:
         )
         files = None if self._files is None else run_points(self._files, experiment_id, rid)
         if self._table is not None:
-            self._points.append(self._table.filter(pl.col("run_id") == rid))
+            self._table_runs.append(rid)  # one filter for all runs: one per run scanned every point
         elif files is not None:
             self._points.append(files)
         else:
@@ -282,6 +289,9 @@ class MlflowImporter:
         """Every metric point of the runs imported, one event each, appended in bulk
         (``store.bulk``: columns, not an object per point) after the runs' own events; points
         already in the ledger (an earlier import) are left out."""
+        if self._table is not None and self._table_runs:
+            runs = pl.Series(self._table_runs, dtype=pl.String).implode()
+            self._points.append(self._table.filter(pl.col("run_id").is_in(runs)))
         points = pl.concat(self._points) if self._points else pl.DataFrame(schema=_POINTS)
         if not points.height:
             return
@@ -420,7 +430,7 @@ def _metric_ids(points: pl.DataFrame) -> pl.Series:
     """``metric_id`` of every point (columns run_id, key, step, timestamp, value, occurrence,
     sorted by run and key): one loop of hashes sharing each (run, key)'s prefix over the points
     packed at once (``_POINT``'s layout; packing each point was a third of the loop),
-    the UUID text built in polars (formatting it per point was a third of the time)."""
+    the UUID text laid out in bulk (``_uuid_texts``: formatting it per point was a third of the time)."""
     groups = points.group_by("run_id", "key", maintain_order=True).len()
     packed = array("q", bytes(_POINT.size * points.height))  # _POINT's layout, 4 x 8 bytes
     for at, column in enumerate(("step", "timestamp", "value", "occurrence")):
@@ -444,14 +454,36 @@ def _metric_ids(points: pl.DataFrame) -> pl.Series:
             h.update(packed_point)
             add(h.digest())
         at += n
-    h = pl.Series(digests, dtype=pl.Binary).bin.encode("hex")
-    return pl.select(
-        pl.concat_str(
-            h.str.slice(0, 8), pl.lit("-"), h.str.slice(8, 4), pl.lit("-8"), h.str.slice(13, 3),
-            pl.lit("-"), h.str.slice(16, 1).replace_strict(_VARIANT), h.str.slice(17, 3),
-            pl.lit("-"), h.str.slice(20, 12),
-        ).alias("event_id")
-    ).to_series()
+    return _uuid_texts(digests)
+
+
+def _uuid_texts(digests: list[bytes]) -> pl.Series:
+    """``_as_uuid`` of each digest's hex, as one column: the version and variant bits set in
+    the bytes and the text laid out with numpy (MLflow brings it; 60 ms for 300k ids against
+    180 ms for polars' nine slices of the hex text, the way taken without numpy)."""
+    if np is None:
+        h = pl.Series(digests, dtype=pl.Binary).bin.encode("hex")
+        return pl.select(
+            pl.concat_str(
+                h.str.slice(0, 8), pl.lit("-"), h.str.slice(8, 4), pl.lit("-8"), h.str.slice(13, 3),
+                pl.lit("-"), h.str.slice(16, 1).replace_strict(_VARIANT), h.str.slice(17, 3),
+                pl.lit("-"), h.str.slice(20, 12),
+            ).alias("event_id")
+        ).to_series()
+    n = len(digests)
+    raw = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 20)[:, :16].copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x80  # version 8 (the hex digit at 12 becomes "8")
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant (the digit at 16: "89ab"[d & 3])
+    hexes = _HEX_PAIRS[raw].view(np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), np.uint8)
+    for start, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        text[:, at : at + end - start] = hexes[:, start:end]
+    column = pa.Array.from_buffers(pa.binary(36), n, [None, pa.py_buffer(text.tobytes())])
+    return pl.Series("event_id", column).cast(pl.Binary).cast(pl.String)
+
+
+_HEX_PAIRS = None if np is None else np.frombuffer(b"".join(
+    f"{i:02x}".encode() for i in range(256)), np.uint16)  # byte -> its two hex digits
 
 
 def _scheme(tracking_uri: str) -> str:
