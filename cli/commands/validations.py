@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import msgspec
 from lakeledger.cli import output
 from lakeledger.cli.context import open_ledger
 from lakeledger.cli.query import resolve_run
+from lakeledger.projections.engine.keyvalues import json_value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,21 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.set_defaults(func=cmd_record)
 
 
-def _value(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return text
-
-
 def cmd_record(args: argparse.Namespace) -> int:
     ledger = open_ledger(args, create=True)
     fields: dict[str, Any] = {
         "severity": args.severity,
-        "observed": _value(args.observed),
-        "expected": _value(args.expected),
+        "observed": json_value(args.observed),
+        "expected": json_value(args.expected),
         "failed_count": args.failed_count,
         "run_id": resolve_run(ledger, args.run) if args.run else None,
     }
