@@ -103,30 +103,39 @@ def encode(
             "payload": [_encoder.encode(e).decode() for e in events],
         }
     columns: dict[str, Any] = {
-        "version": [version] * n,
+        "version": _Same(version),
         "seq": range(n),
         **{c: own[c] for c in PER_EVENT[:5]},
-        "recorded_at": [_micros(recorded_at)] * n,
-        "writer_user": [writer.user] * n,
-        "writer_host": [writer.host] * n,
-        "writer_pid": [writer.pid] * n,
-        "writer_version": [writer.version] * n,
-        "batch_id": [batch_id] * n,
+        "recorded_at": _Same(_micros(recorded_at)),
+        "writer_user": _Same(writer.user),
+        "writer_host": _Same(writer.host),
+        "writer_pid": _Same(writer.pid),
+        "writer_version": _Same(writer.version),
+        "batch_id": _Same(batch_id),
         "payload": own["payload"],
     }
-    return pa.Table.from_arrays(
-        [_column(columns[f.name], f.type) for f in SCHEMA], schema=SCHEMA
-    )
+    return pa.Table.from_arrays([_column(columns[f.name], f.type, n) for f in SCHEMA], schema=SCHEMA)
+
+
+class _Same:
+    """A column holding one value in every row (repeated natively: a 300k-row list cost 30 ms)."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
 
 
 # polars types that build each Arrow type of the schema (timestamps from int64 microseconds)
 _POLARS = {pa.int64(): pl.Int64, pa.int32(): pl.Int32, pa.string(): pl.String, TS: pl.Int64}
 
 
-def _column(values: Any, arrow_type: pa.DataType) -> pa.Array | pa.ChunkedArray:
+def _column(values: Any, arrow_type: pa.DataType, n: int) -> pa.Array | pa.ChunkedArray:
     if isinstance(values, pa.Array | pa.ChunkedArray):  # bulk ``Rows``: already Arrow
         return values if values.type == arrow_type else values.cast(arrow_type)
-    series = pl.Series(values=values, dtype=_POLARS[arrow_type])
+    dtype = _POLARS[arrow_type]
+    if isinstance(values, _Same):
+        series = pl.repeat(values.value, n, dtype=dtype, eager=True)
+    else:
+        series = pl.Series(values=values, dtype=dtype)
     return series.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(arrow_type)
 
 
