@@ -64,12 +64,18 @@ def test_checkpoints_compaction_and_log_cleanup_keep_the_answer(backend: Backend
     _mixed(ledger, 24 if backend.name == "local" else 14)
     ledger.log.maintainer.wait(120)  # checkpoints and cleanup run after the appends returned
     # compaction commits wrote no events: they are skipped, not listed
-    for limit in (1, 2, 5):
-        fast = newest(ledger.location, limit)
-        assert fast is not None and _json(fast) == _expected(ledger, limit), limit
-    # once the first commits' json is gone behind a checkpoint, the files cannot tell all of it
     listing = LogFiles(ledger.location.join("events"), ledger.location.options).listing()
     assert listing is not None and listing.checkpoint > 0
+    event_versions = sorted(ledger.history()["version"].to_list(), reverse=True)
+    for limit in (1, 2, 5):
+        fast = newest(ledger.location, limit)
+        if fast is None:
+            # the files may not tell only when cleanup removed a json the answer needs (where the
+            # checkpoints and compactions landed depends on timing: maintenance runs after return)
+            assert limit > 1 and not set(event_versions[:limit]) <= set(listing.versions), limit
+        else:
+            assert _json(fast) == _expected(ledger, limit), limit
+    # once the first commits' json is gone behind a checkpoint, the files cannot tell all of it
     cleaned = listing.versions[0] > 0
     assert cleaned or backend.name == "s3"  # locally, 24 commits with these settings clean up
     full = newest(ledger.location, None)
