@@ -51,9 +51,11 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     Returns counts, or None when there was nothing to do or the commit was lost."""
 
     table = event_log.refresh()
-    chosen = _small_files(table, event_log.settings.compact_target_bytes)
+    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    assert isinstance(adds, pl.DataFrame)
+    chosen = _small_files(adds, event_log.settings.compact_target_bytes)
     if chosen.height < min_files:
-        chosen = _old_layout(event_log, table)
+        chosen = _old_layout(event_log, adds)
         if chosen.height == 0:
             return None
     return _rewrite(event_log, table, chosen)
@@ -114,10 +116,9 @@ def _walk(files: TablePath, version: int, wanted: set[str]) -> int | None:
         version += 1
 
 
-def _old_layout(event_log: EventLog, table: DeltaTable) -> pl.DataFrame:
-    """At most one live file with fewer row groups than ``ROW_GROUP_ROWS`` makes for its rows."""
-    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
-    assert isinstance(adds, pl.DataFrame)
+def _old_layout(event_log: EventLog, adds: pl.DataFrame) -> pl.DataFrame:
+    """At most one live file (of ``adds``) with fewer row groups than ``ROW_GROUP_ROWS`` makes
+    for its rows."""
     files = event_log.files
     checked = _LAID_OUT.setdefault(files.uri, set())
     for path, size, rows in adds.filter(pl.col("num_records") > datafile.ROW_GROUP_ROWS).select(
@@ -132,9 +133,7 @@ def _old_layout(event_log: EventLog, table: DeltaTable) -> pl.DataFrame:
     return adds.clear().select("path", "size_bytes")
 
 
-def _small_files(table: object, target: int) -> pl.DataFrame:
-    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))  # type: ignore[attr-defined]
-    assert isinstance(adds, pl.DataFrame)
+def _small_files(adds: pl.DataFrame, target: int) -> pl.DataFrame:
     small = adds.filter(pl.col("size_bytes") < target // 2).sort("min.version")
     # bin: the oldest small files up to the target size
     return small.filter(pl.col("size_bytes").cum_sum() <= target)

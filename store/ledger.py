@@ -28,6 +28,7 @@ from .recording import Recording
 if TYPE_CHECKING:
     from .subscription import Subscription
 
+
 class Ledger(Recording):
     """One event log at a root (local path or URI): typed writers for every event kind, and
     reads of the raw events. ``lakeledger.Ledger`` adds views, search and the gate."""
