@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 import polars as pl
+from lakeledger.projections.engine import sharing
 from lakeledger.store.codec import upcast_json
 from lakeledger.store.events import KINDS, Event, current_schema_version
 
@@ -127,10 +128,40 @@ def rows(
     Free-form fields are JSON text; a field an old row lacks gets the class default.
     ``scalar_json`` maps a scalar field -> column of its exact JSON text, type kept (a string
     keeps its quotes: ``"0.05"`` vs ``0.05``), for flat payloads (``scalar_json_pattern``).
+    Inside ``sharing.shared`` the kind's payloads are decoded once for every part asking.
     """
     classes = cls if isinstance(cls, tuple) else (cls,)
+    sharer = sharing.current(events)
+    if sharer is not None:
+        plan = sharer.decoded(classes, fields, tuple(scalar_json or {}), _decode)
+        if plan is not None:
+            return select(plan, fields, rename, scalar_json)
+    return select(_decode(events, classes, fields, tuple(scalar_json or {})), fields, rename, scalar_json)
+
+
+def select(
+    decoded: pl.LazyFrame,
+    fields: Sequence[str],
+    rename: Mapping[str, str] | None,
+    scalar_json: Mapping[str, str] | None,
+) -> pl.LazyFrame:
+    """``rows``' columns from a frame ``_decode`` made (with these fields among its own)."""
+    rename = rename or {}
+    cols: list[pl.Expr] = [pl.col(c) for c in (*ENVELOPE, "kind", "stream", "pos")]
+    cols += [pl.col(_FIELD + f).alias(rename.get(f, f)) for f in fields]
+    cols += [pl.col(_TEXT + f).alias(column) for f, column in (scalar_json or {}).items()]
+    return decoded.select(cols)
+
+
+_FIELD, _TEXT = "_f.", "_j."  # decoded payload columns (a field may share an envelope name)
+
+
+def _decode(
+    events: pl.LazyFrame, classes: tuple[type[Event], ...], fields: Sequence[str], texts: Sequence[str]
+) -> pl.LazyFrame:
+    """The rows of ``classes``' kinds: envelope, ``pos``, each payload field as ``_f.<field>``
+    and the JSON text of each of ``texts`` as ``_j.<field>``."""
     kinds = [_tag(c) for c in classes]
-    rename = dict(rename or {})
     known = _fields(classes[0])
     types = dtypes(classes[0], fields)
     typed = {f: t for f, t in types.items() if known[f][0] is not None}
@@ -148,9 +179,9 @@ def rows(
                 col = col.fill_null(pl.lit(default, typed[f]))
         else:
             col = pl.col("payload").str.json_path_match(f"$.{f}")
-        cols.append(col.alias(rename.get(f, f)))
-    for f, column in (scalar_json or {}).items():
-        cols.append(pl.col("payload").str.extract(scalar_json_pattern(f), 1).alias(column))
+        cols.append(col.alias(_FIELD + f))
+    for f in texts:
+        cols.append(pl.col("payload").str.extract(scalar_json_pattern(f), 1).alias(_TEXT + f))
     return frame.select(cols)
 
 

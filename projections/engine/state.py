@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Literal
 
 import polars as pl
+from lakeledger.projections.engine.sharing import shared
 from lakeledger.store.log import empty_frame
 
 Rule = Literal["first", "last", "min", "max", "sum", "count"]
@@ -85,7 +86,7 @@ def prepare(events: pl.LazyFrame) -> pl.LazyFrame:
 
 def reduce(parts: Sequence[Part], events: pl.LazyFrame) -> State:
     """The state of ``parts`` over ``events`` (one parallel polars pass per part)."""
-    frames = pl.collect_all([p.reduce(events) for p in parts])
+    frames = pl.collect_all(shared(events, lambda: [p.reduce(events) for p in parts]))
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
 
@@ -102,8 +103,10 @@ def combine(parts: Sequence[Part], older: State, newer: State) -> State:
 
 def reduce_views(groups: Mapping[str, Sequence[Part]], events: pl.LazyFrame) -> dict[str, State]:
     """The states of several views (name -> parts) over ``events``: one ``collect_all``, so
-    polars runs every part of every view in parallel."""
-    frames = iter(pl.collect_all([p.reduce(events) for parts in groups.values() for p in parts]))
+    polars runs every part of every view in parallel, each kind's payloads decoded once for
+    all of them (``sharing.py``)."""
+    plans = shared(events, lambda: [p.reduce(events) for parts in groups.values() for p in parts])
+    frames = iter(pl.collect_all(plans))
     return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
 
 
