@@ -24,6 +24,11 @@ from lakeledger.store.log import empty_frame
 Rule = Literal["first", "last", "min", "max", "sum", "count"]
 State = dict[str, pl.DataFrame]
 
+# The engine reducing and merging states: polars 2 defaults to streaming, which took 1.15x the
+# CPU of the in-memory engine on these plans (a 245k-event chunk of the 5M bench ledger, all
+# views: 779 vs 674 ms, medians of 6, same frames); the parts already run in parallel.
+ENGINE: Literal["in-memory"] = "in-memory"
+
 
 @dataclass(frozen=True)
 class Context:
@@ -86,7 +91,7 @@ def prepare(events: pl.LazyFrame) -> pl.LazyFrame:
 
 def reduce(parts: Sequence[Part], events: pl.LazyFrame) -> State:
     """The state of ``parts`` over ``events`` (one parallel polars pass per part)."""
-    frames = pl.collect_all(shared(events, lambda: [p.reduce(events) for p in parts]))
+    frames = pl.collect_all(shared(events, lambda: [p.reduce(events) for p in parts]), engine=ENGINE)
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
 
@@ -96,7 +101,8 @@ def combine(parts: Sequence[Part], older: State, newer: State) -> State:
         [
             p.merge(pl.concat([older[p.name].lazy(), newer[p.name].lazy()], how="vertical_relaxed"))
             for p in parts
-        ]
+        ],
+        engine=ENGINE,
     )
     return {p.name: f for p, f in zip(parts, frames, strict=True)}
 
@@ -106,7 +112,7 @@ def reduce_views(groups: Mapping[str, Sequence[Part]], events: pl.LazyFrame) -> 
     polars runs every part of every view in parallel, each kind's payloads decoded once for
     all of them (``sharing.py``)."""
     plans = shared(events, lambda: [p.reduce(events) for parts in groups.values() for p in parts])
-    frames = iter(pl.collect_all(plans))
+    frames = iter(pl.collect_all(plans, engine=ENGINE))
     return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
 
 
@@ -126,7 +132,7 @@ def merge_views(
         for name, parts in groups.items()
         for p in parts
     ]
-    frames = iter(pl.collect_all(plans))
+    frames = iter(pl.collect_all(plans, engine=ENGINE))
     return {name: {p.name: next(frames) for p in parts} for name, parts in groups.items()}
 
 
