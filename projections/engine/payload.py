@@ -3,7 +3,7 @@
 Views never parse whole events: each names its event class and the few fields it needs, and
 they are decoded in bulk into a ``Struct`` (``decode_struct``: msgspec for flat fields, else
 polars' ``str.json_decode``, the same values either way). The polars types come from
-the msgspec event classes themselves (``dtypes``), so a view can never disagree with the
+the msgspec event classes themselves (``eventtypes.py``), so a view can never disagree with the
 vocabulary; free-form fields (``Any``, scalar unions, mappings) come back as JSON text. Rows
 written under an older schema version go through the store's one mapper (``codec.upcast_json``)
 first: the same upcasters as ``Ledger.read``, applied only to the old rows.
@@ -12,12 +12,13 @@ first: the same upcasters as ``Ledger.read``, applied only to the old rows.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping, Sequence
 
 import msgspec
 import polars as pl
 from lakeledger.projections.engine import sharing
+from lakeledger.projections.engine.eventtypes import dtypes, fields_of, tag_of
+from lakeledger.projections.engine.tails import parse_tails, scalar_json_pattern, tail_pattern
 from lakeledger.store.codec import upcast_json
 from lakeledger.store.events import KINDS, Event, current_schema_version
 
@@ -34,58 +35,6 @@ ENVELOPE = (
 
 # Envelope columns every view may read; ``prepare`` keeps only these (plus kind, stream, payload).
 COLUMNS = (*ENVELOPE, "kind", "schema_version", "stream", "payload")
-
-JSON = pl.String  # the polars type of a free-form field: its JSON text (strings unquoted)
-
-_inspect = msgspec.inspect
-
-
-def _dtype(t: _inspect.Type) -> pl.DataType | None:
-    """The polars type of one msgspec field type; ``None`` for free-form (JSON text)."""
-    if isinstance(t, _inspect.UnionType):
-        inner = [x for x in t.types if not isinstance(x, _inspect.NoneType)]
-        return _dtype(inner[0]) if len(inner) == 1 else None
-    if isinstance(t, _inspect.StrType):
-        return pl.String()
-    if isinstance(t, _inspect.LiteralType):
-        return pl.String() if all(isinstance(v, str) for v in t.values) else None
-    if isinstance(t, _inspect.BoolType):
-        return pl.Boolean()
-    if isinstance(t, _inspect.IntType):
-        return pl.Int64()
-    if isinstance(t, _inspect.FloatType):
-        return pl.Float64()
-    if isinstance(t, _inspect.DateType):
-        return pl.Date()
-    if isinstance(t, _inspect.DateTimeType):
-        return pl.Datetime("us", "UTC")
-    if isinstance(t, _inspect.ListType):
-        item = _dtype(t.item_type)
-        return pl.List(item) if item is not None else None
-    return None
-
-
-@functools.cache
-def _fields(cls: type[Event]) -> dict[str, tuple[pl.DataType | None, object]]:
-    """``{field: (polars type or None for JSON text, default to fill a missing value)}``."""
-    out: dict[str, tuple[pl.DataType | None, object]] = {}
-    for f in _inspect.type_info(cls).fields:  # type: ignore[union-attr]
-        default = f.default if isinstance(f.default, str | int | float | bool) else None
-        out[f.name] = (_dtype(f.type), default)
-    return out
-
-
-def dtypes(cls: type[Event], fields: Sequence[str]) -> dict[str, pl.DataType]:
-    """The polars types of ``fields`` of ``cls``, derived from the msgspec class."""
-    known = _fields(cls)
-    missing = [f for f in fields if f not in known]
-    if missing:
-        raise KeyError(f"{cls.__name__} has no field {missing}")
-    return {f: known[f][0] or JSON() for f in fields}
-
-
-def _tag(cls: type[Event]) -> str:
-    return cls.__struct_config__.tag  # type: ignore[return-value]
 
 
 def upcast_rows(frame: pl.LazyFrame, kinds: Sequence[str]) -> pl.LazyFrame:
@@ -161,15 +110,15 @@ def _decode(
 ) -> pl.LazyFrame:
     """The rows of ``classes``' kinds: envelope, ``pos``, each payload field as ``_f.<field>``
     and the JSON text of each of ``texts`` as ``_j.<field>``."""
-    kinds = [_tag(c) for c in classes]
-    known = _fields(classes[0])
+    kinds = [tag_of(c) for c in classes]
+    known = fields_of(classes[0])
     types = dtypes(classes[0], fields)
     typed = {f: t for f, t in types.items() if known[f][0] is not None}
     frame = upcast_rows(events.filter(pl.col("kind").is_in(kinds)), kinds)
     cols: list[pl.Expr] = [pl.col(c) for c in (*ENVELOPE, "kind", "stream")] + [pos()]
     if typed:
         # the fields a payload ends with (a metric: run_id, key, value, step): a native fast path
-        last = all(list(_fields(c))[-len(typed) :] == list(typed) for c in classes)
+        last = all(list(fields_of(c))[-len(typed) :] == list(typed) for c in classes)
         frame = with_decoded(frame, typed, "_p", last=last)
     for f in fields:
         default = known[f][1]
@@ -214,9 +163,9 @@ def with_decoded(
     """``frame`` plus ``alias``: ``decode_struct`` of its ``payload``.
 
     ``last``: the fields are the payload's last members, in this order, as lakeledger's encoder
-    writes them; such payloads are parsed by one regex in polars (``tail_pattern``: native, so
-    it runs beside other work instead of holding the GIL: 0.23 CPU s per 200k metric events
-    against 0.27-0.35 for msgspec), and only the rows it does not match go to the decoder.
+    writes them; such payloads are parsed by one regex in polars (``tails.py``: native, so it
+    runs beside other work instead of holding the GIL: 0.17 CPU s per 200k metric events
+    against 0.19-0.35 for msgspec), and only the rows it does not match go to the decoder.
     """
     fields = tuple(typed.items())
     pattern = tail_pattern(fields) if last else None
@@ -241,9 +190,7 @@ def _tail_batch(
     Eager on the batch: the same regex and casts as a lazy chain of struct columns and a
     ``when/then`` between parsed and decoded rows, without those (issue 15: the metric
     decoding of a 245k-event chunk 225 -> 166 ms CPU, same values)."""
-    groups = payload.str.extract_groups(pattern).struct.unnest()
-    fast = groups.select([_parsed(pl.col(str(i)), t).alias(f) for i, (f, t) in enumerate(fields, 1)])
-    missed = fast.select(~pl.all_horizontal(pl.all().is_not_null())).to_series()
+    fast, missed = parse_tails(fields, pattern, payload)
     if missed.any():
         todo = missed.arg_true()
         slow = _decode_batch(fields, payload.gather(todo)).struct.unnest()
@@ -257,40 +204,6 @@ def _decoded(fields: tuple[tuple[str, pl.DataType], ...], payload: pl.Expr) -> p
         return_dtype=pl.Struct(dict(fields)),
         is_elementwise=True,
     )
-
-
-# The JSON text of one scalar as lakeledger's encoder (msgspec) writes it. Only text every
-# decoder reads the same way: strings without escapes (the text is the value), integers that
-# fit an Int64, numbers with at most a two-digit exponent; anything else takes the decoder.
-_SCALAR_TEXT: dict[type[pl.DataType], str] = {
-    pl.String: r'"([^"\\]*)"',
-    pl.Boolean: "(true|false)",
-    pl.Int64: "(-?(?:0|[1-9][0-9]{0,17}))",
-    pl.Float64: r"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,2})?)",
-}
-
-
-def tail_pattern(fields: Sequence[tuple[str, pl.DataType]]) -> str | None:
-    """A regex matching a flat JSON object that ends with exactly these members, in order,
-    capturing each value's text. Strings inside JSON strings have their quotes escaped, so
-    ``"name":`` after ``{`` or ``,`` is always a member name, and ``}`` at the very end closes
-    the object itself: a matched row's captures are its values (a repeated name: the last)."""
-    members = []
-    for name, dtype in fields:
-        text = _SCALAR_TEXT.get(dtype.base_type())
-        if text is None:
-            return None
-        members.append(f'"{re.escape(name)}":{text}')
-    return "[{,]" + ",".join(members) + r"\}$"
-
-
-def _parsed(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A captured value's text as ``dtype`` (null where it does not parse: the decoder then)."""
-    if dtype.base_type() is pl.String:
-        return text
-    if dtype.base_type() is pl.Boolean:
-        return text == "true"
-    return text.cast(dtype, strict=False)
 
 
 @functools.cache
@@ -355,10 +268,3 @@ def pos() -> pl.Expr:
     return (pl.col("version").cast(pl.Int64) * POS_SHIFT + pl.col("seq").cast(pl.Int64)).alias(
         "pos"
     )
-
-
-def scalar_json_pattern(field: str) -> str:
-    """A regex for the JSON text of a scalar ``field`` of a flat payload (a string keeps its
-    quotes): the first ``"field":`` after ``{`` or ``,`` outside a string (quotes inside strings
-    are escaped, so they never match). Only for kinds whose payload nests no objects."""
-    return '[{,]"' + re.escape(field) + r'":("(?:[^"\\]|\\.)*"|[^,}]*)'
