@@ -156,6 +156,34 @@ def test_fast_payload_decoding_equals_polars(payloads: list[dict], well_typed: b
         payload.SLICE = original
 
 
+_JSON = st.recursive(
+    _VALUES | st.integers(-(2**70), 2**70) | st.sampled_from(['a"b', "a\\b", "é", "\u2028", 1e16, -0.0]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payloads=st.lists(
+        st.one_of(
+            st.dictionaries(st.sampled_from(["x", "y", "other"]), _JSON, max_size=4),
+            st.just([1]),  # not an object: the batch goes to polars whole
+        ),
+        max_size=8,
+    ),
+    std_json=st.booleans(),
+)
+def test_free_form_fields_equal_json_path_match(payloads: list, std_json: bool) -> None:  # type: ignore[type-arg]
+    """``free_json`` gives each free-form field exactly as ``str.json_path_match`` does, whatever
+    the value (texts polars reformats, floats, escapes, nested values, are asked of polars)."""
+    encode = (lambda o: json.dumps(o)) if std_json else (lambda o: msgspec.json.encode(o).decode())
+    texts = pl.DataFrame({"payload": [encode(p) for p in payloads] + [None]}, schema={"payload": pl.String})
+    expected = texts.select([pl.col("payload").str.json_path_match(f"$.{f}").alias(f) for f in "xy"])
+    got = texts.select(payload.free_json(pl.col("payload"), ["x", "y"]).alias("t")).unnest("t")
+    assert got.equals(expected)
+
+
 _TAIL = {"s": pl.String(), "b": pl.Boolean(), "i": pl.Int64(), "f": pl.Float64()}
 _TAIL_VALUES = st.fixed_dictionaries(
     {
