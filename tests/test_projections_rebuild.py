@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lakeledger.projections import registry
-from lakeledger.projections.engine import materialise, payload, rebuild
+from lakeledger.projections.engine import freeform, materialise, payload, rebuild
 from lakeledger.projections.engine.payload import decode_struct
 from lakeledger.projections.engine.reading import has_repeats
 from lakeledger.projections.engine.state import merge_views, reduce, reduce_views
@@ -180,7 +180,7 @@ def test_free_form_fields_equal_json_path_match(payloads: list, std_json: bool) 
     encode = (lambda o: json.dumps(o)) if std_json else (lambda o: msgspec.json.encode(o).decode())
     texts = pl.DataFrame({"payload": [encode(p) for p in payloads] + [None]}, schema={"payload": pl.String})
     expected = texts.select([pl.col("payload").str.json_path_match(f"$.{f}").alias(f) for f in "xy"])
-    got = texts.select(payload.free_json(pl.col("payload"), ["x", "y"]).alias("t")).unnest("t")
+    got = texts.select(freeform.free_json(pl.col("payload"), ["x", "y"]).alias("t")).unnest("t")
     assert got.equals(expected)
 
 
