@@ -9,7 +9,7 @@ a search without loading the view's state at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ class SearchIndex:
 
     rows: pl.DataFrame | pl.LazyFrame
     maps: dict[str, Aligned]
-    stored: bool = False  # read back from storage (lazily: its files may go away)
+    stored: bool = False  # read back from storage
 
     @classmethod
     def of(cls, state: State) -> SearchIndex:
@@ -56,13 +56,13 @@ class SearchIndex:
         return index
 
     @classmethod
-    def from_frames(cls, frames: dict[str, pl.LazyFrame]) -> SearchIndex:
-        """An index from the frames ``frames`` gave (read back from storage; the maps lazily:
-        a search reads the keys it names, presenting reads them whole once)."""
+    def from_frames(cls, frames: Mapping[str, pl.DataFrame | pl.LazyFrame]) -> SearchIndex:
+        """An index from the frames ``frames`` gave (read back from storage, memory-mapped: a
+        search touches the keys it names, presenting the rows it keeps)."""
         spans: dict[str, dict[str, tuple[int, int]]] = {m: {} for m in MAPS}
-        for m, key, offset, length in frames["keys"].collect().iter_rows():
+        for m, key, offset, length in frames["keys"].lazy().collect().iter_rows():
             spans[m][key] = (offset, length)
-        rows = frames["rows"].collect()  # read whole: a search and its hits both need it
+        rows = frames["rows"].lazy().collect()
         height = rows.height
         maps = {m: Aligned(frames[m], height, v, spans[m]) for m, (_, v) in MAPS.items()}
         return cls(rows, maps, stored=True)
