@@ -160,7 +160,7 @@ class Fields:
             return expr, pl.String()
         name = self.aliases.get(ident.key, ident.key)
         if name not in self.schema:
-            known = ", ".join(sorted(set(self.schema) | set(self.aliases)))
+            known = ", ".join(sorted(n for n in {*self.schema, *self.aliases} if n[:1] != "\x00"))
             raise self.error(ident, f"unknown field {ident.key!r}; fields: {known}")
         return pl.col(name), self.schema[name]
 
