@@ -52,6 +52,7 @@ Progress = Callable[[str, int], None]  # (what, how many more)
 _DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 _STATUS: dict[str, ev.RunStatus] = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}
 PAGE = 1000
+POINTS_CHUNK = 65_536  # metric points per commit: small enough for the pipeline to overlap
 
 
 def derived_id(*parts: object) -> str:
@@ -305,12 +306,14 @@ class MlflowImporter:
             points = points.with_columns(occurrence=pl.int_range(1, pl.len() + 1).over(same))
         self.summary.read["run.metric_logged"] += points.height
         known = self._known_ids(points)
-        # chunk by chunk, each committed in a thread while the next one's ids and payloads are
-        # built (Parquet encoding and polars release the GIL; the commits keep their order)
-        with ThreadPoolExecutor(max_workers=1) as committer:
-            pending: Future[Any] | None = None
-            for at in range(0, points.height, self.batch_events):
-                chunk = points.slice(at, self.batch_events)
+        # a pipeline of chunks: ids hashed here (Python, holds the GIL) while a thread lays out
+        # the previous chunk's payloads (polars) and another commits the one before (Parquet
+        # encoding): both release the GIL, so on two cores the three overlap; single-threaded
+        # pools keep the commits in order, and at most two chunks wait
+        with ThreadPoolExecutor(max_workers=1) as layout, ThreadPoolExecutor(max_workers=1) as committer:
+            waiting: list[Future[Any]] = []
+            for at in range(0, points.height, POINTS_CHUNK):
+                chunk = points.slice(at, POINTS_CHUNK)
                 chunk = chunk.with_columns(
                     event_id=_metric_ids(chunk),
                     occurred_at=pl.from_epoch("timestamp", "ms").dt.replace_time_zone("UTC"),
@@ -321,14 +324,14 @@ class MlflowImporter:
                     self.summary.skipped += before - chunk.height
                 if not chunk.height:
                     continue
-                rows = bulk.metric_rows(chunk)
-                if pending is not None:
-                    pending.result()
-                pending = committer.submit(self.ledger.append_rows, rows)
+                rows = layout.submit(bulk.metric_rows, chunk)
+                waiting.append(committer.submit(lambda rows=rows: self.ledger.append_rows(rows.result())))
+                while len(waiting) > 2:
+                    waiting.pop(0).result()
                 self.summary.added += chunk.height
                 self.progress("metric points", chunk.height)
-            if pending is not None:
-                pending.result()
+            for done in waiting:
+                done.result()
 
     def _known_ids(self, points: pl.DataFrame) -> pl.Series | None:
         """Ids of these runs' metric points already in the ledger (None: the log is empty)."""
