@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from .log import EventLog
 
 MAX_ATTEMPTS = 50
+# Small files read between two yields to the appender (``EventLog.pace``): one step per append
+# must be enough to keep up with a compaction due every 100 versions.
+FILES_PER_STEP = 8
 
 
 # big files whose row groups were found bounded, per table (footers are read once per process)
@@ -67,8 +70,9 @@ def _rewrite(event_log: EventLog, table: DeltaTable, small: pl.DataFrame) -> dic
     """Replace the files of ``small`` (path, size_bytes) by one, committed at the next version."""
     files = event_log.files
     parts = []
-    for p in small["path"]:
-        event_log.pace()  # one file per step: the appender is never held up by more than one
+    for i, p in enumerate(small["path"]):
+        if i % FILES_PER_STEP == 0:
+            event_log.pace()  # a few small files per step, one step per append beside us
         parts.append(pq.ParquetFile(f"{files.path}/{p}", filesystem=files.fs).read())
     event_log.pace()
     merged = pa.concat_tables(parts).cast(codec.SCHEMA)
