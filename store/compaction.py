@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from . import codec, datafile
 from .datafile import SEQ_APP_ID
-from .delta import Add, CommitConflict, Remove, TablePath
+from .delta import Add, CommitConflict, Remove, TablePath, add_actions
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -56,7 +56,7 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     event_log.pace()
     table = event_log.refresh()
     event_log.pace()
-    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    adds = add_actions(table)
     assert isinstance(adds, pl.DataFrame)
     chosen = _small_files(adds, event_log.settings.compact_target_bytes)
     if chosen.height < min_files:
@@ -102,7 +102,7 @@ def _rewrite(event_log: EventLog, table: DeltaTable, small: pl.DataFrame) -> dic
             if walked is None:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 5)))
                 table = event_log.refresh()
-                live = set(pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))["path"].to_list())  # type: ignore[index]
+                live = set(add_actions(table)["path"].to_list())
                 if not wanted <= live:
                     break  # another compaction took some of these files
                 version = table.version() + 1
