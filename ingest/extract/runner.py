@@ -200,9 +200,10 @@ def _ingest(
         pause("after-quarantine", batch_no)
         events: list[Any] = []
         if valid:
+            masked = bool(secrets.values)  # (no secrets: nothing to mask)
             frames = [
                 bronze.prepare(
-                    v.with_columns(secrets.column(pl.col(ORIGIN))) if ORIGIN in v.columns else v,
+                    v.with_columns(secrets.column(pl.col(ORIGIN))) if masked and ORIGIN in v.columns else v,
                     run_id=result.run_id, batch=batch_no, at=at,
                 )
                 for v in valid
