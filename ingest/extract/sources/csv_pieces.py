@@ -70,8 +70,10 @@ def pieces(
 
         while True:
             block = read(int(min(READ, max(1 << 16, rows * per_row - len(carry)))))
-            data = carry + block
-            if not block:
+            ended = not block
+            data = carry + block if carry else block
+            del block  # (while a piece is parsed, only its body is held: not 3 copies of 5 MB)
+            if ended:
                 if data.strip():
                     yield Piece(head, data, offset, offset + len(data), line)
                 return
@@ -97,6 +99,7 @@ def pieces(
                 carry = data
                 continue
             body, carry = data[:cut], data[cut:]
+            del data
             newlines = body.count(b"\n")
             per_row = max(1.0, len(body) / max(1, newlines))
             yield Piece(head, body, offset, offset + cut, line)
