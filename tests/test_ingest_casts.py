@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.extract.casts import one_shape, cast_text, fast_cast
+from lakeledger.ingest.extract.casts import cast_text, fast_cast, one_shape
 from lakeledger.ingest.extract.records import RecordSchema
 
 digits = st.text("0123456789", min_size=1, max_size=3)
