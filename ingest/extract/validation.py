@@ -1,11 +1,11 @@
 """Checking a source's batches ahead of the writes: vectorised, in bounded chunks, one batch ahead.
 
-A batch is checked in chunks of about ``CHECK_ROWS`` rows, so the temporary columns of the casts stay
-small whatever ``batch_rows`` is; the valid rows stay as typed chunks, which bronze writes as one
-stream and one commit. ``ahead`` reads and checks the next batch in a thread while the runner
-writes the previous one (polars and deltalake release the GIL, so the two overlap on two cores);
-the writes themselves stay in the runner's thread, in their order, so exactly-once and crash
-resumption are unchanged.
+A batch is checked in chunks of about ``CHECK_ROWS`` rows, so the temporary columns of the casts
+stay small whatever ``batch_rows`` is; the valid rows stay as typed chunks, which bronze writes as
+one stream and one commit. ``ahead`` reads and checks the next batch in a thread while the runner
+writes the previous one, when a core is idle (``runner.idle_core``; polars and deltalake release
+the GIL, so the two overlap on two cores); the writes themselves stay in the runner's thread, in
+their order, so exactly-once and crash resumption are unchanged.
 """
 
 from __future__ import annotations
