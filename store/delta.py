@@ -450,17 +450,18 @@ class TablePath:
             raise self._error(exc) from None
 
     def append_files(self, table: DeltaTable, adds: Sequence[Add], *, partition_by: Sequence[str],
-                     app_id: str, txn_version: int, metadata: dict[str, str]) -> int:
+                     app_id: str, txn_version: int, metadata: dict[str, str],
+                     check_txn: bool = True) -> int:
         """Commit data files already written (``write_data``) to ``table``, whose schema they
         have, at exactly its next version, with the app transaction; return that version.
 
-        ``AlreadyCommitted`` / ``CommitConflict`` as ``write``. For writers that encode Parquet
-        themselves (bronze: polars' writer takes half the CPU of delta-rs').
+        ``AlreadyCommitted`` / ``CommitConflict`` and ``check_txn`` as ``write``. For writers
+        that encode Parquet themselves (polars' writer takes half the CPU of delta-rs').
         """
         try:
             base = table.version()
             done = table.transaction_version(app_id)
-            if done is not None and done >= txn_version:
+            if check_txn and done is not None and done >= txn_version:
                 raise AlreadyCommitted(f"{self.uri}: {app_id}@{txn_version} already written")
             table.create_write_transaction(
                 [a.as_delta() for a in adds], "append", pa.schema(table.schema().to_arrow()),
