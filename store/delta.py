@@ -450,17 +450,18 @@ class TablePath:
             raise self._error(exc) from None
 
     def append_files(self, table: DeltaTable, adds: Sequence[Add], *, partition_by: Sequence[str],
-                     app_id: str, txn_version: int, metadata: dict[str, str]) -> int:
+                     app_id: str, txn_version: int, metadata: dict[str, str],
+                     check_txn: bool = True) -> int:
         """Commit data files already written (``write_data``) to ``table``, whose schema they
         have, at exactly its next version, with the app transaction; return that version.
 
-        ``AlreadyCommitted`` / ``CommitConflict`` as ``write``. For writers that encode Parquet
-        themselves (bronze: polars' writer takes half the CPU of delta-rs').
+        ``AlreadyCommitted`` / ``CommitConflict`` and ``check_txn`` as ``write``. For writers
+        that encode Parquet themselves (polars' writer takes half the CPU of delta-rs').
         """
         try:
             base = table.version()
             done = table.transaction_version(app_id)
-            if done is not None and done >= txn_version:
+            if check_txn and done is not None and done >= txn_version:
                 raise AlreadyCommitted(f"{self.uri}: {app_id}@{txn_version} already written")
             table.create_write_transaction(
                 [a.as_delta() for a in adds], "append", pa.schema(table.schema().to_arrow()),
@@ -482,6 +483,13 @@ class TablePath:
     def history(self, limit: int) -> list[dict[str, Any]]:
         table = self.load_or_none()
         return table.history(limit) if table is not None else []
+
+
+def add_actions(table: DeltaTable) -> pl.DataFrame:
+    """The table's live files, one row each (path, size, flattened statistics and partition
+    values), read through the Arrow C stream: ``pa.table()`` of delta-rs' answer imports pandas
+    (0.3-0.8 s CPU and 30-60 MB in every process that compacts, checks or watches)."""
+    return pl.DataFrame(table.get_add_actions(flatten=True))
 
 
 def is_table(uri: str, options: dict[str, str] | None = None) -> bool:

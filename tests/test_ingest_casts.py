@@ -6,7 +6,8 @@ from __future__ import annotations
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.extract.records import RecordSchema, cast_text, fast_cast
+from lakeledger.ingest.extract.casts import cast_text, fast_cast, one_shape
+from lakeledger.ingest.extract.records import RecordSchema
 
 digits = st.text("0123456789", min_size=1, max_size=3)
 two = st.integers(0, 99).map(lambda n: f"{n:02d}")
@@ -74,6 +75,28 @@ def test_fast_datetime_cast_on_any_text(values: list[str | None]) -> None:
     _same(values, "datetime")
 
 
+def _varied(template: str, edits: list[tuple[int, str]]) -> str:
+    chars = list(template)
+    for at, char in edits:
+        chars[at % len(chars)] = char
+    return "".join(chars)
+
+
+# one machine-written shape: every value as wide as the others, digits varied and, now and then,
+# any byte replaced (where the byte-level shape check, not the pattern, decides)
+edits = st.lists(st.tuples(st.integers(0, 40), st.sampled_from(list("0123456789") * 3 + list("Z+-:.T t9x١"))),
+                 max_size=2)
+one_shape_columns = datetimes.flatmap(
+    lambda template: st.lists(edits.map(lambda e: _varied(template, e)) | st.none(), min_size=1, max_size=8)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(one_shape_columns)
+def test_fast_datetime_cast_on_columns_of_one_width(values: list[str | None]) -> None:
+    _same(values, "datetime")
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(dates | noise | st.none(), min_size=1, max_size=8))
 def test_fast_date_cast_reads_as_the_reference(values: list[str | None]) -> None:
@@ -103,6 +126,10 @@ def test_fast_casts_take_the_common_shapes() -> None:
     assert fast_cast(pl.Series(["2024-02-29T23:59:59", "2024-01-01 00:00:00.5", None]), "datetime") is not None
     assert fast_cast(pl.Series(["2024-02-29T23:59:59", "2024-01-01 00:00:00Z"]), "datetime") is None
     assert fast_cast(pl.Series(["2024-01-01", None]), "date") is not None
+    same_width = pl.Series([f"2024-01-{d:02d}T00:00:00.000000+0000" for d in range(1, 29)] + [None])
+    assert one_shape(same_width.drop_nulls().to_arrow()) and fast_cast(same_width, "datetime") is not None
+    assert not one_shape(pl.Series(["2024-01-01T00:00:00Z", "2024-01-01T00:00:00+"]).to_arrow())
+    assert fast_cast(pl.Series(["true", "false", None]), "bool") is not None
     bad = fast_cast(pl.Series(["2024-02-30T00:00:00"]), "datetime")  # arrow refuses: reference decides
     assert bad is None
 

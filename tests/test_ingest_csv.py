@@ -213,14 +213,18 @@ def test_resuming_from_any_cursor_reads_exactly_the_rest(
         assert rest == [int(i) for chunk in ids[k + 1 :] for i in chunk]
 
 
+@pytest.mark.parametrize("overlap", [True, False])
 def test_a_batch_sent_in_parts_lands_as_one_batch(
-    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ledger: Ledger, monkeypatch: pytest.MonkeyPatch, overlap: bool
 ) -> None:
     """A big batch leaves the CSV source in parts (``Batch.more``), each checked as it comes; the
     runner commits the parts as one batch with the last part's cursor, and every part's cursor
-    is still an exact resume point."""
+    is still an exact resume point. The same with the next batch read ahead (an idle core) or
+    not (a busy machine)."""
+    from lakeledger.ingest.extract import runner
     from lakeledger.ingest.extract.sources import csv as csv_source
 
+    monkeypatch.setattr(runner, "idle_core", lambda: overlap)
     monkeypatch.setattr(csv_source, "_PIECE_ROWS", 500)
     monkeypatch.setattr(csv_source, "_PART_ROWS", 100)
     n = 12_000  # > 64 KB of text: several pieces
@@ -251,3 +255,39 @@ def test_a_batch_sent_in_parts_lands_as_one_batch(
     lines = quarantine(ledger).sort("row")
     assert lines["row"].to_list() == [i + 1 for i in bad]
     assert all(r.startswith("amount: expected float, got 'x'") for r in lines["reason"])
+
+
+def test_read_ahead_hands_over_items_in_order_and_stops_with_the_consumer() -> None:
+    """``ahead``: every item once, in order; a producer's error reaches the consumer; a consumer
+    that stops early stops the producer, whose generator is closed (its cleanup runs)."""
+    import threading
+
+    from lakeledger.ingest.extract.validation import ahead
+
+    assert list(ahead(iter(range(50)))) == list(range(50))
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("broken source")
+
+    got = []
+    with pytest.raises(ValueError, match="broken source"):
+        for item in ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+    closed = threading.Event()
+
+    def endless():  # type: ignore[no-untyped-def]
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    for item in ahead(endless()):
+        if item == 3:
+            break
+    assert closed.wait(10)

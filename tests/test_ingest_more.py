@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lakeledger.ingest.extract.casts import cast_text
 from lakeledger.ingest.extract.config import decode
-from lakeledger.ingest.extract.records import RecordSchema, cast_text
+from lakeledger.ingest.extract.records import RecordSchema
 from lakeledger.ingest.extract.runner import run_sources
 from lakeledger.projections.views.ingest_status import ingest_status
 from lakeledger.store import Ledger

@@ -8,27 +8,23 @@ writes the missing checkpoint from the commit itself instead of ingesting the ba
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 import polars as pl
 import pyarrow as pa
+from lakeledger.ingest.extract.files import Group, commit_files, groups, same_schema
 from lakeledger.store.delta import (
-    Add,
     AlreadyCommitted,
     CommitConflict,
     DeltaTable,
     StorageConfigError,
     TablePath,
+    add_actions,
 )
 from lakeledger.store.errors import ConcurrencyError, InvalidInput, LedgerError, StorageError
 from lakeledger.store.location import Location
@@ -36,7 +32,6 @@ from lakeledger.store.partitions import partition_label
 
 APP_PREFIX = "lakeledger.ingest/"
 COMMIT_ATTEMPTS = 20
-Group = tuple[dict[str, str], pl.DataFrame]  # partition values, rows
 META = {"run_id": "_run_id", "batch": "_batch", "ingested_at": "_ingested_at"}
 
 
@@ -114,8 +109,9 @@ class Bronze:
                     self.files.create(schema, name=self.dataset, description=f"source {self.source}",
                                       configuration={}, partition_by=self.partition_by)
                     table = self.table()
-                if table is not None and (groups := self._files_of(table, frames)) is not None:
-                    version = self._commit_files(table, groups, batch, metadata)
+                if table is not None and (parts := self._files_of(table, frames)) is not None:
+                    version = commit_files(self.files, table, parts, partition_by=self.partition_by,
+                                           app_id=self.app_id, txn_version=batch, metadata=metadata)
                     break
                 version = self.files.write(
                     pa.RecordBatchReader.from_batches(schema, _arrow(frames)),
@@ -145,57 +141,12 @@ class Bronze:
         return Written(version, sum(f.height for f in frames), partitions)
 
     def _files_of(self, table: DeltaTable, frames: list[pl.DataFrame]) -> list[Group] | None:
-        """The batch's rows per partition (values as the Delta log spells them), to be encoded
-        by polars (half the CPU of delta-rs' writer); None where delta-rs' own writer is needed:
-        a schema other than the table's (it evolves it), or a partition value that is not plain."""
-        theirs = pa.schema(table.schema().to_arrow())
-        ours = frames[0].head(0).to_arrow().schema
-        if [f.name for f in theirs] != ours.names or any(
-            _plain(a.type) != _plain(b.type) for a, b in zip(theirs, ours, strict=True)
-        ):
+        """The batch's rows per partition, to be encoded by polars; None where delta-rs' own
+        writer is needed: a schema other than the table's (it evolves it), or a partition value
+        that is not plain."""
+        if not same_schema(table, frames[0]):
             return None
-        whole = pl.concat(frames, rechunk=False)
-        parts = whole.partition_by(self.partition_by, as_dict=True) if self.partition_by else {(): whole}
-        groups = []
-        for key, rows in parts.items():
-            values = {}
-            for name, value in zip(self.partition_by, key, strict=True):
-                # only values spelled the same by str() and the Delta log: str, int, date
-                if isinstance(value, bool | datetime) or not isinstance(value, str | int | date):
-                    return None
-                text = value.isoformat() if isinstance(value, date) else str(value)
-                if not _PLAIN_VALUE.match(text):
-                    return None
-                values[name] = text
-            groups.append((values, rows.drop(self.partition_by)))
-        return groups
-
-    def _commit_files(
-        self, table: DeltaTable, groups: list[Group], batch: int,
-        metadata: dict[str, str],
-    ) -> int:
-        """Write one Parquet file per partition, commit them; a lost commit's files are deleted."""
-        adds: list[Add] = []
-        try:
-            for values, rows in groups:
-                folder = "/".join(f"{k}={v}" for k, v in values.items())
-                name = f"{folder}/" * bool(folder) + f"part-{uuid.uuid4()}.zstd.parquet"
-                if self.files.local and folder:
-                    os.makedirs(os.path.join(self.files.path, folder), exist_ok=True)
-                buf = io.BytesIO()
-                # level 1: 30% less CPU than the default 3 for files ~40% bigger (still 1/3 of snappy)
-                rows.write_parquet(buf, compression="zstd", compression_level=1)
-                body = buf.getvalue()
-                self.files.write_data(name, body)
-                nulls = rows.null_count().row(0, named=True)
-                stats = json.dumps({"numRecords": rows.height, "nullCount": nulls})
-                adds.append(Add(name, len(body), int(time.time() * 1000), True, stats, values))
-            return self.files.append_files(table, adds, partition_by=self.partition_by, app_id=self.app_id,
-                                           txn_version=batch, metadata=metadata)
-        except BaseException:
-            for add in adds:
-                self.files.remove_data(add.path)
-            raise
+        return groups(pl.concat(frames, rechunk=False), self.partition_by)
 
     def _error(self, exc: LedgerError) -> LedgerError:
         if isinstance(exc, StorageConfigError):
@@ -225,7 +176,7 @@ class Bronze:
         table = self.table()
         if table is None:
             return {}
-        actions = pl.DataFrame(table.get_add_actions(flatten=True))
+        actions = add_actions(table)
         columns = [f"partition.{k}" for k in self.partition_by]
         grouped = actions.group_by(columns).agg(pl.col("num_records").sum(), pl.col("size_bytes").sum())
         stats: dict[str, tuple[int, int]] = {}
@@ -243,14 +194,6 @@ class Bronze:
         if len(self.partition_by) == 1:
             return f"{self.dataset}/{self.partition_by[0]}={label}"
         return f"{self.dataset}/{label}"
-
-
-_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_.+-]+$")  # a partition value that needs no escaping in a path
-
-
-def _plain(kind: pa.DataType) -> pa.DataType:
-    """Arrow's string flavours are one Delta type."""
-    return pa.string() if kind in (pa.large_string(), pa.string_view()) else kind
 
 
 def _arrow(frames: list[pl.DataFrame]) -> Iterator[pa.RecordBatch]:

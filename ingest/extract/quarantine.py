@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 import polars as pl
+from lakeledger.ingest.extract.files import commit_files, groups, same_schema
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
 from lakeledger.store.delta import CommitConflict, TablePath
 from lakeledger.store.errors import LedgerError, StorageError
@@ -69,8 +70,7 @@ class Quarantine:
         for attempt in range(COMMIT_ATTEMPTS):
             try:
                 # the runner decides what a resumed run quarantines; the app transaction records it
-                self.files.write(frame, app_id=APP_PREFIX + source, txn_version=batch,
-                                 partition_by=["source"], check_txn=False)
+                self._write(frame, source, batch)
                 break
             except CommitConflict:
                 time.sleep(min(0.5, 0.01 * 2**attempt))  # another source's batch landed first
@@ -81,6 +81,24 @@ class Quarantine:
                 f"cannot write the quarantine table: {COMMIT_ATTEMPTS} attempts lost to concurrent writers"
             )
         return frame.height
+
+    def _write(self, frame: pl.DataFrame, source: str, batch: int) -> None:
+        """Encoded by polars into a table created empty (see files.py); delta-rs' writer for a
+        table whose schema is not this one, or a source name a path would have to escape."""
+        table = self.files.load_or_none()
+        if table is None:
+            self.files.create(frame.head(0).to_arrow().schema, name="quarantine",
+                              description="rejected records of every source", configuration={},
+                              partition_by=["source"])
+            table = self.files.load()
+        parts = groups(frame, ["source"]) if same_schema(table, frame) else None
+        if parts is None:
+            self.files.write(frame, table=table, app_id=APP_PREFIX + source, txn_version=batch,
+                             partition_by=["source"], check_txn=False)
+            return
+        # (the app transaction's version may go back on a full refresh: committed regardless)
+        commit_files(self.files, table, parts, partition_by=["source"], app_id=APP_PREFIX + source,
+                     txn_version=batch, metadata={}, check_txn=False)
 
     def scan(self, source: str | None = None) -> pl.LazyFrame:
         """Quarantined rows (empty when nothing was ever rejected)."""

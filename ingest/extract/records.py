@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import itertools
 import types
 import typing
 from collections.abc import Sequence
@@ -20,8 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
+from lakeledger.ingest.extract.casts import cast_text, fast_cast
 from lakeledger.store.errors import InvalidInput
 
 Kind = Literal["str", "int", "float", "bool", "date", "datetime", "json"]
@@ -43,8 +41,6 @@ DTYPES: dict[str, pl.DataType] = {
     "datetime": pl.Datetime("us", "UTC"),
     "json": pl.String(),
 }
-_TRUE = ["true", "t", "1", "yes", "y"]
-_FALSE = ["false", "f", "0", "no", "n"]
 REASON, RAW, ORIGIN, ROW = "_reason", "_raw", "_origin", "_row"
 
 
@@ -130,7 +126,6 @@ class RecordSchema:
         if any(frame.schema[c] != pl.String for c in text_cols):
             frame = frame.with_columns(pl.col(c).cast(pl.String) for c in text_cols)
         typed: list[pl.Series] = []
-        problems: list[tuple[pl.Expr, pl.Expr]] = []  # (row is bad, why) per check, for the reasons
         bad_row: pl.Series | None = None
         for col in self.columns:
             if col.name in frame.columns:
@@ -139,23 +134,16 @@ class RecordSchema:
                 if value is None:
                     value = frame.select(cast_text(pl.col(col.name), col.kind)).to_series()
                 typed.append(value.alias(col.name))
-                if col.kind not in ("str", "json"):  # text stays text: it cannot fail
+                # (a cast only adds nulls: as many nulls as the text, nothing failed)
+                if col.kind not in ("str", "json") and value.null_count() != raw.null_count():
                     failed = raw.is_not_null() & value.is_null()
                     bad_row = failed if bad_row is None else bad_row | failed
-                    text = pl.col(col.name)
-                    expected = pl.lit(f"{col.name}: expected {col.kind}, got '")
-                    why = pl.concat_str(expected, text.str.slice(0, 60), pl.lit("'"))
-                    problems.append((text.is_not_null() & pl.col(_typed(col.name)).is_null(), why))
                 if not col.nullable and raw.null_count():
                     bad_row = raw.is_null() if bad_row is None else bad_row | raw.is_null()
-                missing = pl.col(col.name).is_null()
             else:
                 typed.append(pl.Series(col.name, [None] * frame.height, DTYPES[col.kind]))
-                missing = pl.lit(True)
                 if not col.nullable:
                     bad_row = pl.Series([True] * frame.height, dtype=pl.Boolean)
-            if not col.nullable:
-                problems.append((missing, pl.lit(f"{col.name}: required value is missing")))
         checked = pl.DataFrame([*typed, *(frame[k] for k in keep)])
         if bad_row is None or not bad_row.any():  # the common case: no copy of the rows
             return Checked(checked, _empty_bad(frame, keep))
@@ -165,10 +153,26 @@ class RecordSchema:
         rows = frame.filter(bad_row).with_columns(
             v.filter(bad_row).alias(_typed(v.name)) for v in typed if v.name in frame.columns
         )
+        problems = self._problems(frame.columns)
         reason = pl.coalesce(pl.when(p).then(w) for p, w in problems) if problems else pl.lit("")
         raw_json = pl.struct(text_cols).struct.json_encode() if text_cols else pl.lit("{}")
         bad = rows.select(raw_json.alias(RAW), reason.alias(REASON), *keep)
         return Checked(valid, bad)
+
+    def _problems(self, present: Sequence[str]) -> list[tuple[pl.Expr, pl.Expr]]:
+        """(row is bad, why) per check, in the order the reason names the first that failed; on
+        the bad rows with each typed value beside its text (``_typed``)."""
+        problems = []
+        for col in self.columns:
+            missing = pl.col(col.name).is_null() if col.name in present else pl.lit(True)
+            if col.name in present and col.kind not in ("str", "json"):
+                text = pl.col(col.name)
+                expected = pl.lit(f"{col.name}: expected {col.kind}, got '")
+                why = pl.concat_str(expected, text.str.slice(0, 60), pl.lit("'"))
+                problems.append((text.is_not_null() & pl.col(_typed(col.name)).is_null(), why))
+            if not col.nullable:
+                problems.append((missing, pl.lit(f"{col.name}: required value is missing")))
+        return problems
 
     def check_records(self, records: Sequence[Any], origin: str = "", first_row: int = 0) -> Checked:
         """Check JSON records with the Struct itself (nested values become JSON text)."""
@@ -208,85 +212,6 @@ def _typed(name: str) -> str:
 def _empty_bad(frame: pl.DataFrame, keep: Sequence[str]) -> pl.DataFrame:
     """No quarantine rows, in the columns a bad-rows frame has."""
     return pl.DataFrame(schema={RAW: pl.String, REASON: pl.String, **{k: frame.schema[k] for k in keep}})
-
-
-# Text arrow's ISO 8601 parser reads exactly as ``cast_text`` does (checked by a property test):
-# it is ~30x faster than the chrono format parse, but all-or-nothing, so it is only tried on
-# columns whose every value has one of these shapes (all with a zone offset, or all naive = UTC),
-# and any failure falls back to ``cast_text``.
-_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?"
-_FAST: list[tuple[str, str, pa.DataType]] = [
-    ("datetime", _ISO + r"(Z|[+-]\d{2}:?\d{2})$", pa.timestamp("us", "UTC")),
-    ("datetime", _ISO + "$", pa.timestamp("us")),
-]
-# every spelling ``cast_text`` reads as a bool (case-insensitive), mapped directly: no lowercasing
-_BOOLS = {
-    "".join(chars): word in _TRUE
-    for word in _TRUE + _FALSE
-    for chars in itertools.product(*({c.lower(), c.upper()} for c in word))
-}
-
-
-# kinds whose ``cast_text`` is "strip, then parse": parsing unstripped text gives the same value
-# wherever it succeeds, so only the values that fail are stripped (most need no strip)
-_AS_IS: dict[str, Any] = {
-    "int": lambda s: s.cast(pl.Int64, strict=False),
-    "float": lambda s: s.cast(pl.Float64, strict=False),
-    "bool": lambda s: s.replace_strict(_BOOLS, default=None, return_dtype=pl.Boolean),
-    "date": lambda s: s.str.to_date("%Y-%m-%d", strict=False),
-}
-
-
-def fast_cast(column: pl.Series, kind: str) -> pl.Series | None:
-    """``cast_text`` of a whole text column by a faster route, or None where there is none."""
-    if column.dtype != pl.String:
-        return None
-    if kind in _AS_IS:  # parse as is; strip and parse again only the values that failed
-        parse = _AS_IS[kind]
-        typed = parse(column)
-        failed = typed.is_null() & column.is_not_null()
-        if failed.any():
-            typed = typed.scatter(failed.arg_true(), parse(column.filter(failed).str.strip_chars()))
-        return typed
-    for fast_kind, shape, target in _FAST:
-        if fast_kind != kind or not column.str.contains(shape).fill_null(True).all():
-            continue
-        try:
-            cast = pc.cast(column.to_arrow(), target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None  # a value arrow refuses: the slow path decides which rows are bad
-        typed = pl.Series(column.name, cast)
-        return typed.dt.replace_time_zone("UTC") if target == pa.timestamp("us") else typed
-    return None
-
-
-def cast_text(expr: pl.Expr, kind: str) -> pl.Expr:
-    """Text -> typed value, null where the text does not parse."""
-    if kind in ("str", "json"):
-        return expr
-    text = expr.str.strip_chars()
-    if kind == "int":
-        return text.cast(pl.Int64, strict=False)
-    if kind == "float":
-        return text.cast(pl.Float64, strict=False)
-    if kind == "bool":
-        low = text.str.to_lowercase()
-        return (
-            pl.when(low.is_in(_TRUE))
-            .then(True)
-            .when(low.is_in(_FALSE))
-            .then(False)
-            .otherwise(None)
-            .cast(pl.Boolean)
-        )
-    if kind == "date":
-        return text.str.to_date("%Y-%m-%d", strict=False)
-    # datetime: RFC 3339 / ISO 8601, 'T' or space, with an offset ('Z' too) or naive = UTC
-    # One parse per value: naive text gets "+00:00" appended, "Z" becomes "+00:00".
-    norm = text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T").str.replace("Z", "+00:00", literal=True)
-    has_zone = norm.str.contains(r"[+-]\d\d:?\d\d$")
-    norm = pl.when(has_zone).then(norm).otherwise(pl.concat_str(norm, pl.lit("+00:00")))
-    return norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC")
 
 
 def _kind_of(annotation: Any) -> tuple[Kind, bool]:

@@ -182,7 +182,7 @@ def _ingest(
     known = quarantine.known(name, source.record_identity)
     overwrite = full_refresh
     checks = checked_batches(source, source.batches(cursor), result.schema_added)
-    for checked in ahead(checks) if source.read_ahead else checks:
+    for checked in ahead(checks) if source.read_ahead and idle_core() else checks:
         batch, valid, bad = checked.batch, checked.valid, checked.bad
         batch_no += 1
         at = datetime.now(UTC)
@@ -200,9 +200,10 @@ def _ingest(
         pause("after-quarantine", batch_no)
         events: list[Any] = []
         if valid:
+            masked = bool(secrets.values)  # (no secrets: nothing to mask)
             frames = [
                 bronze.prepare(
-                    v.with_columns(secrets.column(pl.col(ORIGIN))) if ORIGIN in v.columns else v,
+                    v.with_columns(secrets.column(pl.col(ORIGIN))) if masked and ORIGIN in v.columns else v,
                     run_id=result.run_id, batch=batch_no, at=at,
                 )
                 for v in valid
@@ -241,6 +242,16 @@ def _ingest(
     result.last_batch, result.cursor = batch_no, final
     result.stop_reason = source.stop_reason
     result.duration_s = time.monotonic() - result.started
+
+
+def idle_core() -> bool:
+    """Is a core free for reading ahead? The overlap of the next batch's parse and check with
+    this batch's write only pays on an idle core: on a busy machine it cost ~10% more CPU and
+    ~20 MB more peak memory for no shorter run (1M-row CSV, 2 cores, load 9-14, 4 pairs)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 0.5
+    except OSError:  # no load average on this platform
+        return True
 
 
 def _observations(bronze: Bronze, labels: list[str]) -> list[Any]:

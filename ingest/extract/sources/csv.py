@@ -22,7 +22,8 @@ from typing import Annotated, Any, BinaryIO
 import fsspec
 import msgspec
 import polars as pl
-from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW, cast_text
+from lakeledger.ingest.extract.casts import cast_text
+from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
 from lakeledger.ingest.extract.sources.base import Batch, Source, SourceError
 from lakeledger.ingest.extract.sources.csv_pieces import Piece, digest, pieces, ragged
 from lakeledger.store.location import Location, is_uri

@@ -70,8 +70,10 @@ def pieces(
 
         while True:
             block = read(int(min(READ, max(1 << 16, rows * per_row - len(carry)))))
-            data = carry + block
-            if not block:
+            ended = not block
+            data = carry + block if carry else block
+            del block  # (while a piece is parsed, only its body is held: not 3 copies of 5 MB)
+            if ended:
                 if data.strip():
                     yield Piece(head, data, offset, offset + len(data), line)
                 return
@@ -97,6 +99,7 @@ def pieces(
                 carry = data
                 continue
             body, carry = data[:cut], data[cut:]
+            del data
             newlines = body.count(b"\n")
             per_row = max(1.0, len(body) / max(1, newlines))
             yield Piece(head, body, offset, offset + cut, line)
@@ -169,7 +172,8 @@ def shapes(body: bytes, delimiter: str, quote: str | None, first_line: int) -> l
 
 def ragged(frame: pl.DataFrame, names: list[str], extra: str, piece: Piece, options: Any) -> pl.DataFrame:
     """``frame`` (parsed with one ``extra`` column past the header) with ``_raw``/``_reason`` set
-    on the records whose width is not the header's; ``extra`` dropped."""
+    on the records whose width is not the header's (no such columns when all are right);
+    ``extra`` dropped."""
     from lakeledger.ingest.extract.records import RAW, REASON
 
     suspect = frame[extra].is_not_null() | frame[names[-1]].is_null()
@@ -190,9 +194,8 @@ def ragged(frame: pl.DataFrame, names: list[str], extra: str, piece: Piece, opti
                 raws[i] = msgspec.json.encode(wide.row(i)[0]).decode()
                 at = piece.line + i  # each record takes one line or more
                 reasons[i] = f"line {at} or later: more fields than the header's {len(names)}"
-    if not any(reasons):  # the common case: no per-row Python lists
-        none = pl.lit(None, pl.String)
-        return frame.drop(extra).with_columns(none.alias(RAW), none.alias(REASON))
+    if not any(reasons):  # the common case: no per-row Python lists, no columns to drop later
+        return frame.drop(extra)
     return frame.drop(extra).with_columns(
         pl.Series(RAW, raws, pl.String), pl.Series(REASON, reasons, pl.String)
     )
