@@ -11,6 +11,8 @@ the real CLI process). Targets on 2 cores: full rebuild of 5M events <= 8 s with
 
 Usage: python scripts/bench/views.py [--events 1000000] [--root DIR] [--repeat 3] [--chunk N]
        python scripts/bench/views.py --ledger /work/bench/ledger-5m   (a copy of a built ledger)
+       python scripts/bench/views.py --ledger /work/bench/ledger-5m --baseline /work/main
+           (the full rebuild against another checkout's, interleaved: before/after a change)
 """
 
 from __future__ import annotations
@@ -139,11 +141,16 @@ def med(xs: list[float]) -> str:
     )
 
 
-def child_rebuild(root: Path, chunk: int) -> dict[str, float]:
+def child_rebuild(root: Path, chunk: int, baseline: Path | None = None) -> dict[str, float]:
     """One full rebuild in a fresh process: (wall s of the rebuild, CPU s, peak RSS MB).
-    Linux only (``/proc/self/status``), like the rest of the benchmarks' RSS figures."""
-    cmd = [sys.executable, __file__, "--child", str(root), "--chunk", str(chunk)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    Linux only (``/proc/self/status``), like the rest of the benchmarks' RSS figures.
+    ``baseline``: run by that checkout's code (its ``.venv`` and this script there)."""
+    python, script = sys.executable, __file__
+    if baseline is not None:
+        python, script = str(baseline / ".venv/bin/python"), str(baseline / "scripts/bench/views.py")
+    cmd = [python, script, "--child", str(root), "--chunk", str(chunk)]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
@@ -155,17 +162,20 @@ def child_rebuild(root: Path, chunk: int) -> dict[str, float]:
             "rss_mb": result["hwm_kb"] / 1024}
 
 
-def full_rebuilds(root: Path, chunk: int, repeat: int) -> tuple[list[dict], list[dict]]:
-    """Chunked and whole-log rebuilds, interleaved (A, B, A, B...)."""
-    chunked, whole = [], []
+def full_rebuilds(
+    root: Path, chunk: int, repeat: int, baseline: Path | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Chunked and whole-log rebuilds (or, with ``baseline``, chunked by that checkout's
+    code), interleaved (A, B, A, B...)."""
+    chunked, other = [], []
     for _ in range(repeat):
         chunked.append(child_rebuild(root, chunk))
-        whole.append(child_rebuild(root, 10**12))
-    return chunked, whole
+        other.append(child_rebuild(root, chunk, baseline) if baseline else child_rebuild(root, 10**12))
+    return chunked, other
 
 
 def report_full(label: str, chunk: int, chunked: list[dict], whole: list[dict], target_s: float,
-                target_mb: float | None) -> None:
+                target_mb: float | None, baseline: Path | None = None) -> None:
     def m(rows: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in rows)
 
@@ -173,9 +183,10 @@ def report_full(label: str, chunk: int, chunked: list[dict], whole: list[dict], 
     print(f"full rebuild, {label}, chunks of {chunk:,} events (child process)")
     print(f"  chunked      {med([r['seconds'] for r in chunked])}  cpu {m(chunked, 'cpu'):.1f} s"
           f"  peak RSS {m(chunked, 'rss_mb'):.0f} MB   {target}")
-    print(f"  whole log    {med([r['seconds'] for r in whole])}  cpu {m(whole, 'cpu'):.1f} s"
-          f"  peak RSS {m(whole, 'rss_mb'):.0f} MB   (comparison: one chunk)")
-    print(f"  ratio chunked / whole: time {m(chunked, 'seconds') / m(whole, 'seconds'):.2f}, "
+    name, what = ("baseline", f"comparison: {baseline}") if baseline else ("whole log", "comparison: one chunk")
+    print(f"  {name:12s} {med([r['seconds'] for r in whole])}  cpu {m(whole, 'cpu'):.1f} s"
+          f"  peak RSS {m(whole, 'rss_mb'):.0f} MB   ({what})")
+    print(f"  ratio chunked / {name}: time {m(chunked, 'seconds') / m(whole, 'seconds'):.2f}, "
           f"cpu {m(chunked, 'cpu') / m(whole, 'cpu'):.2f}, "
           f"peak RSS {m(chunked, 'rss_mb') / m(whole, 'rss_mb'):.2f}")
 
@@ -192,8 +203,8 @@ def from_ledger(args: argparse.Namespace) -> None:
         ledger = Ledger.open(root, settings=LogSettings(compact_every=50))
         count = events_in(ledger)
         target = (8, 1200) if count >= 5_000_000 else (5, None)
-        chunked, whole = full_rebuilds(root, args.chunk, args.repeat)
-        report_full(f"{count:,} events ({source})", args.chunk, chunked, whole, *target)
+        chunked, whole = full_rebuilds(root, args.chunk, args.repeat, args.baseline)
+        report_full(f"{count:,} events ({source})", args.chunk, chunked, whole, *target, args.baseline)
         materialise.refresh(ledger)
         large = incremental(ledger, workload(random.Random(11), prefix="b"), args.repeat)
         print(f"refresh after 1k new events            {med(large)}   target <= 200 ms")
@@ -208,6 +219,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=rebuild.CHUNK_EVENTS, help="events per chunk")
     parser.add_argument("--root", help="keep the ledger here (default: a temporary directory)")
     parser.add_argument("--ledger", action="append", help="copy this built ledger instead")
+    parser.add_argument("--baseline", type=Path, help="with --ledger: compare the chunked rebuild "
+                        "with this checkout's (its .venv), not with the whole log as one chunk")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
