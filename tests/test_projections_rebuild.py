@@ -184,66 +184,6 @@ def test_free_form_fields_equal_json_path_match(payloads: list, std_json: bool) 
     assert got.equals(expected)
 
 
-_TAIL = {"s": pl.String(), "b": pl.Boolean(), "i": pl.Int64(), "f": pl.Float64()}
-_TAIL_VALUES = st.fixed_dictionaries(
-    {
-        "s": st.one_of(st.none(), st.text(max_size=6), st.sampled_from(['a"b', "a\\b", "é"])),
-        "b": st.one_of(st.none(), st.booleans()),
-        "i": st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.integers(-(2**70), 2**70)),
-        "f": st.one_of(
-            st.none(),
-            st.floats(allow_nan=False, allow_infinity=False),
-            st.integers(-(10**20), 10**20),
-        ),
-    }
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    rows=st.lists(
-        st.tuples(st.dictionaries(st.sampled_from(["x", "s", "f"]), _VALUES, max_size=2), _TAIL_VALUES),
-        max_size=8,
-    ),
-    std_json=st.booleans(),
-)
-def test_tail_regex_decoding_equals_polars(rows: list[tuple[dict, dict]], std_json: bool) -> None:  # type: ignore[type-arg]
-    """The regex fast path for the fields a payload ends with (``with_decoded(last=True)``)
-    gives exactly polars' ``json_decode``: rows it cannot parse for sure (escapes, nulls, a
-    64-bit overflow, a field moved earlier by a repeated name) go to the decoder."""
-    encode = (lambda o: json.dumps(o, separators=(",", ":"))) if std_json else (
-        lambda o: msgspec.json.encode(o).decode()
-    )
-    texts = pl.DataFrame(
-        {"payload": [encode({**head, **tail}) for head, tail in rows]}, schema={"payload": pl.String}
-    )
-    try:
-        expected = texts.select(pl.col("payload").str.json_decode(pl.Struct(_TAIL)).alias("p"))
-    except pl.exceptions.ComputeError:
-        with pytest.raises(pl.exceptions.ComputeError):
-            payload.with_decoded(texts.lazy(), _TAIL, "p", last=True).collect()
-        return
-    got = payload.with_decoded(texts.lazy(), _TAIL, "p", last=True).select("p").collect()
-    assert got.equals(expected)
-
-
-def test_metric_payloads_take_the_regex_path() -> None:
-    """The encoder's metric payloads are what the fast path parses (else it would be dead
-    weight): every one matches the tail pattern, and decodes to the event's values."""
-    metrics = [
-        ev.MetricLogged(run_id="r1", key="loss", value=v, step=s)
-        for v, s in [(0.1, 0), (-1e-05, 3), (1e16, 2**40), (2.5e-300, 1), (7.0, 9)]
-    ]
-    texts = pl.DataFrame({"payload": [msgspec.json.encode(m).decode() for m in metrics]})
-    typed = payload.dtypes(ev.MetricLogged, ["run_id", "key", "value", "step"])
-    pattern = payload.tail_pattern(tuple(typed.items()))
-    assert pattern is not None
-    matched = texts["payload"].str.contains(pattern).to_list()
-    assert matched == [True, True, True, False, True]  # a 3-digit exponent: the decoder's
-    got = payload.with_decoded(texts.lazy(), typed, "p", last=True).collect()["p"].to_list()
-    assert got == [{"run_id": m.run_id, "key": m.key, "value": m.value, "step": m.step} for m in metrics]
-
-
 @given(ids=st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=8))
 def test_repeated_ids_are_found_whatever_their_order(ids: list[str]) -> None:
     """``has_repeats`` answers sorted ids from neighbours and others by counting: both agree

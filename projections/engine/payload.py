@@ -12,6 +12,7 @@ first: the same upcasters as ``Ledger.read``, applied only to the old rows.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 
 import msgspec
@@ -19,7 +20,6 @@ import polars as pl
 from lakeledger.projections.engine import sharing
 from lakeledger.projections.engine.eventtypes import dtypes, fields_of, tag_of
 from lakeledger.projections.engine.freeform import free_json
-from lakeledger.projections.engine.tails import parse_tails, scalar_json_pattern, tail_pattern
 from lakeledger.store.codec import upcast_json
 from lakeledger.store.events import KINDS, Event, current_schema_version
 
@@ -119,9 +119,11 @@ def _decode(
     frame = upcast_rows(events.filter(pl.col("kind").is_in(kinds)), kinds)
     cols: list[pl.Expr] = [pl.col(c) for c in (*ENVELOPE, "kind", "stream")] + [pos()]
     if typed:
-        # the fields a payload ends with (a metric: run_id, key, value, step): a native fast path
-        last = all(list(fields_of(c))[-len(typed) :] == list(typed) for c in classes)
-        frame = with_decoded(frame, typed, "_p", last=last)
+        # msgspec for flat fields (``decode_struct``). Metric payloads were parsed by a native
+        # regex of their last members; on the in-memory engine its capture columns held
+        # ~55 MB more at the 5M rebuild's peak (1,188 vs 1,106-1,133 MB) for no CPU gain
+        # (20.2 vs 20.0-20.6 s; issue 15), so every kind takes the decoder.
+        frame = frame.with_columns(decode_struct(pl.col("payload"), typed).alias("_p"))
     if free:
         frame = frame.with_columns(free_json(pl.col("payload"), free).alias("_t"))
     for f in fields:
@@ -159,47 +161,6 @@ def decode_struct(payload: pl.Expr, typed: Mapping[str, pl.DataType]) -> pl.Expr
     if not all(t.base_type() in _SCALARS for _, t in fields):
         return payload.str.json_decode(dtype)
     return _decoded(fields, payload)
-
-
-def with_decoded(
-    frame: pl.LazyFrame, typed: Mapping[str, pl.DataType], alias: str, *, last: bool = False
-) -> pl.LazyFrame:
-    """``frame`` plus ``alias``: ``decode_struct`` of its ``payload``.
-
-    ``last``: the fields are the payload's last members, in this order, as lakeledger's encoder
-    writes them; such payloads are parsed by one regex in polars (``tails.py``: native, so it
-    runs beside other work instead of holding the GIL: 0.17 CPU s per 200k metric events
-    against 0.19-0.35 for msgspec), and only the rows it does not match go to the decoder.
-    """
-    fields = tuple(typed.items())
-    pattern = tail_pattern(fields) if last else None
-    if pattern is None:
-        return frame.with_columns(decode_struct(pl.col("payload"), typed).alias(alias))
-    return frame.with_columns(
-        pl.col("payload")
-        .map_batches(
-            functools.partial(_tail_batch, fields, pattern),
-            return_dtype=pl.Struct(dict(fields)),
-            is_elementwise=True,
-        )
-        .alias(alias)
-    )
-
-
-def _tail_batch(
-    fields: tuple[tuple[str, pl.DataType], ...], pattern: str, payload: pl.Series
-) -> pl.Series:
-    """Each payload's tail parsed by ``pattern``; the rows it misses go to ``_decode_batch``.
-
-    Eager on the batch: the same regex and casts as a lazy chain of struct columns and a
-    ``when/then`` between parsed and decoded rows, without those (issue 15: the metric
-    decoding of a 245k-event chunk 225 -> 166 ms CPU, same values)."""
-    fast, missed = parse_tails(fields, pattern, payload)
-    if missed.any():
-        todo = missed.arg_true()
-        slow = _decode_batch(fields, payload.gather(todo)).struct.unnest()
-        fast = fast.with_columns([fast[f].scatter(todo, slow[f]) for f, _ in fields])
-    return fast.to_struct(payload.name)
 
 
 def _decoded(fields: tuple[tuple[str, pl.DataType], ...], payload: pl.Expr) -> pl.Expr:
@@ -272,3 +233,10 @@ def pos() -> pl.Expr:
     return (pl.col("version").cast(pl.Int64) * POS_SHIFT + pl.col("seq").cast(pl.Int64)).alias(
         "pos"
     )
+
+
+def scalar_json_pattern(field: str) -> str:
+    """A regex for the JSON text of a scalar ``field`` of a flat payload (a string keeps its
+    quotes): the first ``"field":`` after ``{`` or ``,`` outside a string (quotes inside strings
+    are escaped, so they never match). Only for kinds whose payload nests no objects."""
+    return '[{,]"' + re.escape(field) + r'":("(?:[^"\\]|\\.)*"|[^,}]*)'
