@@ -93,3 +93,26 @@ def test_a_fold_loaded_from_the_events_advances_too(tmp_path: Path) -> None:
         now = live.state(ledger, ledger.version)
         rows = dict(now["partitions"].select("partition", "present").iter_rows())
         assert rows == {"date=2025-03-01": False, "date=2025-03-02": True}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=8))
+def test_a_first_load_of_a_table_of_several_fragments_equals_the_view(tmp_path_factory, kinds: list[int]) -> None:
+    """The loader merges the view table's later fragments (one per refresh) into the first one
+    on the keys they touch: the same state as ``materialise.load``'s merge of every row."""
+    from lakeledger.projections.engine import materialise
+
+    root = tmp_path_factory.mktemp("fragments") / "ledger"
+    run_ids: list[str] = []
+    models: list[int] = []
+    with Ledger.open(root) as ledger:
+        ledger.declare_dataset("sales", freq="D", start="2025-03-01")
+        for step, choice in enumerate(kinds):
+            ledger.append(_events(step, choice, run_ids, models))
+            materialise.refresh(ledger, list(VIEWS))  # one more fragment per view
+        for name in VIEWS:
+            loaded, through = view_loader(name)(ledger)
+            stored, stored_through, fragments = materialise.load(ledger, name)
+            assert through == stored_through == ledger.version and fragments == len(kinds)
+            parts = registry.get(name).parts
+            _same({p.name: loaded[p.name].drop("_h") for p in parts}, stored, parts)
