@@ -25,7 +25,7 @@ from lakeledger.projections.engine.world import (
 from lakeledger.projections.gate import Report, problems, warnings
 from lakeledger.projections.views import models, runs, runs_search, staleness
 from lakeledger.store import Ledger
-from lakeledger.store.errors import StorageError
+from lakeledger.store.errors import InvalidInput, StorageError
 from lakeledger.store.query import AsOf, Moment, filter_events
 
 log = logging.getLogger("lakeledger.projections")
@@ -100,6 +100,9 @@ def read_events(
     first copy is at or before a moment whenever any copy is), but the dedupe window only
     sees the rows asked for, so an as-of view or an audit reads a small part of a large log.
     """
+    moment = Moment.parse(as_of)
+    if moment is not None:
+        _within_history(ledger, moment)
     frame = filter_events(
         ledger.log.scan(dedupe=False),
         kind=list(kinds) if kinds else None,
@@ -108,6 +111,22 @@ def read_events(
         deduplicate=True,
     )
     return prepare(frame).collect()
+
+
+def _within_history(ledger: Ledger, moment: Moment) -> None:
+    """A version the ledger has not reached, or a time not reached yet, is bad input, not "now":
+    the answer would change once it is reached, so a link or an audit quoting it would show two
+    different pasts (and a run would be judged lost against a clock that has not struck)."""
+    if moment.time is not None and moment.time > (now := datetime.now(UTC)):
+        raise InvalidInput(
+            f"as-of {moment} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ}); leave as-of out "
+            "for the current state"
+        )
+    if moment.version is not None and moment.version > (latest := ledger.version):
+        raise InvalidInput(
+            f"as-of version {moment.version} is after the ledger's latest version {latest}; "
+            f"give a version up to {latest}, or a time"
+        )
 
 
 def _commit_time(events: pl.DataFrame) -> datetime | None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from lakeledger.projections import api
 from lakeledger.store import Ledger, LogSettings
+from lakeledger.store.errors import InvalidInput
 
 
 def _registry(frame: pl.DataFrame) -> dict[int, str]:
@@ -76,6 +78,20 @@ def test_registry_as_of_each_moment(tmp_path: Path) -> None:
     assert now.drop("stage_changed_at").equals(
         api.view(ledger, "models", as_of=ledger.version).drop("stage_changed_at")
     )
+
+
+def test_as_of_a_version_not_reached_yet_is_refused(tmp_path: Path) -> None:
+    """Answering "now" for a future version would change the answer once it is reached."""
+    ledger = Ledger.open(tmp_path / "l")
+    ledger.register_model_version("fraud")
+    latest = ledger.version
+    assert api.view(ledger, "models", as_of=latest).height == 1
+    with pytest.raises(InvalidInput, match=f"after the ledger's latest version {latest}"):
+        api.view(ledger, "models", as_of=latest + 1)
+    with pytest.raises(InvalidInput, match="latest version"):
+        api.check(ledger, as_of=str(latest + 5))
+    with pytest.raises(InvalidInput, match="in the future"):
+        api.view(ledger, "runs", as_of="2999-01-01T00:00:00Z")
 
 
 def test_diff_between_two_moments(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from lakeledger.store import Ledger
@@ -177,6 +178,8 @@ def test_read_api_views_as_of_audit_events_since_openapi(server: Server) -> None
     status, answer = server.request("GET", "/api/views/models?where=nocolumn=1")
     assert status == 400 and "no column" in answer["error"]
     assert server.request("GET", "/api/views/nope")[0] == 400
+    status, answer = server.request("GET", "/api/views/models?fliter=model%3D'asof'")
+    assert status == 400 and "unknown query parameter 'fliter'" in answer["error"]
     assert server.request("GET", "/api/events?since=-1")[0] == 400
     status, spec = server.request("GET", "/api/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.")
@@ -252,3 +255,23 @@ def test_an_escaped_event_id_key_is_still_checked_against_the_log(server: Server
     assert server.request("POST", "/api/v1/events", raw=plain)[1]["appended"] == 1
     assert server.request("POST", "/api/v1/events", raw=escaped)[1]["skipped"] == [key]
     assert count(server, stream="validation/esc") == 1
+
+
+def test_read_api_searches_views_in_the_filter_language(server: Server) -> None:
+    """``?filter=&order_by=&limit=&columns=`` as the CLI's ``--filter`` and friends."""
+    runs = []
+    for auc in (0.7, 0.95, 0.91):
+        status, started = server.request("POST", "/api/v1/runs", {"job": "search-api"})
+        run_id = started["run_id"]
+        server.request("POST", f"/api/v1/runs/{run_id}/metrics", {"metrics": {"auc": auc}})
+        runs.append((auc, run_id))
+    query = "filter=" + quote("metrics.auc > 0.9 and attributes.job = 'search-api'")
+    query += "&order_by=" + quote("metrics.auc DESC") + "&columns=run_id,metrics.auc"
+    status, rows = server.request("GET", f"/api/views/runs?{query}")
+    assert status == 200, rows
+    assert rows == [{"run_id": r, "metrics.auc": a} for a, r in sorted(runs, reverse=True) if a > 0.9]
+    status, rows = server.request("GET", f"/api/views/runs?{query}&limit=1")
+    assert status == 200 and [r["metrics.auc"] for r in rows] == [0.95]
+    status, answer = server.request("GET", "/api/views/runs?filter=" + quote("metrics.auc >> 1"))
+    assert status == 400 and "column" in answer["error"] and "^" in answer["error"]
+

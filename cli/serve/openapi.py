@@ -145,7 +145,13 @@ def describe() -> dict[str, Any]:
             "/api/views": _get("the views", []),
             "/api/views/{name}": _get(
                 "a view, now or as of a moment",
-                [_p("name"), AS_OF, _q("where", "COL=VALUE, repeatable", repeat=True)],
+                [
+                    _p("name"), AS_OF, _q("where", "COL=VALUE, repeatable", repeat=True),
+                    _q("filter", "the search language: metrics.auc > 0.9 and params.lr = '0.05'"),
+                    _q("order_by", "e.g. metrics.auc DESC, repeatable", repeat=True),
+                    _q("limit", "at most this many rows", integer=True),
+                    _q("columns", "comma-separated columns to return"),
+                ],
             ),
             "/api/audit/{stream}": _get("the timeline of a stream (model/fraud...)", [_p("stream"), AS_OF]),
             "/api/events": _get(
