@@ -115,7 +115,11 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
         declared = declared.filter(pl.col("dataset") == wanted)
     start, pager = page.pages(declared.height, per_page=DATASETS_PER_PAGE)
     names = declared.slice(start, DATASETS_PER_PAGE)["dataset"].to_list()
-    fingerprints = _fingerprints(state["partitions"], names, "changed_pos")
+    changed = page.changed(ledger, "coverage", names)  # now: a dict lookup per dataset
+    fingerprints: dict[str, Any] = {k: ("version", v) for k, v in changed.items()}
+    if len(fingerprints) < len(names):  # as of a moment (or a state moved meanwhile): count rows
+        fingerprints |= _fingerprints(state["partitions"], [n for n in names if n not in fingerprints],
+                                      "changed_pos")
     datasets = []
     for decl in declared.filter(pl.col("dataset").is_in(names)).iter_rows(named=True):
         name = decl["dataset"]

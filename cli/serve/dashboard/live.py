@@ -43,20 +43,20 @@ def merge_touched(part: Part, older: pl.DataFrame, newer: pl.DataFrame) -> pl.Da
     Rows are first narrowed by the hash of the first key (an integer set test per row; a
     collision only lets a row through to the exact joins, which keep it); the joins on the
     whole key see those few (a two-string-key anti join over 400k metric rows: 340 ms). When
-    no older row shares a first key with the new ones (new runs, new partitions: most of a
-    commit), the new rows are appended as they are: no copy of the older rows (copying the
+    no older row has a key of the new ones (new runs, new partitions: most of a commit), the
+    new rows are appended as they are: no copy of the older rows (copying the
     runs' metrics part, 400k rows, was most of an advance's merge)."""
     if not newer.height:
         return older
+    keys = list(part.keys)
     near = pl.col(HASH).is_in(newer[HASH].unique().implode())
     candidates = older.filter(near)
-    if not candidates.height:  # part.merge of one reduced slice is itself
+    touched = newer.select(keys).unique()
+    old = candidates.join(touched, on=keys, how="semi", nulls_equal=True)
+    if not old.height:  # only new keys: part.merge of one reduced slice is itself
         return pl.concat([older, newer.select(older.columns)], how="vertical_relaxed", rechunk=False)
-    keys = list(part.keys)
-    touched = newer.lazy().select(keys).unique()
-    kept = candidates.lazy().join(touched, on=keys, how="anti", nulls_equal=True)
-    old = candidates.lazy().join(touched, on=keys, how="semi", nulls_equal=True).drop(HASH)
-    merged = part.merge(pl.concat([old, newer.lazy().drop(HASH)], how="vertical_relaxed"))
+    kept = candidates.lazy().join(touched.lazy(), on=keys, how="anti", nulls_equal=True)
+    merged = part.merge(pl.concat([old.lazy().drop(HASH), newer.lazy().drop(HASH)], how="vertical_relaxed"))
     merged = merged.with_columns(pl.col(keys[0]).hash().alias(HASH)).select(older.columns)
     return pl.concat([older.lazy().filter(~near), kept, merged], how="vertical_relaxed").collect()
 
@@ -80,6 +80,9 @@ class Live:
         self.parts = tuple(parts)
         self.load = load
         self._states: dict[str, tuple[State, int]] = {}
+        # root -> (version since which changes are recorded, first key -> version it last changed
+        # at): only for states asked ``changed`` (a few keys, e.g. coverage's datasets)
+        self._changes: dict[str, tuple[int, dict[str, int]]] = {}
         self._lock = threading.Lock()
         LIVES.add(self)
 
@@ -100,6 +103,25 @@ class Live:
             near = frame.filter(pl.col(HASH).is_in(hashes))
             out[part.name] = near.filter(pl.col(part.keys[0]).is_in(wanted.implode())).drop(HASH)
         return out
+
+    def changed(self, ledger: Ledger, version: int, keys: list[str]) -> dict[str, int]:
+        """Per first key, a version that changes exactly when that key's rows do (the version
+        of their last change, or the one since which changes are recorded): a fingerprint
+        costing a dict lookup, where counting and comparing rows costs a pass over the part
+        (coverage at 5M events: ~15 ms CPU per page)."""
+        root = str(ledger.location.root)
+        with self._lock:
+            if root not in self._changes:
+                self._changes[root] = (self._states[root][1], {}) if root in self._states else (-1, {})
+        self._held(ledger, version)
+        since, last = self._changes[root]
+        if since < 0:  # recorded from the first load on
+            since = self._states[root][1]
+            self._changes[root] = (since, last)
+        # a key changed after ``version`` (another reader brought the state further meanwhile)
+        # is left out: the caller's state may be the older one (it then compares rows itself)
+        found = {k: last.get(k, since) for k in keys}
+        return {k: v for k, v in found.items() if v <= version}
 
     def _held(self, ledger: Ledger, version: int) -> State:
         root = str(ledger.location.root)
@@ -124,6 +146,11 @@ class Live:
         if not fresh.height:
             return state, version
         newer = reduce(self.parts, fresh.lazy())
+        changes = self._changes.get(str(ledger.location.root))
+        if changes is not None:
+            for part in self.parts:
+                for key in newer[part.name][part.keys[0]].unique().to_list():
+                    changes[1][key] = version
         # one part after the other: on a loaded 2-core machine polars' parallel collect_all of
         # the parts measured ~1.8x slower than this (240 vs 137 ms, runs state at 5M events)
         frames = [

@@ -174,6 +174,14 @@ class Page:
         self.current(ledger, name)  # loaded and brought to this version
         return LIVE[name].only(ledger, self.moment_key(ledger)[1], keys)
 
+    def changed(self, ledger: Ledger, name: str, keys: list[str]) -> dict[str, int]:
+        """Now: per first key of the view's state, a version that changes when its rows do
+        (``Live.changed``; keys it cannot vouch for are left out). As of a moment: nothing."""
+        if self.as_of is not None:
+            return {}
+        self.current(ledger, name)
+        return LIVE[name].changed(ledger, self.moment_key(ledger)[1], keys)
+
     def _now(self, ledger: Ledger, name: str) -> State:
         held = LIVE.get(name)
         if held is None:
