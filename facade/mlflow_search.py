@@ -1,89 +1,28 @@
 """``search_runs`` for the MLflow drop-in: runs in MLflow's wide shape, filtered with lakeledger's
 one filter language (``lakeledger.projections.search``: MLflow's syntax plus OR and parentheses).
 
-Values follow MLflow, not lakeledger's views: ``status`` is FINISHED/FAILED/KILLED/RUNNING,
-params are strings, and a metric's value is its latest point (highest step, then latest
-timestamp). The maps are handed to the filter as typed ``(run_id, key, value)`` rows.
+It searches the runs view's search index, as ``ledger.search_runs`` does (``projections.api.
+runs_index``: refreshed, read back from storage in a fresh process), so a script's search costs
+the filter and its hits, not a pass over every event. Deleted runs are left out (MLflow's
+``ACTIVE_ONLY``). Values follow MLflow, not lakeledger's views: ``status`` is FINISHED/FAILED/
+KILLED/RUNNING, params are their text, and a metric's value is its latest point (highest step,
+then latest timestamp): the view's last logged value, except for the keys whose last point was
+not at their highest step, which are read back from their events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-import msgspec
 import polars as pl
-from lakeledger.projections.search import Source, search
 from lakeledger.store import Ledger
 
+if TYPE_CHECKING:
+    from lakeledger.projections.search_sources import Aligned
+
 _STATUS_OUT = {"success": "FINISHED", "failed": "FAILED", "aborted": "KILLED"}
-_KINDS = ["run.started", "run.param_logged", "run.metric_logged", "run.tag_set", "run.finished"]
 ALIASES: dict[str, str] = {}  # attribute names are the columns' own
-_TS = pl.Datetime("us", "UTC")
-_BASE = {
-    "run_id": pl.String,
-    "experiment_id": pl.String,
-    "status": pl.String,
-    "start_time": _TS,
-    "end_time": _TS,
-    "run_name": pl.String,
-}
-
-
-def _collect(
-    ledger: Ledger, experiments: Sequence[str] | None
-) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """Runs (attribute columns) and their metrics/params/tags as (run_id, key, value) rows."""
-    events = ledger.events(kind=_KINDS).select("kind", "occurred_at", "payload").collect()
-    runs: dict[str, dict[str, Any]] = {}
-    params: dict[tuple[str, str], str] = {}
-    tags: dict[tuple[str, str], str] = {}
-    latest: dict[tuple[str, str], tuple[tuple[int, Any], float]] = {}
-    decode = msgspec.json.decode
-    for kind, at, payload in events.iter_rows():
-        data = decode(payload)
-        rid = data["run_id"]
-        if kind == "run.started":
-            runs[rid] = {
-                "run_id": rid,
-                "experiment_id": data.get("experiment"),
-                "status": "RUNNING",
-                "start_time": at,
-                "end_time": None,
-                "run_name": data.get("name"),
-            }
-            params.update({(rid, k): _str(v) for k, v in (data.get("params") or {}).items()})
-            tags.update({(rid, k): v for k, v in (data.get("tags") or {}).items()})
-        elif kind == "run.param_logged":
-            params[(rid, data["key"])] = _str(data["value"])
-        elif kind == "run.tag_set":
-            tags[(rid, data["key"])] = data["value"]
-        elif kind == "run.finished" and rid in runs:
-            runs[rid].update(status=_STATUS_OUT.get(data["status"], data["status"]), end_time=at)
-        elif kind == "run.metric_logged":
-            order = (data.get("step", 0), at)
-            key = (rid, data["key"])
-            if key not in latest or order >= latest[key][0]:
-                latest[key] = (order, float(data["value"]))
-    keep = {rid for rid, r in runs.items() if experiments is None or r["experiment_id"] in experiments}
-    base = pl.DataFrame([runs[r] for r in runs if r in keep], schema=_BASE)
-
-    def rows(values: dict[tuple[str, str], Any], dtype: pl.DataType) -> pl.DataFrame:
-        kept = [(rid, k, v) for (rid, k), v in values.items() if rid in keep]
-        return pl.DataFrame(
-            kept, schema={"run_id": pl.String, "key": pl.String, "value": dtype}, orient="row"
-        )
-
-    maps = {
-        "metrics": rows({k: v for k, (_, v) in latest.items()}, pl.Float64()),
-        "params": rows(params, pl.String()),
-        "tags": rows(tags, pl.String()),
-    }
-    return base, maps
-
-
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)  # as MLflow stores a param
 
 
 def search_runs(
@@ -95,18 +34,37 @@ def search_runs(
 ) -> pl.DataFrame:
     """The runs that pass the filter, in MLflow's columns: attributes, ``metrics.*``,
     ``params.*``, ``tags.*``; ordered by ``order_by`` then newest first, like MLflow."""
-    base, maps = _collect(ledger, experiments)
-    sources = {name: Source(frame, "run_id", "value") for name, frame in maps.items()}
-    order = [*(order_by or []), "start_time DESC", "run_id"]
-    kept = search(
-        base, filter_string or None, order_by=order, limit=max_results, aliases=ALIASES, sources=sources
+    from lakeledger.projections.api import runs_index
+    from lakeledger.projections.search import parse, search
+    from lakeledger.projections.views.runs_search import ROW
+
+    parse(filter_string or "")  # a bad filter is bad input, before reading anything
+    index, _ = runs_index(ledger)
+    base = index.rows.lazy().with_row_index(ROW).select(
+        "run_id",
+        pl.col("experiment").alias("experiment_id"),
+        pl.col("status").replace_strict(_STATUS_OUT, default="RUNNING", return_dtype=pl.String),
+        pl.col("started_at").alias("start_time"),
+        pl.col("finished_at").alias("end_time"),
+        pl.col("name").alias("run_name"),
+        ROW,
     )
-    ids = kept["run_id"].implode()
-    wide = kept.drop("run_name")
-    for name, frame in maps.items():
-        mine = frame.filter(pl.col("run_id").is_in(ids))
+    sources = {**index.maps, "metrics": _mlflow_latest(ledger, index.maps["metrics"], index.rows)}
+    kept = search(
+        base,
+        filter_string or None,
+        order_by=[*(order_by or []), "start_time DESC", "run_id"],
+        limit=max_results,
+        aliases=ALIASES,
+        sources=sources,
+        where=None if experiments is None else pl.col("experiment_id").is_in(list(experiments)),
+    )
+    keys = kept.select(pl.col(ROW).alias("row"), "run_id")
+    wide = kept.drop("run_name", ROW)
+    for name, aligned in sources.items():
+        mine = index.part(name, keys) if name != "metrics" else _part(aligned.whole(), keys)
         if mine.height:
-            pivot = mine.pivot(on="key", index="run_id", values="value", sort_columns=True)
+            pivot = mine.pivot(on="key", index="run_id", values=aligned.value, sort_columns=True)
             wide = wide.join(
                 pivot.rename({c: f"{name}.{c}" for c in pivot.columns if c != "run_id"}),
                 on="run_id",
@@ -114,3 +72,42 @@ def search_runs(
                 maintain_order="left",
             )
     return wide
+
+
+def _part(frame: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.col("row").is_in(keys["row"].implode())).join(keys, on="row").drop("row")
+
+
+def _mlflow_latest(ledger: Ledger, metrics: Aligned, rows: pl.DataFrame) -> Aligned:
+    """The metrics map with MLflow's value per key (the point of highest step, then latest
+    time; the later logged on a tie): the view's last value, but for keys whose last point
+    was not at their highest step (steps logged out of order), read back from their events."""
+    from lakeledger.projections.api import read_events
+    from lakeledger.projections.engine.payload import rows as payload_rows
+    from lakeledger.projections.engine.state import prepare
+    from lakeledger.projections.search_sources import Aligned
+    from lakeledger.store import events as ev
+
+    frame = metrics.whole()
+    odd = frame.filter(pl.col("last_step") != pl.col("max_step"))
+    if not odd.height:
+        return metrics
+    ids = rows["run_id"].gather(odd["row"])
+    events = read_events(
+        ledger, kinds=["run.metric_logged"], streams=[f"run/{r}" for r in ids.unique().to_list()]
+    )
+    latest = (
+        payload_rows(prepare(events.lazy()), ev.MetricLogged, ["run_id", "key", "value", "step"])
+        .with_row_index("_at")
+        .sort("step", "occurred_at", "_at")
+        .group_by("run_id", "key")
+        .agg(pl.col("value").last().alias("_latest"))
+        .collect()
+    )
+    fixed = (
+        frame.join(pl.DataFrame({"row": odd["row"], "run_id": ids}), on="row", how="left")
+        .join(latest, on=["run_id", "key"], how="left")
+        .with_columns(last=pl.coalesce("_latest", "last"))
+        .drop("run_id", "_latest")
+    )
+    return Aligned(fixed, metrics.height, metrics.value)

@@ -251,9 +251,14 @@ def runs_index(ledger: Ledger) -> tuple[runs_search.SearchIndex, Context]:
         while len(_INDEXES) >= 2:
             _INDEXES.pop(next(iter(_INDEXES)))
         _INDEXES[key] = index
-    writers = index.rows.lazy().select("run_id", "writer_host", "writer_pid", "status").collect()
-    finished = writers.filter(pl.col("status").is_not_null())
-    return index, Context(now=datetime.now(UTC), gone=gone_writers(writers, finished))
+    # unfinished runs are those without a status: no join of every run id with the finished ones
+    open_runs = (
+        index.rows.lazy()
+        .filter(pl.col("status").is_null())
+        .select("run_id", "writer_host", "writer_pid")
+        .collect()
+    )
+    return index, Context(now=datetime.now(UTC), gone=gone_writers(open_runs, open_runs.clear()))
 
 
 def _stored_index(ledger: Ledger, through: int) -> runs_search.SearchIndex | None:

@@ -11,13 +11,11 @@ model version it names is positive. ``build`` is the one way to make an event fr
 from __future__ import annotations
 
 import difflib
-import functools
 import math
 import operator
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -35,6 +33,7 @@ from .events import (
     PartitionObserved,
     PartitionRemoved,
 )
+from .exacttypes import INT64, exact_check, plainly_valid
 from .lineage import parse_ref
 from .location import Location, check_relative, check_uri
 
@@ -104,7 +103,7 @@ def _admit_fully(event: Event, location: Location) -> Event:
             fix="build events from lakeledger.store.events",
         )
     try:
-        if not _plainly_valid(event):
+        if not plainly_valid(event):
             _numbers(event)
             event = _readable(event)
         _stream_name(event)
@@ -118,59 +117,9 @@ def _admit_fully(event: Event, location: Location) -> Event:
     return event
 
 
-Check = Callable[[Event], bool]
-
-
-def _expr(t: msgspec.inspect.Type, x: str, env: dict[str, Any]) -> str | None:
-    """A Python expression testing ``x`` exactly against a plain field type (None: not plain)."""
-    i = msgspec.inspect
-    int64 = f"(type({x}) is int and LO <= {x} <= HI)"
-    if isinstance(t, i.StrType) and t == i.StrType():
-        return f"type({x}) is str"
-    if isinstance(t, i.IntType) and t == i.IntType():
-        return int64
-    if isinstance(t, i.FloatType) and t == i.FloatType():
-        return f"((type({x}) is float and isfinite({x})) or {int64})"
-    if isinstance(t, i.BoolType):
-        return f"type({x}) is bool"
-    if isinstance(t, i.NoneType):
-        return f"{x} is None"
-    if isinstance(t, i.LiteralType) and all(isinstance(v, str) for v in t.values):
-        name = f"L{len(env)}"
-        env[name] = frozenset(t.values)
-        return f"(type({x}) is str and {x} in {name})"
-    if isinstance(t, i.DateTimeType) and t.tz:
-        return f"(type({x}) is datetime and {x}.tzinfo is not None)"
-    if isinstance(t, i.AnyType):  # a scalar comes back from JSON as itself; dicts, lists: round trip
-        scalar = f"type({x}) is str or type({x}) is bool or (type({x}) is float and isfinite({x}))"
-        return f"({x} is None or {scalar} or {int64})"
-    if isinstance(t, i.UnionType):
-        parts = [_expr(m, x, env) for m in t.types]
-        return None if None in parts else "(" + " or ".join(parts) + ")"  # type: ignore[arg-type]
-    return None
-
-
-@functools.cache
-def _plan(cls: type[Event]) -> Check | None:
-    """Per class, one compiled predicate "every field is exactly of its plain declared type",
-    or None when a field is not plain (dicts, lists: those take the full round trip; an ``Any``
-    field is plain when its value is a scalar).
-    Compiled because it runs on every ``log_metric``: a loop of closures cost 5x more."""
-    env: dict[str, Any] = {"isfinite": math.isfinite, "datetime": datetime}
-    env["LO"], env["HI"] = _INT64
-    terms = []
-    for f in msgspec.inspect.type_info(cls).fields:  # type: ignore[union-attr]
-        term = _expr(f.type, f"e.{f.name}", env)
-        if term is None:
-            return None
-        terms.append(term)
-    exec("def check(e):\n    return " + " and ".join(terms), env)
-    return env["check"]  # type: ignore[no-any-return]
-
-
-def _fast_path(cls: type[Event]) -> Check | None:
+def _fast_path(cls: type[Event]) -> Callable[[Event], bool] | None:
     """Plain fields and a usable stream name: nothing else to check or normalise."""
-    plain = _plan(cls)
+    plain = exact_check(cls)
     if plain is None or cls in _WITH_URIS_OR_VERSIONS:
         return None
     name = cls.stream_of[1]
@@ -190,12 +139,6 @@ def _fast_path(cls: type[Event]) -> Check | None:
         return True
 
     return check
-
-
-def _plainly_valid(event: Event) -> bool:
-    """True when every field is exactly of its plain declared type (no round trip needed)."""
-    check = _plan(type(event))
-    return check is not None and check(event)
 
 
 def _readable(event: Event) -> Event:
@@ -244,7 +187,6 @@ def _value_at(event: Event, path: str | None) -> Any:
     return value
 
 
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _numbers(event: Event) -> None:
@@ -259,7 +201,7 @@ def _numbers(event: Event) -> None:
                     value=v,
                     fix="record a finite number (a diverged run is a failed run or a tag)",
                 )
-            if isinstance(v, int) and not _INT64[0] <= v <= _INT64[1]:
+            if isinstance(v, int) and not INT64[0] <= v <= INT64[1]:
                 raise InvalidInput(
                     f"{path} is {v}, outside the 64-bit integer range",
                     field=path,

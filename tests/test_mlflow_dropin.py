@@ -110,3 +110,28 @@ def test_import_without_mlflow_names_the_extra(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "lakeledger[mlflow]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_search_runs_takes_mlflow_latest_point_and_leaves_deleted_runs_out(tmp_path: Path) -> None:
+    """A metric's value is its point of highest step (MLflow's), also when steps were logged
+    out of order; a deleted run is not found (MLflow's ACTIVE_ONLY)."""
+    import lakeledger.mlflow as mlflow
+
+    mlflow.set_tracking_uri(tmp_path / "ledger")
+    try:
+        with mlflow.start_run() as late:
+            mlflow.log_metric("x", 1.0, step=5)
+            mlflow.log_metric("x", 9.0, step=2)  # logged last, yet not MLflow's latest
+            mlflow.log_metric("y", 3.0, step=1)
+        with mlflow.start_run() as gone:
+            mlflow.log_metric("x", 1.0, step=0)
+        with Ledger.open(tmp_path / "ledger") as led:
+            led.append([ev.RunDeleted(run_id=gone.info.run_id)])
+        found = mlflow.search_runs(filter_string="metrics.x = 1")
+        assert found["run_id"].to_list() == [late.info.run_id]
+        assert found.select("metrics.x", "metrics.y").row(0) == (1.0, 3.0)
+        assert mlflow.search_runs(filter_string="metrics.x > 5").height == 0
+        assert mlflow.search_runs(order_by=["metrics.x DESC"])["run_id"].to_list() == [late.info.run_id]
+    finally:
+        mlflow.end_run()
+        mlflow.set_tracking_uri(os.environ.get("LAKELEDGER_ROOT", "./lakeledger"))

@@ -1,4 +1,4 @@
-"""Ids of imported MLflow metric points: computed in bulk (``_metric_ids``), they are exactly
+"""Ids of imported MLflow metric points: computed in bulk (``metric_ids``), they are exactly
 ``metric_id`` of each point, and stay what earlier versions derived (a second import of the
 same store adds nothing, whichever lakeledger version made the first)."""
 
@@ -7,8 +7,9 @@ from __future__ import annotations
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lakeledger.ingest.importers import mlflow as mlflow_importer
-from lakeledger.ingest.importers.mlflow import _as_uuid, _metric_ids, metric_id
+from lakeledger.ingest.importers import mlflow_ids as mlflow_importer
+from lakeledger.ingest.importers.mlflow_ids import _as_uuid, metric_id
+from lakeledger.ingest.importers.mlflow_ids import metric_ids as _metric_ids
 
 points = st.lists(
     st.tuples(

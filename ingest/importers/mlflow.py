@@ -19,64 +19,39 @@ client if that table is not what it expects. File and HTTP stores always go thro
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sqlite3
-import struct
 import sys
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-try:
-    import numpy as np
-except ImportError:  # MLflow brings numpy; without it ids are laid out in polars
-    np = None  # type: ignore[assignment]
-
 import polars as pl
-import pyarrow as pa
 from lakeledger.ingest.importers.mlflow_files import run_points, store_root
+from lakeledger.ingest.importers.mlflow_ids import derived_id, metric_id, metric_ids
+from lakeledger.ingest.importers.mlflow_points import (
+    POINTS_CHUNK,
+    Progress,
+    append_points,
+    scheme,
+    table_points,
+)
 from lakeledger.ingest.importers.mlflow_sqlite import POINTS, SqliteStore, local_artifacts, local_file
-from lakeledger.store import Ledger, bulk
+from lakeledger.store import Ledger
 from lakeledger.store import events as ev
 from lakeledger.store.artifacts import ArtifactStore
 from lakeledger.store.errors import InvalidInput
 
-Progress = Callable[[str, int], None]  # (what, how many more)
+__all__ = [
+    "POINTS_CHUNK", "ImportSummary", "MlflowImporter", "derived_id", "import_mlflow", "metric_id",
+    "metric_ids",
+]
 
-_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 _STATUS: dict[str, ev.RunStatus] = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}
 PAGE = 1000
-
-
-def derived_id(*parts: object) -> str:
-    """A deterministic UUID (version 8 layout) from MLflow identifiers: same input, same id."""
-    return _as_uuid(hashlib.sha1(_SEP.join(map(str, ("mlflow", *parts))).encode()).hexdigest())
-
-
-_SEP = "\x1f"
-
-
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-_POINT = struct.Struct("<qqdq")  # step, timestamp, value, occurrence
-
-
-def _as_uuid(h: str) -> str:
-    """The first 128 bits of a hex digest as a UUID string, version 8, RFC 4122 variant."""
-    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-
-
-def metric_id(rid: str, key: str, step: int, timestamp: int, value: float, occurrence: int) -> str:
-    """The id of one metric point: the run and key, then the point's fields packed in binary
-    (formatting them as text was most of an import's time)."""
-    digest = hashlib.sha1(_SEP.join(("mlflow", "metric", rid, key, "")).encode())
-    digest.update(_POINT.pack(step, timestamp, value, occurrence))
-    return _as_uuid(digest.hexdigest())
 
 
 def _ms(value: int | None) -> datetime:
@@ -141,7 +116,7 @@ class MlflowImporter:
         self.ledger = ledger
         self.tracking_uri = tracking_uri
         # sqlite read directly (bulk_metrics=False: through MLflow's client, for comparison)
-        direct = bulk_metrics and _scheme(tracking_uri) == "sqlite"
+        direct = bulk_metrics and scheme(tracking_uri) == "sqlite"
         self.tables = SqliteStore(tracking_uri) if direct else None
         self._client = None if self.tables is not None else client_for(tracking_uri)
         self.batch_events = batch_events
@@ -152,7 +127,7 @@ class MlflowImporter:
         if self.tables is not None:
             self._table = self.tables.points()
         elif bulk_metrics:
-            self._table = _table_metrics(tracking_uri)
+            self._table = table_points(tracking_uri)
         self._points: list[pl.DataFrame] = []  # per run: run_id, key, value, timestamp, step
         self._table_runs: list[str] = []  # runs whose points are taken from _table, at the end
         self._files = store_root(tracking_uri) if bulk_metrics else None  # a file store's folder
@@ -182,7 +157,12 @@ class MlflowImporter:
         for model in self._models():
             self._model(model)
         self._flush()
-        self._append_points()
+        if self._table is not None and self._table_runs:  # one filter for all runs
+            runs = pl.Series(self._table_runs, dtype=pl.String).implode()
+            self._points.append(self._table.filter(pl.col("run_id").is_in(runs)))
+        points = pl.concat(self._points) if self._points else pl.DataFrame(schema=POINTS)
+        distinct = self.tables is not None  # MLflow's metrics table: its key makes points distinct
+        append_points(self.ledger, points, distinct=distinct, summary=self.summary, progress=self.progress)
         return self.summary
 
     # -- reading, from the tables or through the client ---------------------------------------
@@ -271,7 +251,7 @@ class MlflowImporter:
                 for key in sorted(data.metrics)
                 for m in self.client.get_metric_history(rid, key)
             ]
-            self._points.append(pl.DataFrame(points, schema=_POINTS, orient="row"))
+            self._points.append(pl.DataFrame(points, schema=POINTS, orient="row"))
         self._artifacts(rid, info.artifact_uri, None)
         status = _STATUS.get(info.status)
         if status is not None:
@@ -284,63 +264,6 @@ class MlflowImporter:
                 )
             )
         self.progress("runs", 1)
-
-    def _append_points(self) -> None:
-        """Every metric point of the runs imported, one event each, appended in bulk
-        (``store.bulk``: columns, not an object per point) after the runs' own events; points
-        already in the ledger (an earlier import) are left out."""
-        if self._table is not None and self._table_runs:
-            runs = pl.Series(self._table_runs, dtype=pl.String).implode()
-            self._points.append(self._table.filter(pl.col("run_id").is_in(runs)))
-        points = pl.concat(self._points) if self._points else pl.DataFrame(schema=_POINTS)
-        if not points.height:
-            return
-        # each (run, key)'s points in (step, timestamp) order; exact repeats (the file store
-        # keeps them) stay distinct events through their occurrence number
-        points = points.sort("run_id", "key", "step", "timestamp", maintain_order=True)
-        if self.tables is not None:  # the metrics table's key makes every point distinct
-            points = points.with_columns(occurrence=pl.lit(1, pl.Int64))
-        else:
-            same = ["run_id", "key", "step", "timestamp", "value"]
-            points = points.with_columns(occurrence=pl.int_range(1, pl.len() + 1).over(same))
-        self.summary.read["run.metric_logged"] += points.height
-        known = self._known_ids(points)
-        # chunk by chunk, each committed in a thread while the next one's ids and payloads are
-        # built (Parquet encoding and polars release the GIL; the commits keep their order)
-        with ThreadPoolExecutor(max_workers=1) as committer:
-            pending: Future[Any] | None = None
-            for at in range(0, points.height, self.batch_events):
-                chunk = points.slice(at, self.batch_events)
-                chunk = chunk.with_columns(
-                    event_id=_metric_ids(chunk),
-                    occurred_at=pl.from_epoch("timestamp", "ms").dt.replace_time_zone("UTC"),
-                )
-                if known is not None:
-                    before = chunk.height
-                    chunk = chunk.filter(~pl.col("event_id").is_in(known.implode()))
-                    self.summary.skipped += before - chunk.height
-                if not chunk.height:
-                    continue
-                rows = bulk.metric_rows(chunk)
-                if pending is not None:
-                    pending.result()
-                pending = committer.submit(self.ledger.append_rows, rows)
-                self.summary.added += chunk.height
-                self.progress("metric points", chunk.height)
-            if pending is not None:
-                pending.result()
-
-    def _known_ids(self, points: pl.DataFrame) -> pl.Series | None:
-        """Ids of these runs' metric points already in the ledger (None: the log is empty)."""
-        if self.ledger.version == 0:
-            return None
-        streams = ("run/" + points["run_id"].unique()).implode()
-        return (
-            self.ledger.log.scan(dedupe=False)
-            .filter((pl.col("kind") == bulk.KIND) & pl.col("stream").is_in(streams))
-            .select("event_id")
-            .collect()["event_id"]
-        )
 
     def _artifacts(self, rid: str, root: str, path: str | None) -> None:
         files = local_artifacts(root) if self.tables is not None and path is None else None
@@ -421,101 +344,6 @@ class MlflowImporter:
                 )
             )
         self.progress("models", 1)
-
-
-_POINTS = POINTS
-
-
-def _metric_ids(points: pl.DataFrame) -> pl.Series:
-    """``metric_id`` of every point (columns run_id, key, step, timestamp, value, occurrence,
-    sorted by run and key): one loop of hashes sharing each (run, key)'s prefix over the points
-    packed at once (``_POINT``'s layout; packing each point was a third of the loop),
-    the UUID text laid out in bulk (``_uuid_texts``: formatting it per point was a third of the time)."""
-    groups = points.group_by("run_id", "key", maintain_order=True).len()
-    packed = array("q", bytes(_POINT.size * points.height))  # _POINT's layout, 4 x 8 bytes
-    for at, column in enumerate(("step", "timestamp", "value", "occurrence")):
-        values = points[column].rechunk().to_arrow()  # the raw 8 bytes of each (float bits too)
-        start = values.offset * 8
-        words = array("q")
-        words.frombytes(memoryview(values.buffers()[1])[start : start + 8 * len(values)])  # type: ignore[index]
-        packed[at::4] = words
-    if sys.byteorder != "little":
-        packed.byteswap()
-    raw, size = packed.tobytes(), _POINT.size
-    fields = [raw[at : at + size] for at in range(0, len(raw), size)]
-    sha1 = hashlib.sha1
-    digests: list[bytes] = []
-    add = digests.append
-    at = 0
-    for rid, key, n in groups.iter_rows():
-        copy = sha1(_SEP.join(("mlflow", "metric", rid, key, "")).encode()).copy
-        for packed_point in fields[at : at + n]:
-            h = copy()
-            h.update(packed_point)
-            add(h.digest())
-        at += n
-    return _uuid_texts(digests)
-
-
-def _uuid_texts(digests: list[bytes]) -> pl.Series:
-    """``_as_uuid`` of each digest's hex, as one column: the version and variant bits set in
-    the bytes and the text laid out with numpy (MLflow brings it; 60 ms for 300k ids against
-    180 ms for polars' nine slices of the hex text, the way taken without numpy)."""
-    if np is None:
-        h = pl.Series(digests, dtype=pl.Binary).bin.encode("hex")
-        return pl.select(
-            pl.concat_str(
-                h.str.slice(0, 8), pl.lit("-"), h.str.slice(8, 4), pl.lit("-8"), h.str.slice(13, 3),
-                pl.lit("-"), h.str.slice(16, 1).replace_strict(_VARIANT), h.str.slice(17, 3),
-                pl.lit("-"), h.str.slice(20, 12),
-            ).alias("event_id")
-        ).to_series()
-    n = len(digests)
-    raw = np.frombuffer(b"".join(digests), np.uint8).reshape(n, 20)[:, :16].copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x80  # version 8 (the hex digit at 12 becomes "8")
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant (the digit at 16: "89ab"[d & 3])
-    hexes = _HEX_PAIRS[raw].view(np.uint8).reshape(n, 32)
-    text = np.full((n, 36), ord("-"), np.uint8)
-    for start, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
-        text[:, at : at + end - start] = hexes[:, start:end]
-    column = pa.Array.from_buffers(pa.binary(36), n, [None, pa.py_buffer(text.tobytes())])
-    return pl.Series("event_id", column).cast(pl.Binary).cast(pl.String)
-
-
-_HEX_PAIRS = None if np is None else np.frombuffer(b"".join(
-    f"{i:02x}".encode() for i in range(256)), np.uint16)  # byte -> its two hex digits
-
-
-def _scheme(tracking_uri: str) -> str:
-    return tracking_uri.split(":", 1)[0].split("+", 1)[0]
-
-
-def _table_metrics(tracking_uri: str) -> pl.DataFrame | None:
-    """Every metric point of a database store other than sqlite (postgresql, mysql, mssql),
-    read from MLflow's ``metrics`` table in one query through SQLAlchemy (which MLflow brings);
-    ``is_nan`` rows become NaN as MLflow's client makes them. ``None`` for other stores or a
-    table this code does not recognise (the client path then reads the histories)."""
-    if _scheme(tracking_uri) not in _DATABASES:
-        return None
-    try:
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(tracking_uri)
-        with engine.connect() as conn:
-            rows = [
-                tuple(r)
-                for r in conn.exec_driver_sql(
-                    "SELECT run_uuid, key, value, timestamp, step, is_nan FROM metrics"
-                )
-            ]
-        engine.dispose()
-    except Exception:  # noqa: BLE001 - an unexpected schema: the client path still works
-        return None
-    frame = pl.DataFrame(rows, schema={**_POINTS, "is_nan": pl.Boolean}, orient="row")
-    return frame.with_columns(
-        value=pl.when(pl.col("is_nan")).then(float("nan")).otherwise(pl.col("value")),
-        step=pl.col("step").fill_null(0),
-    ).select(list(_POINTS))
 
 
 def _aliases(model: Any) -> dict[str, str]:

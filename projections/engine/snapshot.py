@@ -5,8 +5,10 @@ materialised state and building its search index cost it ~1.4 s CPU over 100k ru
 itself ~20 ms. The index (``views/runs_search.SearchIndex``: plain frames) is therefore written
 next to the views, ``<root>/views/<view>.search/<through>.<frame>.arrow``, where ``through`` is
 the events version of the state it was built from, and a ``<through>.ready`` file is written
-last. Arrow IPC, uncompressed: read memory-mapped, a fresh process touches only the pages of
-the columns and keys a search reads.
+last. Arrow IPC, uncompressed: memory-mapped by pyarrow and handed to polars without a copy,
+so a fresh process touches only the pages of the columns, keys and rows a search reads (polars'
+own reader copies the files: 40 ms for a 100k-run index, against ~2 ms mapped). A mapped file
+replaced or removed meanwhile stays readable: the mapping keeps the old file.
 
 Never stale: a snapshot is read only for the exact events version the refreshed view reflects
 (``read(ledger, view, through)``), so once the events moved on it is simply not found; the
@@ -23,6 +25,7 @@ import os
 import uuid
 
 import polars as pl
+import pyarrow as pa
 from lakeledger.store import Ledger
 from lakeledger.store.storage import filesystem
 
@@ -36,10 +39,10 @@ def folder(ledger: Ledger, view: str) -> str:
     return ledger.location.join("views", f"{view}.search")
 
 
-def read(ledger: Ledger, view: str, through: int, names: list[str]) -> dict[str, pl.LazyFrame] | None:
+def read(ledger: Ledger, view: str, through: int, names: list[str]) -> dict[str, pl.DataFrame] | None:
     """The frames ``names`` of ``view``'s snapshot for events version ``through``; None if
-    there is no complete one for exactly that version. Local files are scanned lazily (a
-    search reads the columns and slices it needs); remote ones are fetched whole."""
+    there is no complete one for exactly that version. Local files are memory-mapped (a search
+    reads the columns and slices it needs); remote ones are fetched whole."""
     base = folder(ledger, view)
     try:
         fs, path = filesystem(ledger.location, base)
@@ -50,8 +53,8 @@ def read(ledger: Ledger, view: str, through: int, names: list[str]) -> dict[str,
         if not all(fs.exists(f) for f in files.values()):
             return None
         if ledger.location.is_local:
-            return {n: pl.scan_ipc(f) for n, f in files.items()}
-        return {n: pl.read_ipc(io.BytesIO(fs.cat(f))).lazy() for n, f in files.items()}
+            return {n: _mapped(f) for n, f in files.items()}
+        return {n: pl.read_ipc(io.BytesIO(fs.cat(f))) for n, f in files.items()}
     except Exception as exc:  # noqa: BLE001 - a snapshot is a cache: any failure is a miss
         message = ledger.location.redact(str(exc))
         log.info("search snapshot of %s at %d not read: %s", view, through, message)
@@ -76,6 +79,13 @@ def write(ledger: Ledger, view: str, through: int, frames: dict[str, pl.DataFram
         message = ledger.location.redact(str(exc))
         log.info("search snapshot of %s at %d not written: %s", view, through, message)
         return False
+
+
+def _mapped(path: str) -> pl.DataFrame:
+    """An Arrow IPC file as a frame over its memory-mapped pages (no copy)."""
+    frame = pl.from_arrow(pa.ipc.open_file(pa.memory_map(path)).read_all(), rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _stamp(ledger: Ledger, names: list[str]) -> str:

@@ -9,7 +9,7 @@ a search without loading the view's state at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ class SearchIndex:
 
     rows: pl.DataFrame | pl.LazyFrame
     maps: dict[str, Aligned]
-    stored: bool = False  # read back from storage (lazily: its files may go away)
+    stored: bool = False  # read back from storage
 
     @classmethod
     def of(cls, state: State) -> SearchIndex:
@@ -56,13 +56,13 @@ class SearchIndex:
         return index
 
     @classmethod
-    def from_frames(cls, frames: dict[str, pl.LazyFrame]) -> SearchIndex:
-        """An index from the frames ``frames`` gave (read back from storage; the maps lazily:
-        a search reads the keys it names, presenting reads them whole once)."""
+    def from_frames(cls, frames: Mapping[str, pl.DataFrame | pl.LazyFrame]) -> SearchIndex:
+        """An index from the frames ``frames`` gave (read back from storage, memory-mapped: a
+        search touches the keys it names, presenting the rows it keeps)."""
         spans: dict[str, dict[str, tuple[int, int]]] = {m: {} for m in MAPS}
-        for m, key, offset, length in frames["keys"].collect().iter_rows():
+        for m, key, offset, length in frames["keys"].lazy().collect().iter_rows():
             spans[m][key] = (offset, length)
-        rows = frames["rows"].collect()  # read whole: a search and its hits both need it
+        rows = frames["rows"].lazy().collect()
         height = rows.height
         maps = {m: Aligned(frames[m], height, v, spans[m]) for m, (_, v) in MAPS.items()}
         return cls(rows, maps, stored=True)
@@ -95,19 +95,16 @@ class SearchIndex:
             .drop("row")
         )
 
-    def present(self, run_ids: pl.Series, ctx: Context) -> pl.DataFrame:
-        """The view's rows of these runs (``runs.present`` of the state restricted to them)."""
-        picked = (
-            self.rows.lazy()
-            .with_row_index("row")
-            .filter(pl.col("run_id").is_in(run_ids.implode()))
-            .collect()
-        )
-        keys = picked.select("row", "run_id")
+    def present(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """The view's rows of a search's hits (their live lean rows with ``ROW``, their row
+        number), in the hits' order: ``runs.present`` of the state restricted to them."""
+        keys = hits.select(pl.col(ROW).alias("row"), "run_id")
         parts = [self.part(m, keys) for m in ("params", "tags", "metrics")]
-        return present_parts(live(picked.drop("row").lazy(), ctx), *parts)
+        rows = present_parts(hits.drop(ROW).lazy(), *parts)
+        return hits.select("run_id").join(rows, on="run_id", how="left", maintain_order="left")
 
 
+ROW = "\x00row"  # a searched row's number in the index (a name no filter can spell)
 _INDEXES: dict[int, tuple[pl.DataFrame, SearchIndex]] = {}  # id(state["started"]) -> index
 
 
@@ -125,20 +122,14 @@ def search_runs(
     costly part of the view). ``state`` may be the index itself."""
     index = state if isinstance(state, SearchIndex) else SearchIndex.of(state)
     options: dict[str, Any] = {"aliases": ALIASES, "sources": index.maps}
-    base = live(index.rows.lazy(), ctx)
+    base = live(index.rows.lazy(), ctx).with_row_index(ROW)  # row numbers: no id hashed later
     if columns and not _needs_view(columns):
         return search(base, filter, order_by=order_by, limit=limit, columns=columns, **options)
-    hits = search(base, filter, order_by=order_by, limit=limit, columns="run_id", **options)
-    rows = index.present(hits["run_id"], ctx)
-    rows = hits.join(rows, on="run_id", how="left", maintain_order="left")
+    hits = search(base, filter, order_by=order_by, limit=limit, **options)
+    rows = index.present(hits)
     if not columns:
         return rows
-    keys = (
-        rows.lazy()
-        .select("run_id")
-        .join(index.rows.lazy().select("run_id").with_row_index("row"), on="run_id", how="inner")
-        .collect()
-    )
+    keys = hits.select(pl.col(ROW).alias("row"), "run_id")
     sources = {m: Source(index.part(m, keys), "run_id", v) for m, (_, v) in MAPS.items()}
     return search(rows, None, columns=columns, aliases=ALIASES, sources=sources)
 

@@ -17,6 +17,7 @@ alternate between the two (A, B, B, A...), each with its own library p50: before
 Load clients are minimal asyncio HTTP/1.1 connections (no library): they share the 2 cores with
 the server, so a heavy client (http.client in threads) would mostly measure itself; the lone
 client of the overhead measure is one http.client keep-alive connection.
+Server CPU per event, per request, and the clients' CPU (cores) are read from /proc (Linux).
 Targets (2 cores): >= 20,000 events/s in batches, >= 2,000 single-event requests/s, HTTP overhead
 <= 2 ms, 0 lost.
 """
@@ -110,16 +111,35 @@ def _process(port: int, mode: str, seconds: float, tag: str, conns: int) -> tupl
             [x for o in out for x in o[3]])
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes ``pids`` (all their threads) used so far (Linux /proc;
+    nan elsewhere): where the 2 cores went, server against clients."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def load(pool: mp.pool.Pool, port: int, mode: str, seconds: float, tag: str,
-         procs: int = PROCS, conns: int = CONNS) -> dict[str, float]:
-    """``procs`` client processes with ``conns`` concurrent connections each."""
+         procs: int = PROCS, conns: int = CONNS, server: int | None = None) -> dict[str, float]:
+    """``procs`` client processes with ``conns`` concurrent connections each; with ``server``
+    (its pid) also the CPU seconds the server and the clients used meanwhile."""
+    clients = [p.pid for p in pool._pool]  # type: ignore[attr-defined]
+    before = cpu_seconds([server]) if server else float("nan"), cpu_seconds(clients)
     t0 = time.perf_counter()
     results = pool.starmap(_process, [(port, mode, seconds, tag, conns)] * procs)
     elapsed = time.perf_counter() - t0
     lat = sorted(x for r in results for x in r[3])
     return {"requests": sum(r[0] for r in results), "acked": sum(r[1] for r in results),
             "errors": sum(r[2] for r in results), "seconds": elapsed,
-            "p50_ms": statistics.median(lat) * 1e3 if lat else float("nan")}
+            "p50_ms": statistics.median(lat) * 1e3 if lat else float("nan"),
+            "server_cpu": (cpu_seconds([server]) if server else float("nan")) - before[0],
+            "client_cpu": cpu_seconds(clients) - before[1]}
 
 
 def library_worker(root: str) -> None:
@@ -207,7 +227,8 @@ def start_server(root: str, env: dict[str, str] | None = None) -> tuple[subproce
 
 
 METRICS = ("batch_events_s", "single_req_s", "single16_p50", "many_req_s", "many_p50", "single1_p50",
-           "library_p50", "lineage_req_s")
+           "library_p50", "lineage_req_s", "batch_cpu_us_event", "single_cpu_ms_req", "many_cpu_ms_req",
+           "batch_clients_cpu", "many_clients_cpu")
 
 
 class Target:
@@ -223,16 +244,22 @@ class Target:
         self.acked = self.errors = self.library_events = 0
 
     def round(self, pool: mp.pool.Pool, r: int, seconds: float, many: int) -> None:
-        b = load(pool, self.port, "batch", seconds, f"batch{r}")
-        s = load(pool, self.port, "single", seconds, f"single{r}")
-        m = load(pool, self.port, "single", seconds, f"many{r}", conns=many // PROCS)
+        pid = self.proc.pid
+        b = load(pool, self.port, "batch", seconds, f"batch{r}", server=pid)
+        s = load(pool, self.port, "single", seconds, f"single{r}", server=pid)
+        m = load(pool, self.port, "single", seconds, f"many{r}", conns=many // PROCS, server=pid)
         lin = load(pool, self.port, "lineage", seconds, f"lineage{r}")
         one = overhead(self.port, self.env, self.root, f"one{r}", blocks=max(4, int(seconds)))
         lib = one["library_p50"]
         self.library_events += int(one["library_events"])
         got = {"batch_events_s": b["acked"] / b["seconds"], "single_req_s": s["requests"] / s["seconds"],
                "single16_p50": s["p50_ms"], "many_req_s": m["requests"] / m["seconds"], "many_p50": m["p50_ms"],
-               "single1_p50": one["http_p50"], "library_p50": lib, "lineage_req_s": lin["requests"] / lin["seconds"]}
+               "single1_p50": one["http_p50"], "library_p50": lib, "lineage_req_s": lin["requests"] / lin["seconds"],
+               # server CPU per unit of work, and the clients' share of the machine (cores)
+               "batch_cpu_us_event": b["server_cpu"] / max(b["acked"], 1) * 1e6,
+               "single_cpu_ms_req": s["server_cpu"] / max(s["requests"], 1) * 1e3,
+               "many_cpu_ms_req": m["server_cpu"] / max(m["requests"], 1) * 1e3,
+               "batch_clients_cpu": b["client_cpu"] / b["seconds"], "many_clients_cpu": m["client_cpu"] / m["seconds"]}
         for k, v in got.items():
             self.rounds[k].append(v)
         self.acked += b["acked"] + s["acked"] + m["acked"] + int(one["acked"])
@@ -242,7 +269,10 @@ class Target:
               f"{got['single_req_s']:,.0f} req/s p50 {s['p50_ms']:.1f} ms | single x{many} "
               f"{got['many_req_s']:,.0f} req/s p50 {m['p50_ms']:.1f} ms | 1 client p50 "
               f"{one['http_p50']:.2f} ms vs library {lib:.2f} ms | lineage {got['lineage_req_s']:,.0f}"
-              f" req/s | errors {errors} | load {os.getloadavg()[0]:.1f}", flush=True)
+              f" req/s | server CPU {got['batch_cpu_us_event']:.0f} us/event, {got['single_cpu_ms_req']:.2f} / "
+              f"{got['many_cpu_ms_req']:.2f} ms/req (x16 / x{many}) | clients "
+              f"{got['batch_clients_cpu']:.2f} / {got['many_clients_cpu']:.2f} cores | errors {errors} | "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
 
     def finish(self, many: int, repeat: int, seconds: float) -> tuple[dict[str, float], bool]:
         self.proc.send_signal(signal.SIGTERM)
@@ -261,6 +291,10 @@ class Target:
               f"{med['library_p50']:.2f} ms: HTTP overhead {med['single1_p50'] - med['library_p50']:+.2f} ms "
               "(target <= 2 ms)")
         print(f"  OpenLineage POSTs:     {med['lineage_req_s']:>9,.0f} requests/s")
+        print(f"  server CPU:            {med['batch_cpu_us_event']:.0f} us per event in batches, "
+              f"{med['single_cpu_ms_req']:.2f} ms per single-event request (x16), {med['many_cpu_ms_req']:.2f} "
+              f"(x{many}); the clients used {med['batch_clients_cpu']:.2f} cores (batches), "
+              f"{med['many_clients_cpu']:.2f} (x{many}) of the 2")
         print(f"  raw table: {rows.height} validation rows, {dupes} duplicated, {lost} acknowledged but lost, "
               f"{self.errors} errors; server exit code {code}")
         return med, bool(dupes or lost or code != 0)
