@@ -118,3 +118,39 @@ def test_the_main_pages_are_prepared_when_the_server_starts(tmp_path: Path) -> N
         if hit:
             break
     assert hit, "the coverage page was not prepared when the server started"
+
+
+def test_pages_prepared_at_start_are_not_redrawn_while_nobody_looks(tmp_path: Path) -> None:
+    """A page prepared as the server starts is drawn once; after later commits it is drawn
+    again only once someone has viewed a page (an API-only server does no dashboard work)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from lakeledger.cli.serve.dashboard.warm import Warmer
+
+    root = tmp_path / "ledger"
+    with Ledger.open(root) as ledger:
+        ledger.declare_dataset("sales", freq="D")
+        drawn: list[int] = []
+        services = SimpleNamespace(root=str(root), storage_options={}, stopping=asyncio.Event())
+        warmer = Warmer(services)
+        try:
+            warmer.visited(("runs.html", "/runs", ""), lambda reader: drawn.append(reader.version), -1)
+            deadline = time.monotonic() + 60
+            while not drawn and time.monotonic() < deadline:
+                time.sleep(0.05)
+            prepared_at = ledger.version
+            assert drawn == [prepared_at]  # prepared
+            ledger.observe_partition("sales", "date=2025-03-01", rows=1)
+            assert ledger.version > prepared_at
+            time.sleep(1.5)  # several version checks
+            assert drawn == [prepared_at]  # nobody looked: not drawn again
+            warmer.visited(("runs.html", "/runs", ""), lambda reader: drawn.append(reader.version),
+                           ledger.version)  # a request drew it at this version
+            ledger.observe_partition("sales", "date=2025-03-02", rows=1)
+            deadline = time.monotonic() + 60
+            while len(drawn) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert drawn[1:] == [ledger.version]  # viewed: kept warm after the next commit
+        finally:
+            warmer.close()
