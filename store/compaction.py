@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from . import codec, datafile
 from .datafile import SEQ_APP_ID
-from .delta import Add, CommitConflict, Remove, TablePath
+from .delta import Add, CommitConflict, Remove, TablePath, add_actions
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from .log import EventLog
 
 MAX_ATTEMPTS = 50
+# Small files read between two yields to the appender (``EventLog.pace``): one step per append
+# must be enough to keep up with a compaction due every 100 versions.
+FILES_PER_STEP = 8
 
 
 # big files whose row groups were found bounded, per table (footers are read once per process)
@@ -50,8 +53,10 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     """Merge the table's small files into one, or else rewrite one file of the old layout.
     Returns counts, or None when there was nothing to do or the commit was lost."""
 
+    event_log.pace()
     table = event_log.refresh()
-    adds = pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))
+    event_log.pace()
+    adds = add_actions(table)
     assert isinstance(adds, pl.DataFrame)
     chosen = _small_files(adds, event_log.settings.compact_target_bytes)
     if chosen.height < min_files:
@@ -64,10 +69,17 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
 def _rewrite(event_log: EventLog, table: DeltaTable, small: pl.DataFrame) -> dict[str, int] | None:
     """Replace the files of ``small`` (path, size_bytes) by one, committed at the next version."""
     files = event_log.files
-    parts = [pq.read_table(f"{files.path}/{p}", filesystem=files.fs) for p in small["path"]]
+    parts = []
+    for i, p in enumerate(small["path"]):
+        if i % FILES_PER_STEP == 0:
+            event_log.pace()  # a few small files per step, one step per append beside us
+        parts.append(pq.ParquetFile(f"{files.path}/{p}", filesystem=files.fs).read())
+    event_log.pace()
     merged = pa.concat_tables(parts).cast(codec.SCHEMA)
     merged = merged.sort_by([("version", "ascending"), ("seq", "ascending")])
+    event_log.pace()
     add = datafile.write(files, merged, prefix="part-compact", data_change=False)
+    event_log.pace()  # the commit attempts that follow are not paced: they race the appenders
     removes = [
         Remove(path=p, size=s, deletion_timestamp=add.modification_time)
         for p, s in zip(small["path"], small["size_bytes"], strict=True)
@@ -90,7 +102,7 @@ def _rewrite(event_log: EventLog, table: DeltaTable, small: pl.DataFrame) -> dic
             if walked is None:
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 5)))
                 table = event_log.refresh()
-                live = set(pl.from_arrow(pa.table(table.get_add_actions(flatten=True)))["path"].to_list())  # type: ignore[index]
+                live = set(add_actions(table)["path"].to_list())
                 if not wanted <= live:
                     break  # another compaction took some of these files
                 version = table.version() + 1
@@ -126,6 +138,7 @@ def _old_layout(event_log: EventLog, adds: pl.DataFrame) -> pl.DataFrame:
     ).iter_rows():
         if path in checked:
             continue
+        event_log.pace()
         groups = pq.ParquetFile(f"{files.path}/{path}", filesystem=files.fs).metadata.num_row_groups
         if groups < math.ceil(rows / datafile.ROW_GROUP_ROWS):
             return pl.DataFrame({"path": [path], "size_bytes": [size]})

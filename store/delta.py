@@ -484,6 +484,13 @@ class TablePath:
         return table.history(limit) if table is not None else []
 
 
+def add_actions(table: DeltaTable) -> pl.DataFrame:
+    """The table's live files, one row each (path, size, flattened statistics and partition
+    values), read through the Arrow C stream: ``pa.table()`` of delta-rs' answer imports pandas
+    (0.3-0.8 s CPU and 30-60 MB in every process that compacts, checks or watches)."""
+    return pl.DataFrame(table.get_add_actions(flatten=True))
+
+
 def is_table(uri: str, options: dict[str, str] | None = None) -> bool:
     """Whether ``uri`` holds a Delta table (for readers of foreign tables)."""
     return DeltaTable.is_deltatable(uri, storage_options=options)

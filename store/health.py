@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
 
+from .delta import add_actions
 from .errors import LedgerError
 from .events import KINDS, current_schema_version
 
@@ -124,12 +124,12 @@ def examine(ledger: Ledger) -> Health:
         return health
 
     # -- data files the snapshot lists ---------------------------------------------------------
-    adds = pa.table(table.get_add_actions(flatten=True))
-    listed = adds.column("path").to_pylist() if adds.num_rows else []
+    adds = add_actions(table)
+    listed = adds["path"].to_list() if adds.height else []
     present = {p.rsplit("/", 1)[-1] for p in fs.find(table_path) if "/_delta_log/" not in p}
     missing = [p for p in listed if p.rsplit("/", 1)[-1] not in present]
     health.figures["live_files"] = len(listed)
-    health.figures["live_bytes"] = int(sum(adds.column("size_bytes").to_pylist())) if listed else 0
+    health.figures["live_bytes"] = int(adds["size_bytes"].sum()) if listed else 0
     health.add(
         "data files",
         [f"{table_path}/{p} is listed by the log but missing" for p in missing],

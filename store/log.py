@@ -19,110 +19,31 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import fsspec
 import polars as pl
-import pyarrow as pa
 
 from . import codec, datafile, history, maintenance
-from .datafile import SEQ_APP_ID, STATS_COLUMNS
+from .datafile import SEQ_APP_ID
 from .delta import Add, CommitConflict, DeltaTable, TableMissing, TablePath
 from .errors import LedgerError, NotInitialised, StorageError
 from .events import Event
 from .identity import Writer
 from .ids import new_event_id
 from .location import Location
+from .logsettings import LogSettings
 from .query import dedupe as deduplicate
+from .snapshot import Prepare, Snapshot, empty_frame
 from .writerstate import WriterState
+
+__all__ = ["Committed", "EventLog", "LogSettings", "Prepare", "Snapshot", "empty_frame"]
 
 log = logging.getLogger("lakeledger.store")
 
 TABLE_NAME = history.TABLE_NAME
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    """Log management. Defaults keep commit latency flat over years of commits."""
-
-    checkpoint_interval: int = 10  # measured: p50 -11%, p99 -38% against 100 (lean commits)
-    compact_every: int = 100  # versions between automatic compactions
-    compact_target_bytes: int = 16 * 1024 * 1024
-    keep_log_versions: int = 100  # Delta log json kept behind the latest checkpoint...
-    keep_log_hours: float = 0.0  # ...and at least this long (time travel by other readers)
-    vacuum_every: int = 1000  # versions between vacuums of compacted/orphaned files
-    vacuum_retention_hours: int = 1
-    commit_deadline_s: float = 120.0
-    auto_maintain: bool = True
-
-    def __post_init__(self) -> None:
-        if self.keep_log_versions < self.checkpoint_interval:
-            raise ValueError(
-                "keep_log_versions must be >= checkpoint_interval: a writer between two "
-                "checkpoints must find every json since the older one"
-            )
-
-    def table_config(self) -> dict[str, str]:
-        return {
-            "delta.appendOnly": "true",
-            "delta.checkpointInterval": str(self.checkpoint_interval),
-            # lakeledger cleans the log itself (maintenance.py), by count and time.
-            "delta.enableExpiredLogCleanup": "false",
-            "delta.deletedFileRetentionDuration": f"interval {self.vacuum_retention_hours} hours",
-            # stats only where reads filter; min/max of whole payloads would bloat the log
-            "delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS),
-        }
-
-
-class Snapshot:
-    """The table state a commit is prepared on; reads here are consistent with the commit.
-
-    The Delta snapshot is brought up to date only if ``prepare`` reads it: a batch that needs
-    no check commits at the writer's known version + 1 without touching the log.
-    """
-
-    def __init__(self, event_log: EventLog) -> None:
-        self._log = event_log
-        self.next_version = event_log.known_version + 1
-        self._frame: pl.LazyFrame | None = None
-
-    @property
-    def table(self) -> DeltaTable:
-        table = self._log.current(self.next_version - 1)
-        self.next_version = table.version() + 1
-        return table
-
-    def state(self, models: Iterable[str] = ()) -> WriterState:
-        """The commit rules' state at exactly this snapshot's version, with ``models`` loaded.
-
-        Advanced from the writer's cached state (``writerstate.py``): when nothing but our
-        own commits happened since, no read at all; otherwise only the new files are read."""
-        state = self._log.state
-        if state.version != self.next_version - 1:
-            try:
-                state.advance(self.table)
-            except Exception:  # noqa: BLE001 - a file vanished meanwhile...: rebuild from the snapshot
-                state.version = -1
-                state.advance(self.table)
-        wanted = [m for m in models if m not in state.models]
-        if wanted:
-            table = self.table
-            if table.version() != state.version:
-                state.advance(table)
-            state.load_models(table, wanted)
-        return state
-
-    def scan(self) -> pl.LazyFrame:
-        if self.table.version() == 0:
-            return empty_frame()
-        if self._frame is None:
-            self._frame = pl.scan_delta(self.table)
-        return self._frame
-
-
-Prepare = Callable[[Snapshot], Sequence[Event] | codec.Rows]
 
 
 @dataclass(frozen=True)
@@ -147,6 +68,10 @@ class EventLog:
         self.maintainer = maintenance.Maintainer(self)  # runs after the append returned
         self._verified = -1  # commit files up to this version were found whole
         self._committing = threading.Lock()
+        self._appends = threading.Condition()
+        self._appended = 0  # commits finished by this writer (``yield_to_appends`` waits on it)
+        # what background work on this log calls between its steps (``Maintainer`` sets it)
+        self.pace: Callable[[], None] = _no_pace
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -275,10 +200,31 @@ class EventLog:
         (a group committer prepares its next tick while this one's fsync runs).
         """
         with self._committing:  # one commit at a time per log: the rules' state is shared
-            result = self._commit(prepare)
+            try:
+                result = self._commit(prepare)
+            finally:
+                with self._appends:
+                    self._appended += 1
+                    self._appends.notify_all()
         if durable and result.version is not None:
             self.sync()
         return result
+
+    def yield_to_appends(self, timeout: float = 0.05) -> None:
+        """Called by background work on this log (maintenance) between its steps: while an
+        append is under way, wait until it ends (at most ``timeout``).
+
+        The maintenance thread shares the GIL with the appender: when it runs Python (or a
+        library call holding the GIL) the appender waits for it at each of its many GIL
+        releases (write, fsync, link...), up to the 5 ms switch interval each time. Measured
+        (issue 15): the slow appends (4-15x p50) were those overlapping a checkpoint, a log
+        cleanup or a compaction. Paced, each append overlaps at most one short step.
+        """
+        if not self._committing.locked():
+            return
+        with self._appends:
+            seen = self._appended
+            self._appends.wait_for(lambda: self._appended != seen, timeout)
 
     def sync(self) -> None:
         """Make every commit this writer published so far durable (see ``commit``)."""
@@ -418,6 +364,6 @@ class EventLog:
         return deduplicate(frame) if dedupe else frame
 
 
-def empty_frame() -> pl.LazyFrame:
-    # from_batches, not SCHEMA.empty_table(): that one imports pandas (~0.5 s in a fresh process)
-    return pl.LazyFrame(schema=pl.from_arrow(pa.Table.from_batches([], schema=codec.SCHEMA)).schema)
+def _no_pace() -> None:
+    """Work on a log nobody appends to in this process: nothing to wait for."""
+

@@ -17,13 +17,15 @@ of milliseconds inside every 10th append (the p99 spikes of issue 15).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import logging
+import os
 import re
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .log import EventLog
@@ -122,6 +124,7 @@ class Maintainer:
                 if self._own is None:
                     settings = dataclasses.replace(self._source.settings, auto_maintain=False)
                     self._own = type(self._source)(self._source.location, settings)
+                    self._own.pace = self._source.yield_to_appends  # each step between appends
                 self._checkpoint(checkpoints)
                 if "compact" in work:
                     done = compact(self._own)
@@ -158,9 +161,11 @@ def checkpoint(event_log: EventLog, version: int) -> None:
         if last >= version:
             return
         event_log.files.verify(last + 1, version)  # never bake a damaged commit into a checkpoint
+        event_log.pace()
         # a table loaded for this very version: an incrementally updated one may have missed
         # commits cleaned up during its update, and a checkpoint would make that loss permanent
         table = event_log.files.load(version)
+        event_log.pace()
         if event_log.files.last_checkpoint() >= version:
             # a newer checkpoint landed while we loaded (and its cleanup may have let a stale
             # writer re-create a version we just read): ours would only be stale
@@ -183,7 +188,9 @@ def compact(event_log: EventLog) -> dict[str, int] | None:
 
 def vacuum(event_log: EventLog) -> list[str]:
     try:
+        event_log.pace()
         table = event_log.refresh()
+        event_log.pace()
         return table.vacuum(
             retention_hours=event_log.settings.vacuum_retention_hours,
             enforce_retention_duration=False,
@@ -208,11 +215,10 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
         below = min(below, files.last_checkpoint() - margin)
         if below <= 0:
             return 0
-        entries = fs.ls(path, detail=True)
+        event_log.pace()
         named = []
         checkpoints = []
-        for entry in entries:
-            name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        for name, entry in _listing(files.local, fs, path):
             m = _LOG_FILE.match(name)
             if m:
                 named.append((int(m.group(1)), entry))
@@ -233,7 +239,13 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
                 kept_from = min(kept_from, max((c for c in checkpoints if c <= oldest_young), default=0))
         doomed = [e["name"] for v, e in named if v < kept_from]
         if doomed:
-            fs.rm(doomed)
+            event_log.pace()
+            if files.local:  # one unlink each; fsspec's rm walks each path in Python first
+                for doomed_path in doomed:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(doomed_path)
+            else:
+                fs.rm(doomed)
         return len(doomed)
     except Exception as exc:  # noqa: BLE001 - maintenance never fails an append
         log.info("log cleanup skipped: %s", event_log.location.redact(str(exc)))
@@ -243,6 +255,16 @@ def cleanup_log(event_log: EventLog, below: int, margin: int = 0) -> int:
 def last_checkpoint(event_log: EventLog) -> int:
     """Version of the newest checkpoint, -1 when there is none yet."""
     return event_log.files.last_checkpoint()
+
+
+def _listing(local: bool, fs: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, entry with ``name`` and ``mtime``) of each file in the log directory. Local:
+    one ``scandir`` (fsspec's detailed ``ls`` stats each file in Python: GIL time the appender
+    waits for, as this runs beside it)."""
+    if local:
+        with os.scandir(path) as entries:
+            return [(e.name, {"name": e.path, "mtime": e.stat().st_mtime}) for e in entries]
+    return [(e["name"].rstrip("/").rsplit("/", 1)[-1], e) for e in fs.ls(path, detail=True)]
 
 
 def _mtime(entry: dict[str, object]) -> float:

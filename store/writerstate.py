@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .codec import Rows
@@ -57,6 +58,7 @@ class WriterState:
         self.live: dict[str, tuple[str | None, str | None]] = {}  # data file -> (min id, max id)
         self._newest: str | None = None  # greatest id in files with statistics
         self._unranged = 0  # live files without id statistics (then the newest id is unknown)
+        self._footers = Footers(files.fs, files.local)
 
     # -- advancing ------------------------------------------------------------------------
     def advance(self, table: DeltaTable) -> None:
@@ -175,22 +177,65 @@ class WriterState:
                 candidates.append(path)
         try:
             return self._ids_in(candidates, wanted)
-        except (OSError, pl.exceptions.PolarsError):
+        except (OSError, pa.ArrowException):
             return None
 
     def _ids_in(self, paths: list[str], wanted: list[str]) -> set[str]:
-        if not paths:
-            return set()
-        full = [f"{self._files.path}/{p}" for p in paths]
-        if self._files.local:  # one polars scan: files in parallel, row groups pruned by statistics
-            frame = pl.scan_parquet(full).filter(pl.col("event_id").is_in(wanted)).select("event_id")
-            return set(frame.collect()["event_id"].to_list())
         found: set[str] = set()
-        for path in full:
-            t = pq.read_table(path, filesystem=self._files.fs, columns=["event_id"],
-                              filters=[("event_id", "in", wanted)])
-            found.update(t.column("event_id").to_pylist())
+        for path in paths:
+            found.update(self._footers.ids_in(f"{self._files.path}/{path}", wanted))
         return found
+
+
+class Footers:
+    """Parquet footers of data files, kept per process (data files never change), so a look-up
+    of a few ids reads only the ``event_id`` column of the row groups whose statistics hold one.
+
+    Measured on a 5M-event log (issue 15): polars' ``scan_parquet(...).filter(is_in)`` parsed the
+    footer of the candidate file on every retry and decoded a 16k-row group, 2.6 ms against
+    1.9 ms on a 1k-event log; here the event ids of one 2k-row group (``datafile.ROW_GROUP_ROWS``).
+    """
+
+    def __init__(self, fs: object, local: bool, keep: int = 64) -> None:
+        self._fs = None if local else fs  # local: Arrow's own file system (no Python wrapper per open)
+        self._keep = keep
+        self._meta: dict[str, tuple[pq.FileMetaData, list[tuple[str | None, str | None]]]] = {}
+
+    def _footer(self, path: str) -> tuple[pq.FileMetaData, list[tuple[str | None, str | None]]]:
+        hit = self._meta.pop(path, None)
+        if hit is None:
+            meta = pq.ParquetFile(path, filesystem=self._fs).metadata  # type: ignore[arg-type]
+            column = meta.schema.to_arrow_schema().get_field_index("event_id")
+            ranges: list[tuple[str | None, str | None]] = []
+            for g in range(meta.num_row_groups):
+                st = meta.row_group(g).column(column).statistics
+                has = st is not None and st.has_min_max
+                ranges.append((st.min, st.max) if has else (None, None))  # type: ignore[union-attr]
+            hit = (meta, ranges)
+            while len(self._meta) >= self._keep:
+                self._meta.pop(next(iter(self._meta)))  # the least recently used
+        self._meta[path] = hit
+        return hit
+
+    def ids_in(self, path: str, wanted: list[str]) -> set[str]:
+        """Which of ``wanted`` (sorted) the data file at ``path`` holds."""
+        meta, ranges = self._footer(path)
+        groups = [g for g, (lo, hi) in enumerate(ranges) if _holds(wanted, lo, hi)]
+        if not groups:
+            return set()
+        reader = pq.ParquetFile(path, metadata=meta, filesystem=self._fs)  # type: ignore[arg-type]
+        # one column of a group or two: a thread pool hand-off costs more than it saves
+        column = reader.read_row_groups(groups, columns=["event_id"], use_threads=False).column(0)
+        hits = column.filter(pc.is_in(column, value_set=pa.array(wanted, column.type)))
+        return set(hits.to_pylist())
+
+
+def _holds(wanted: list[str], lo: str | None, hi: str | None) -> bool:
+    """Whether an id of ``wanted`` (sorted) may lie in [lo, hi] (no statistics: it may)."""
+    if lo is None or hi is None:
+        return True
+    i = bisect.bisect_left(wanted, lo)
+    return i < len(wanted) and wanted[i] <= hi
 
 
 def _live_files(table: DeltaTable) -> dict[str, tuple[str | None, str | None]]:

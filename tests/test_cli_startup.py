@@ -125,6 +125,12 @@ from lakeledger.store import Ledger, events as ev
 ledger = Ledger.open(tempfile.mkdtemp())
 run = ledger.run("j")
 ledger.append([ev.MetricLogged(run_id=run.run_id, key="k", value=1.0)])
+if "--maintain" in sys.argv:  # what the background thread does: compact, check the log
+    from lakeledger.store import compaction, health
+    for step in range(3):
+        ledger.append([ev.MetricLogged(run_id=run.run_id, key="k", value=1.0, step=step)])
+    assert compaction.compact(ledger.log) is not None
+    health.examine(ledger)
 ledger.close()
 print("pandas" in sys.modules)
 """
@@ -138,3 +144,13 @@ def test_appending_does_not_import_pandas() -> None:
     done = subprocess.run([sys.executable, "-c", APPEND], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False", "an append imported pandas"
+
+
+def test_log_maintenance_does_not_import_pandas() -> None:
+    """``pa.table()`` of delta-rs' add actions imported pandas in a compacting process (a
+    server's first compaction): the live files are read through the Arrow stream by polars."""
+    pytest.importorskip("pandas")
+    argv = [sys.executable, "-c", APPEND, "--maintain"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False", "compaction or the log check imported pandas"

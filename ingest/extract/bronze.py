@@ -29,6 +29,7 @@ from lakeledger.store.delta import (
     DeltaTable,
     StorageConfigError,
     TablePath,
+    add_actions,
 )
 from lakeledger.store.errors import ConcurrencyError, InvalidInput, LedgerError, StorageError
 from lakeledger.store.location import Location
@@ -225,7 +226,7 @@ class Bronze:
         table = self.table()
         if table is None:
             return {}
-        actions = pl.DataFrame(table.get_add_actions(flatten=True))
+        actions = add_actions(table)
         columns = [f"partition.{k}" for k in self.partition_by]
         grouped = actions.group_by(columns).agg(pl.col("num_records").sum(), pl.col("size_bytes").sum())
         stats: dict[str, tuple[int, int]] = {}

@@ -139,11 +139,11 @@ def _csv(path: str) -> FileInfo:
 
 
 def _delta(path: str) -> FileInfo:
-    from lakeledger.store.delta import TableMissing, load
+    from lakeledger.store.delta import TableMissing, add_actions, load
 
     try:
         table = load(path)
-        actions = pa.table(table.get_add_actions(flatten=True))
+        actions = add_actions(table)
         schema = DatasetSchema.from_arrow(pa.schema(table.schema().to_arrow()))
     except TableMissing:
         raise IncompleteFile(path, "Delta table has no commit yet") from None
@@ -151,10 +151,9 @@ def _delta(path: str) -> FileInfo:
         if not os.path.isdir(path):
             raise FileNotFoundError(path) from None
         raise UnreadableFile(path, f"unreadable Delta table: {exc}") from None
-    files = sorted(zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(),
-                       strict=True))
-    has_counts = "num_records" in actions.column_names
-    records = actions.column("num_records").to_pylist() if has_counts else [None]
+    files = sorted(zip(actions["path"].to_list(), actions["size_bytes"].to_list(), strict=True))
+    has_counts = "num_records" in actions.columns
+    records = actions["num_records"].to_list() if has_counts else [None]
     rows = None if any(r is None for r in records) else int(sum(records))
     checksum = "sha256:" + hashlib.sha256(msgspec.json.encode(files)).hexdigest()
     return FileInfo(format="delta", rows=rows, bytes=int(sum(s for _, s in files)),

@@ -20,7 +20,7 @@ from lakeledger.projections import registry
 from lakeledger.projections.engine.reading import new_events
 from lakeledger.projections.engine.state import State, empty, merge_views, reduce_views
 from lakeledger.store import Ledger
-from lakeledger.store.delta import DeltaTable
+from lakeledger.store.delta import DeltaTable, add_actions
 
 # Events per chunk (at most; a larger data file is a chunk alone). Measured on the 5M-event
 # benchmark ledger (files of 245k-315k events): 300k 30.2 CPU s, 500k 36.5 CPU s (two files
@@ -50,8 +50,7 @@ def version_chunks(table: DeltaTable, upto: int, target: int) -> list[Chunk]:
     """
     if upto <= 0:
         return []
-    # straight from the Arrow stream: ``pa.table`` of it imports pandas (0.3-0.8 s)
-    adds = pl.DataFrame(table.get_add_actions(flatten=True))
+    adds = add_actions(table)
     needed = {"min.version", "max.version", "num_records", "min.event_id", "max.event_id"}
     if adds.height == 0 or not needed <= set(adds.columns):
         return [Chunk(0, upto, True)]

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lakeledger.store import Ledger
+from lakeledger.store import Ledger, LogSettings
 from lakeledger.store import events as ev
 
 
@@ -105,9 +105,9 @@ class Scaled:
 
     MODEL = "model7"  # in the views workload: versions spread over every file of the log
 
-    def __init__(self, name: str, root: str) -> None:
+    def __init__(self, name: str, root: str, settings: LogSettings | None = None) -> None:
         self.name = name
-        self.ledger = Ledger.open(root)
+        self.ledger = Ledger.open(root, settings=settings)
         self.run_id = self.ledger.run("bench").run_id
         first = self.ledger.events(since=None).head(50).collect()
         self.old = self.ledger.read(kind=first["kind"][-1], stream=first["stream"][-1])[0]
@@ -142,13 +142,14 @@ def _lay_out(root: str) -> int:
     return rounds
 
 
-def scaling(work: Path, logs: list[str], rounds: int, per_round: int) -> None:
+def scaling(work: Path, logs: list[str], rounds: int, per_round: int, maintain: bool = True) -> None:
+    settings = LogSettings(auto_maintain=maintain)
     young = work / "young"
     ledger = Ledger.open(str(young))
     bench = _views_workload()
     bench.declare(ledger)
     bench.fill(ledger, bench.workload(random.Random(7)), 1000, 100)
-    sides = [Scaled("1k", str(young))]
+    sides = [Scaled("1k", str(young), settings)]
     for source in logs:
         if not Path(source).exists():
             print(f"skipping {source}: not there")
@@ -161,7 +162,7 @@ def scaling(work: Path, logs: list[str], rounds: int, per_round: int) -> None:
                   "(what maintenance does on its cadence after an upgrade)")
         n = Ledger.open(str(copy), create=False).events().select("event_id").collect().height
         size = f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
-        sides.append(Scaled(f"{size} {Path(source).name}", str(copy)))
+        sides.append(Scaled(f"{size} {Path(source).name}", str(copy), settings))
     for side in sides:  # warm up: first load, caches
         for op in ("append", "retry", "register", "stage"):
             side.call(op)
@@ -190,13 +191,16 @@ def main() -> None:
     parser.add_argument("--scaling", action="store_true", help="1k vs big logs (issue 15)")
     parser.add_argument("--logs", default="/work/bench/ledger-1m,/work/bench/ledger-5m",
                         help="ledgers to copy for --scaling (comma-separated)")
+    parser.add_argument("--no-maintenance", action="store_true",
+                        help="--scaling with log maintenance off (what the p99 owes to it)")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=20)
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="llbench-"))
     try:
         if args.scaling:
-            scaling(work, [s for s in args.logs.split(",") if s], args.rounds, args.per_round)
+            scaling(work, [s for s in args.logs.split(",") if s], args.rounds, args.per_round,
+                    maintain=not args.no_maintenance)
             return
         t0 = time.perf_counter()
         small = build(str(work / "small"), 100, 10)
