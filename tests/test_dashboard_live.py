@@ -93,3 +93,48 @@ def test_a_fold_loaded_from_the_events_advances_too(tmp_path: Path) -> None:
         now = live.state(ledger, ledger.version)
         rows = dict(now["partitions"].select("partition", "present").iter_rows())
         assert rows == {"date=2025-03-01": False, "date=2025-03-02": True}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=8))
+def test_a_first_load_of_a_table_of_several_fragments_equals_the_view(tmp_path_factory, kinds: list[int]) -> None:
+    """The loader merges the view table's later fragments (one per refresh) into the first one
+    on the keys they touch: the same state as ``materialise.load``'s merge of every row."""
+    from lakeledger.projections.engine import materialise
+
+    root = tmp_path_factory.mktemp("fragments") / "ledger"
+    run_ids: list[str] = []
+    models: list[int] = []
+    with Ledger.open(root) as ledger:
+        ledger.declare_dataset("sales", freq="D", start="2025-03-01")
+        for step, choice in enumerate(kinds):
+            ledger.append(_events(step, choice, run_ids, models))
+            materialise.refresh(ledger, list(VIEWS))  # one more fragment per view
+        for name in VIEWS:
+            loaded, through = view_loader(name)(ledger)
+            stored, stored_through, fragments = materialise.load(ledger, name)
+            assert through == stored_through == ledger.version and fragments == len(kinds)
+            parts = registry.get(name).parts
+            _same({p.name: loaded[p.name].drop("_h") for p in parts}, stored, parts)
+
+
+def test_changed_moves_exactly_with_a_keys_rows(tmp_path: Path) -> None:
+    """``Live.changed`` (the coverage page's per-dataset fingerprint): the same value while a
+    dataset's rows stay, a new one when they change, and nothing for a key changed after the
+    version asked about (a caller holding the older state then compares rows itself)."""
+    parts = registry.get("coverage").parts
+    with Ledger.open(tmp_path / "ledger") as ledger:
+        for name in ("sales", "stock"):
+            ledger.declare_dataset(name, freq="D", start="2025-03-01")
+        live = Live(parts, view_loader("coverage"))
+        first = live.changed(ledger, ledger.version, ["sales", "stock"])
+        assert set(first) == {"sales", "stock"}
+        ledger.observe_partition("sales", "date=2025-03-01", rows=1)
+        before = ledger.version
+        again = live.changed(ledger, before, ["sales", "stock"])
+        assert again["stock"] == first["stock"] and again["sales"] != first["sales"]
+        ledger.observe_partition("stock", "date=2025-03-01", rows=1)
+        live.state(ledger, ledger.version)  # another reader brings the state further
+        late = live.changed(ledger, before, ["sales", "stock"])
+        assert late == {"sales": again["sales"]}
+        assert live.changed(ledger, ledger.version, ["stock"])["stock"] != first["stock"]

@@ -37,9 +37,11 @@ def serve(
         ) from None
     from .app import create_app
     from .dashboard import ROUTES as DASHBOARD
+    from .dashboard import prepare
 
     guarded = create_app(root, storage_options, token=token, max_body=max_body, extra_routes=DASHBOARD)
     services = guarded.app.state.services
+    prepare(guarded.app.state, services)  # the dashboard's main pages, drawn in the background
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:

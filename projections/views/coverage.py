@@ -33,13 +33,14 @@ def _declared(events: pl.LazyFrame) -> pl.LazyFrame:
 
 def _partitions(events: pl.LazyFrame) -> pl.LazyFrame:
     fields = ["dataset", "partition", "uri"]
-    observed = rows(events, ev.PartitionObserved, [*fields, "rows"]).with_columns(
-        present=pl.lit(True)
+    observed = rows(events, ev.PartitionObserved, [*fields, "rows", "bytes"]).with_columns(
+        present=pl.lit(True), observed_at=pl.col("recorded_at")
     )
     removed = rows(events, ev.PartitionRemoved, fields).with_columns(
-        present=pl.lit(False), rows=pl.lit(None, pl.Int64)
+        present=pl.lit(False), rows=pl.lit(None, pl.Int64), bytes=pl.lit(None, pl.Int64),
+        observed_at=pl.lit(None, pl.Datetime("us", "UTC")),
     )
-    cols = ["dataset", "partition", "uri", "rows", "present", "pos", "recorded_at"]
+    cols = ["dataset", "partition", "uri", "rows", "bytes", "present", "pos", "recorded_at", "observed_at"]
     return pl.concat([observed.select(cols), removed.select(cols)]).sort("pos")
 
 
@@ -54,6 +55,7 @@ PARTS = (
             "partition_key": ("last", None),
             "due_after": ("last", None),
             "declared_at": ("last", "recorded_at"),
+            "first_declared_at": ("min", "recorded_at"),  # for the dashboard's "late" cells
         },
         _declared,
     ),
@@ -67,6 +69,9 @@ PARTS = (
             "changed_pos": ("last", "pos"),
             "changed_at": ("last", "recorded_at"),
             "observations": ("count", None),
+            # for the dashboard's calendar (bytes on hover, "late": first observed after due)
+            "bytes": ("last", None),
+            "first_observed": ("min", "observed_at"),
         },
         _partitions,
     ),

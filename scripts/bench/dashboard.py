@@ -11,6 +11,9 @@ page is measured, interleaved with the comparison (the same frame with no data, 
   when the ledger moved a moment ago: the server's warmer has had time to draw it);
 - "warm": loaded again at the same version.
 
+Before those, the first load of each page after the server started is printed: ``serve`` draws
+the main pages in the background as it starts, so that load waits only for what is left of it.
+
 Usage: python scripts/bench/dashboard.py [--events 1000000] [--root DIR] [--repeat 7] [--settle 1.0]
 """
 

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from . import artifacts, assets, audit, coverage, ingestion, login, models, runs, validations
+from .page import prepare
 
 
 async def _home(request: Request) -> Response:
@@ -32,3 +33,4 @@ ROUTES: list[BaseRoute] = [
     *audit.ROUTES,
     Mount("/static", app=assets.Assets(directory=assets.DIRECTORY), name="static"),
 ]
+__all__ = ["ROUTES", "prepare"]

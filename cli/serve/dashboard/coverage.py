@@ -15,70 +15,18 @@ from functools import lru_cache
 from typing import Any
 
 import polars as pl
-from lakeledger.projections import api
-from lakeledger.projections.engine.payload import rows as event_rows
-from lakeledger.projections.engine.state import Part, State, reduce
 from lakeledger.projections.views import coverage as coverage_view
 from lakeledger.projections.views.coverage import grace_of
 from lakeledger.store import Ledger, periods
-from lakeledger.store import events as ev
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .live import Live, from_events
-from .page import CACHE, STATES, TEMPLATES, Page, main_page, render
+from .page import CACHE, TEMPLATES, Page, main_page, render
 
 WINDOW = 90  # periods shown per group: the most recent ones; older gaps are counted
 DATASETS_PER_PAGE = 5
-KINDS = ("dataset.declared", "partition.observed", "partition.removed")
-
-
-def _seen(events: pl.LazyFrame) -> pl.LazyFrame:
-    fields = ["dataset", "partition"]
-    observed = event_rows(events, ev.PartitionObserved, [*fields, "rows", "bytes"]).with_columns(
-        seen_at=pl.col("recorded_at")
-    )
-    removed = event_rows(events, ev.PartitionRemoved, fields).with_columns(
-        rows=pl.lit(None, pl.Int64), bytes=pl.lit(None, pl.Int64),
-        seen_at=pl.lit(None, pl.Datetime("us", "UTC")),
-    )
-    cols = ["dataset", "partition", "kind", "rows", "bytes", "seen_at", "pos"]
-    return pl.concat([observed.select(cols), removed.select(cols)]).sort("pos")
-
-
-# What the calendar adds to the coverage view's state: each partition's bytes and when it was
-# first observed (for "late"), and when each dataset was first declared.
-PARTS = (
-    Part(
-        "first_declared",
-        ("dataset",),
-        {"declared_at": ("min", "recorded_at")},
-        lambda events: event_rows(events, ev.DatasetDeclared, ["dataset"]),
-    ),
-    Part(
-        "seen",
-        ("dataset", "partition"),
-        {
-            "kind": ("last", None),
-            "rows": ("last", None),
-            "bytes": ("last", None),
-            "first_seen": ("min", "seen_at"),
-            "changed_pos": ("last", "pos"),
-        },
-        _seen,
-    ),
-)
-LIVE = Live(PARTS, from_events(PARTS, KINDS))
-
-
-def _calendar_state(ledger: Ledger, page: Page) -> State:
-    key = ("calendar-state", *page.moment_key(ledger))
-    if page.as_of is None:
-        return STATES.get(key, lambda: LIVE.state(ledger, page.moment_key(ledger)[1]))  # type: ignore[no-any-return]
-    events = lambda: api.read_events(ledger, as_of=page.as_of, kinds=KINDS)  # noqa: E731
-    return STATES.get(key, lambda: reduce(PARTS, events().lazy()))  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=1 << 18)
@@ -101,7 +49,7 @@ def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]
     keys = tuple(row.get("partition_key") or ["date"])
     parsed = [_cell(p, keys, freq) for p in observed["partition"].to_list()]
     at = [i for i, c in enumerate(parsed) if c is not None]
-    seen = observed.select("partition", "rows", "bytes", "first_seen")[at].with_columns(
+    seen = observed.select("partition", "rows", "bytes", "first_observed")[at].with_columns(
         group=pl.Series([parsed[i][0] for i in at], dtype=pl.String),  # type: ignore[index]
         label=pl.Series([parsed[i][1] for i in at], dtype=pl.String),  # type: ignore[index]
         at=pl.Series(at, dtype=pl.Int64),
@@ -129,7 +77,7 @@ def calendar(row: dict[str, Any], observed: pl.DataFrame) -> list[dict[str, Any]
                 continue
             start = parsed[c["at"]][2]  # type: ignore[index]
             due = periods.step(start, freq) + grace
-            late = c["first_seen"] is not None and c["first_seen"] > due
+            late = c["first_observed"] is not None and c["first_observed"] > due
             late = late and declared_at is not None and declared_at < due
             shown.append({
                 "label": c["label"],
@@ -167,10 +115,11 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
         declared = declared.filter(pl.col("dataset") == wanted)
     start, pager = page.pages(declared.height, per_page=DATASETS_PER_PAGE)
     names = declared.slice(start, DATASETS_PER_PAGE)["dataset"].to_list()
-    seen = _calendar_state(ledger, page)
-    coverage_fp = _fingerprints(state["partitions"], names, "changed_pos")
-    seen_fp = _fingerprints(seen["seen"], names, "changed_pos")
-    first = dict(seen["first_declared"].select("dataset", "declared_at").iter_rows())
+    changed = page.changed(ledger, "coverage", names)  # now: a dict lookup per dataset
+    fingerprints: dict[str, Any] = {k: ("version", v) for k, v in changed.items()}
+    if len(fingerprints) < len(names):  # as of a moment (or a state moved meanwhile): count rows
+        fingerprints |= _fingerprints(state["partitions"], [n for n in names if n not in fingerprints],
+                                      "changed_pos")
     datasets = []
     for decl in declared.filter(pl.col("dataset").is_in(names)).iter_rows(named=True):
         name = decl["dataset"]
@@ -179,20 +128,17 @@ def _page(ledger: Ledger, page: Page) -> dict[str, Any]:
         # are begun and due now (exactly what the view reads of ``now``)
         due = periods.last_due(freq, ctx.now, grace_of(decl["due_after"]))
         facts = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(decl.items()))
-        key = ("coverage-dataset", str(ledger.location.root), page.as_of, facts, first.get(name),
-               coverage_fp.get(name), seen_fp.get(name), periods.truncate(ctx.now, freq), due)
+        key = ("coverage-dataset", str(ledger.location.root), page.as_of, facts,
+               fingerprints.get(name), periods.truncate(ctx.now, freq), due)
 
         def build(name: str = name, decl: dict[str, Any] = decl) -> Markup:
-            sub = {
-                "declared": state["declared"].filter(pl.col("dataset") == name),
-                "partitions": state["partitions"].filter(pl.col("dataset") == name),
-            }
+            partitions = state["partitions"].filter(pl.col("dataset") == name)
+            sub = {"declared": state["declared"].filter(pl.col("dataset") == name), "partitions": partitions}
             row = coverage_view.present(sub, ctx).row(0, named=True)
             row = {**row, "partition_key": decl["partition_key"], "due_after": decl["due_after"],
-                   "declared_at": first.get(name)}
-            live = seen["seen"].filter((pl.col("dataset") == name) & (pl.col("kind") == "partition.observed"))
+                   "declared_at": decl["first_declared_at"]}
             html = TEMPLATES.get_template("coverage_dataset.html").render(
-                d={"row": row, "groups": calendar(row, live)}
+                d={"row": row, "groups": calendar(row, partitions.filter(pl.col("present")))}
             )
             return Markup(html)  # autoescaped by its template
 

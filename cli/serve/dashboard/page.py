@@ -143,25 +143,50 @@ class Page:
         """A view's typed state (and the context to present it in) as of the page's moment,
         loaded once per ledger version: pages present only the rows they show from it, so
         their cost follows the page size, not the number of rows in the view."""
-        key = ("state", name, *self.moment_key(ledger))
         if self.as_of is not None:
+            key = ("state", name, *self.moment_key(ledger))
             return STATES.get(key, lambda: api.state_of(ledger, name, self.as_of))  # type: ignore[no-any-return]
+        state = self.current(ledger, name)
+        key = ("context", name, *self.moment_key(ledger))
+        return state, CACHE.get(key, lambda: api.context_now(ledger, name, state))
+
+    def current(self, ledger: Ledger, name: str) -> State:
+        """The view's state as of the page's moment, without its context: now, the context of
+        the whole state costs a pass over it (the runs' writers: ~20 ms CPU at 100k runs) that
+        a page presenting a few rows does not need (``context``)."""
+        if self.as_of is not None:
+            return self.state(ledger, name)[0]
+        key = ("state", name, *self.moment_key(ledger))
         return STATES.get(key, lambda: self._now(ledger, name))  # type: ignore[no-any-return]
+
+    def context(self, ledger: Ledger, name: str, shown: State) -> Context:
+        """The context to present ``shown`` (the state restricted to the rows a page shows) in:
+        now, checked for those rows only (a run's status needs its own writer's liveness)."""
+        if self.as_of is not None:
+            return self.state(ledger, name)[1]
+        return api.context_now(ledger, name, shown)
 
     def only(self, ledger: Ledger, name: str, keys: list[str], narrow: Callable[[State], State]) -> State:
         """The view's state at the page's moment restricted to some keys (the rows a page shows):
         now, through the live state's index; at a past moment, by ``narrow``."""
-        state, _ = self.state(ledger, name)
         if self.as_of is not None:
-            return narrow(state)
+            return narrow(self.current(ledger, name))
+        self.current(ledger, name)  # loaded and brought to this version
         return LIVE[name].only(ledger, self.moment_key(ledger)[1], keys)
 
-    def _now(self, ledger: Ledger, name: str) -> tuple[State, Context]:
+    def changed(self, ledger: Ledger, name: str, keys: list[str]) -> dict[str, int]:
+        """Now: per first key of the view's state, a version that changes when its rows do
+        (``Live.changed``; keys it cannot vouch for are left out). As of a moment: nothing."""
+        if self.as_of is not None:
+            return {}
+        self.current(ledger, name)
+        return LIVE[name].changed(ledger, self.moment_key(ledger)[1], keys)
+
+    def _now(self, ledger: Ledger, name: str) -> State:
         held = LIVE.get(name)
         if held is None:
             held = LIVE[name] = Live(registry.get(name).parts, view_loader(name))
-        state = held.state(ledger, self.moment_key(ledger)[1])
-        return state, api.context_now(ledger, name, state)
+        return held.state(ledger, self.moment_key(ledger)[1])
 
     def link(self, path: str, **params: Any) -> str:
         """``path`` with ``params`` and the page's as-of moment (unless overridden)."""
@@ -261,13 +286,7 @@ async def render(
     if page.as_of is None:
         scope = {k: v for k, v in request.scope.items() if k not in ("app", "router", "endpoint")}
         if _keep_warm(request.app.state, services, scope, template, build, version):
-            # the dashboard's first visit since start: the main pages' states load meanwhile
-            # (at 5M events 10-15 s each), before the visitor gets to them
-            for path, main_template, main_build in MAIN:
-                if path != request.url.path:
-                    main = scope | {"path": path, "raw_path": path.encode(), "query_string": b"",
-                                    "path_params": {}}
-                    _keep_warm(request.app.state, services, main, main_template, main_build, -1)
+            prepare(request.app.state, services, scope, skip=request.url.path)
     elapsed_ms = (time.perf_counter() - started) * 1000
     timing = f'app;dur={elapsed_ms:.1f}, cache;desc="{"miss" if drawn else "hit"}"'
     return HTMLResponse(body, headers={"Server-Timing": timing})
@@ -280,6 +299,17 @@ MAIN: list[tuple[str, str, Build]] = []  # (path, template, build) of the pages 
 def main_page(path: str, template: str, build: Build) -> None:
     """Declare a page worth preparing as soon as anyone opens the dashboard (see ``render``)."""
     MAIN.append((path, template, build))
+
+
+def prepare(app_state: Any, services: Any, scope: dict[str, Any] | None = None, skip: str = "") -> None:
+    """Have the main pages drawn in the background (their states loaded: at 5M events ~1 s of
+    CPU each), before anyone asks for them: called when the server starts (``serve``), and on
+    the dashboard's first visit (an app started some other way)."""
+    base = scope or {"type": "http", "method": "GET", "scheme": "http", "headers": []}
+    for path, template, build in MAIN:
+        if path != skip:
+            main = base | {"path": path, "raw_path": path.encode(), "query_string": b"", "path_params": {}}
+            _keep_warm(app_state, services, main, template, build, -1)
 
 
 def _keep_warm(

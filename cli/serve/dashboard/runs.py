@@ -39,12 +39,12 @@ def _order(page: Page) -> tuple[str, bool]:
 def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending: bool) -> pl.Series:
     """The ids of the runs passing the filter, in the page's order: searched and sorted on the
     view's lean rows (no JSON formatting); only a page of them is presented later."""
-    state, ctx = page.state(ledger, "runs")
-    if column in runs_view.MAP_COLUMNS:  # sorting by a JSON column: the presented text decides
-        rows = runs_search.search_runs(state, ctx, text or None)
-    elif text:
-        rows = runs_search.search_runs(state, ctx, text, columns=f"run_id,{column}")
-    elif column in STARTED:  # the default order: no need to join the other parts
+    if column in runs_view.MAP_COLUMNS or text:  # searched (status, JSON columns...): the whole context
+        state, ctx = page.state(ledger, "runs")
+        columns = None if column in runs_view.MAP_COLUMNS else f"run_id,{column}"
+        rows = runs_search.search_runs(state, ctx, text or None, columns=columns)
+    elif column in STARTED:  # the default order: no need to join the other parts, nor the context
+        state = page.current(ledger, "runs")
         # eager, and no join when nothing is deleted: at 5M events (100k runs) the lazy
         # anti-join-then-sort plan took 25-45 ms of CPU, this 3-5 ms
         deleted = state["deletion"].filter(pl.col("deletion") == "run.deleted")["run_id"]
@@ -53,6 +53,7 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
             started = started.filter(~pl.col("run_id").is_in(deleted.implode()))
         rows = started.sort("started_at", "run_id")
     else:
+        state, ctx = page.state(ledger, "runs")
         rows = runs_view.lean(state, ctx).select("run_id", column).collect()
     rows = rows.sort(column, descending=descending, nulls_last=True, maintain_order=True)
     return rows["run_id"]
@@ -60,10 +61,9 @@ def _ordered_ids(ledger: Ledger, page: Page, text: str, column: str, descending:
 
 def presented(ledger: Ledger, page: Page, run_ids: list[str]) -> pl.DataFrame:
     """The runs view's rows of just these runs, in the order given."""
-    _, ctx = page.state(ledger, "runs")
     order = pl.DataFrame({"run_id": run_ids}, schema={"run_id": pl.String})
-    state = page.only(ledger, "runs", run_ids, lambda state: runs_view.only(state, run_ids))
-    rows = runs_view.present(state, ctx)
+    state = page.only(ledger, "runs", run_ids, lambda state: runs_search.only(state, run_ids))
+    rows = runs_view.present(state, page.context(ledger, "runs", state))
     return order.join(rows, on="run_id", how="inner", maintain_order="left")
 
 

@@ -8,8 +8,8 @@ request never waits for the shared reader's lock while another page is warmed; a
 page being drawn waits for that drawing instead of repeating it, see ``page.Cache``).
 
 Bounded: only the last URL viewed at "now" (a page warmed competes for the CPU with the page
-being viewed) and, once, the main pages on the first visit since start, only while someone used
-the dashboard in the last few minutes, one version check every ``INTERVAL`` seconds and never
+being viewed) and, once, the main pages as the server starts (or on the first visit), only while
+someone used the dashboard in the last few minutes, one version check every ``INTERVAL`` seconds and never
 more than about half the time spent warming. Pages as of a past moment never change, so they need no warming.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -68,7 +69,7 @@ class Warmer:
         self.pages: OrderedDict[tuple[str, ...], Draw] = OrderedDict()
         self.warmed: dict[tuple[str, ...], int] = {}  # url -> the version it was last drawn at
         self.drawn: set[tuple[str, ...]] = set()  # urls drawn at least once (by a request or here)
-        self.last_visit = time.monotonic()
+        self.last_visit = -math.inf  # no page viewed yet (pages prepared at start are not views)
         self.rounds = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -109,12 +110,16 @@ class Warmer:
                 if self._stopping():
                     return
                 pause = INTERVAL
-                if time.monotonic() - self.last_visit > IDLE:
+                # nobody looked lately: only pages never drawn yet (prepared as the server starts)
+                idle = time.monotonic() - self.last_visit > IDLE
+                with self._lock:
+                    undrawn = any(url not in self.drawn for url in self.pages)
+                if idle and not undrawn:
                     continue
                 try:
                     if ledger is None:
                         ledger = Ledger.open(self.services.root, self.services.storage_options, create=False)
-                    spent = self._round(ledger)
+                    spent = self._round(ledger, idle)
                     # at most about half the time drawing; tidying the states does not delay the
                     # next check (it is the cheaper part, and a late check leaves pages cold)
                     pause = max(INTERVAL, spent)
@@ -124,17 +129,19 @@ class Warmer:
             if ledger is not None:
                 ledger.close()
 
-    def _round(self, ledger: Ledger) -> float:
-        """Draw the pages due at the ledger's version; the seconds spent drawing."""
+    def _round(self, ledger: Ledger, idle: bool = False) -> float:
+        """Draw the pages due at the ledger's version (``idle``: only those never drawn); the
+        seconds spent drawing."""
         started = time.monotonic()
         version = ledger.version
         with self._lock:
-            # the last page viewed, and pages never drawn yet (prepared on a first visit); other
+            # the last page viewed, and pages never drawn yet (prepared at start); other
             # pages wait for a request: drawing them would compete for the CPU with the page
             # being looked at (measured: a fresh runs load at 1M events 2x slower at load 15)
             last = next(reversed(self.pages), None)
             due = [(url, draw) for url, draw in reversed(self.pages.items())
-                   if (url == last or url not in self.drawn) and self.warmed.get(url, -1) < version]
+                   if ((url == last and not idle) or url not in self.drawn)
+                   and self.warmed.get(url, -1) < version]
         for url, draw in due:  # the most recently viewed first
             REQUESTS.wait_idle(self._stop)
             if self._stopping():
