@@ -13,12 +13,9 @@ fsynced, and the json is published with ``link`` (put-if-absent, atomic: a reade
 half-written commit). Measured on a loaded 2-core machine: 2.6 ms per append with fsync against
 22.9 ms through delta-rs' commit and snapshot update (which fsyncs nothing). On object stores
 delta-rs' own commit (conditional put) is kept.
-The fsyncs a commit needs before its link (the new data file, the table directory holding its
-name, the commit file's content) are issued at once from threads: ext4 serves concurrent fsyncs
-with one journal commit and one device flush. Measured (ext4 on a virtio disk, load 5): the four
-fsyncs one after another 17 ms, these three together then the link's directory fsync 5.7 ms.
-The directory fsync that makes the link durable can be left to the caller (``sync_log``), so a
-writer can prepare its next commit while it runs.
+How the files are made durable (fsyncs issued together) is ``durable.py``. The directory fsync
+that makes the link durable can be left to the caller (``sync_log``), so a writer can prepare
+its next commit while it runs.
 """
 
 from __future__ import annotations
@@ -28,9 +25,7 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +42,21 @@ from deltalake import (
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
+from . import durable
 from .deltalog import CHECKPOINT_FILE as _CHECKPOINT_FILE
 from .deltalog import commit_file
-from .errors import InvalidInput, LedgerError, StorageError
+from .errors import (
+    AlreadyCommitted,
+    CommitConflict,
+    DamagedLog,
+    ForeignTable,
+    LedgerError,
+    LogFileVanished,
+    StorageConfigError,
+    StorageError,
+    TableMissing,
+    TransientStorageError,
+)
 from .storage import filesystem
 
 __all__ = [
@@ -59,53 +66,7 @@ __all__ = [
 ]
 
 
-# -- typed errors ----------------------------------------------------------------------------
-class CommitConflict(StorageError):
-    """Another writer committed the version first: re-prepare on the new snapshot, retry."""
-
-    transient = True
-
-
-class AlreadyCommitted(LedgerError):
-    """The app transaction of this write already landed: nothing to do."""
-
-    exit_code = 0
-
-
-class TransientStorageError(StorageError):
-    """Storage failed in a way that may pass (network, throttling): retry later."""
-
-    transient = True
-
-
-class StorageConfigError(StorageError):
-    """Credentials or storage options are wrong: retrying cannot help; fix the configuration."""
-
-    exit_code = 2
-    transient = False
-
-
-class DamagedLog(StorageError):
-    """A commit file of the Delta log is empty or unreadable (written without fsync, then a crash)."""
-
-    transient = False
-
-
-class LogFileVanished(TransientStorageError):
-    """A log file vanished during a load (log cleanup by another writer): load again, from the
-    newest checkpoint."""
-
-
-class ForeignTable(InvalidInput):
-    """The Delta table at the path is not the one lakeledger expects there."""
-
-
-class TableMissing(StorageError):
-    """No Delta table at the path."""
-
-    transient = False
-
-
+# -- typed errors: the classes live in errors.py; storage failures are classified here --------
 _CONFIG = re.compile(
     r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|\b403 Forbidden|\b401 Unauthorized|ExpiredToken|"
     r"InvalidToken|NoSuchBucket|credential|Unknown configuration|invalid.*(option|config|url)|"
@@ -286,26 +247,18 @@ class TablePath:
         lines = [{"commitInfo": info}, {"txn": {"appId": app_id, "version": version, "lastUpdated": now}}]
         lines += [a.as_json() for a in actions]
         body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines).encode()
-        log_dir = os.path.join(self.path, "_delta_log")
-        target = os.path.join(log_dir, commit_file(version))
-        tmp = os.path.join(log_dir, f".tmp-{uuid.uuid4().hex}.json")
         try:
-            _write_synced(tmp, body, sync=sync, also=[os.path.join(self.path, p) for p in unsynced],
-                          dirs=[self.path] if unsynced else [])
-            os.link(tmp, target)  # put-if-absent: fails if another writer has this version
+            durable.publish(os.path.join(self.path, "_delta_log"), commit_file(version), body, sync=sync,
+                            also=[os.path.join(self.path, p) for p in unsynced],
+                            dirs=[self.path] if unsynced else [], sync_dir=sync_log)
         except FileExistsError:
             raise CommitConflict(f"{self.uri}: version {version} already exists") from None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        if sync and sync_log:
-            _sync_dir(log_dir)
 
     def sync_log(self) -> None:
         """Make every commit published so far durable (``commit(sync_log=False)``)."""
         if self.local:
             try:
-                _sync_dir(os.path.join(self.path, "_delta_log"))
+                durable.sync_path(os.path.join(self.path, "_delta_log"))
             except OSError as exc:
                 raise self._error(exc) from None
 
@@ -333,9 +286,9 @@ class TablePath:
         or, for tables rebuildable from the log, nothing does)."""
         try:
             if self.local:
-                _write_synced(os.path.join(self.path, name), body, sync=sync)
+                durable.write_synced(os.path.join(self.path, name), body, sync=sync)
                 if sync:
-                    _sync_dir(self.path)
+                    durable.sync_path(self.path)
             else:
                 self.fs.pipe_file(f"{self.path}/{name}", body)
         except Exception as exc:  # noqa: BLE001 - typed
@@ -500,50 +453,3 @@ def is_table(uri: str, options: dict[str, str] | None = None) -> bool:
 def load(uri: str, options: dict[str, str] | None = None, version: int | None = None) -> DeltaTable:
     """A foreign or own table, typed errors (``TableMissing`` when there is none)."""
     return TablePath(uri, options).load(version)
-
-
-def _write_synced(path: str, body: bytes, *, sync: bool = True, also: Sequence[str] = (),
-                  dirs: Sequence[str] = ()) -> None:
-    """Create ``path`` with ``body`` and fsync it, together with the files ``also`` and the
-    directories ``dirs``: all at once, from threads (one journal commit for all on ext4)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view):]
-        if sync:
-            others = []
-            for other in [*also, *dirs]:
-                try:
-                    others.append(_syncer().submit(_sync_path, other))
-                except RuntimeError:  # interpreter shutdown (the atexit flush): no new threads
-                    _sync_path(other)
-            try:
-                os.fsync(fd)
-            finally:
-                for f in others:
-                    f.result()
-    finally:
-        os.close(fd)
-
-
-def _sync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)  # fsync through any descriptor flushes the file (Linux)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _syncer() -> ThreadPoolExecutor:
-    """Threads for concurrent fsyncs; a forked child (whose copy has no threads) makes its own."""
-    global _pool
-    if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="lakeledger-fsync"))
-    return _pool[1]
-
-
-_sync_dir = _sync_path

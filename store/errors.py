@@ -71,3 +71,50 @@ class NotInitialised(LedgerError):
     """No ledger exists at the given root."""
 
     exit_code = 2
+
+
+# -- storage failures, as the Delta door (delta.py) classifies them -------------------------
+class CommitConflict(StorageError):
+    """Another writer committed the version first: re-prepare on the new snapshot, retry."""
+
+    transient = True
+
+
+class AlreadyCommitted(LedgerError):
+    """The app transaction of this write already landed: nothing to do."""
+
+    exit_code = 0
+
+
+class TransientStorageError(StorageError):
+    """Storage failed in a way that may pass (network, throttling): retry later."""
+
+    transient = True
+
+
+class StorageConfigError(StorageError):
+    """Credentials or storage options are wrong: retrying cannot help; fix the configuration."""
+
+    exit_code = 2
+    transient = False
+
+
+class DamagedLog(StorageError):
+    """A commit file of the Delta log is empty or unreadable (written without fsync, then a crash)."""
+
+    transient = False
+
+
+class LogFileVanished(TransientStorageError):
+    """A log file vanished during a load (log cleanup by another writer): load again, from the
+    newest checkpoint."""
+
+
+class ForeignTable(InvalidInput):
+    """The Delta table at the path is not the one lakeledger expects there."""
+
+
+class TableMissing(StorageError):
+    """No Delta table at the path."""
+
+    transient = False
