@@ -226,7 +226,9 @@ class Footers:
         reader = pq.ParquetFile(path, metadata=meta, filesystem=self._fs)  # type: ignore[arg-type]
         # one column of a group or two: a thread pool hand-off costs more than it saves
         column = reader.read_row_groups(groups, columns=["event_id"], use_threads=False).column(0)
-        hits = column.filter(pc.is_in(column, value_set=pa.array(wanted, column.type)))
+        # the value set built by polars: ``pa.array`` over Python strings imports pandas
+        values = pl.Series(wanted, dtype=pl.String).to_arrow().cast(column.type)
+        hits = column.filter(pc.is_in(column, value_set=values))
         return set(hits.to_pylist())
 
 

@@ -124,7 +124,9 @@ import sys, tempfile
 from lakeledger.store import Ledger, events as ev
 ledger = Ledger.open(tempfile.mkdtemp())
 run = ledger.run("j")
-ledger.append([ev.MetricLogged(run_id=run.run_id, key="k", value=1.0)])
+first = ev.MetricLogged(run_id=run.run_id, key="k", value=1.0)
+ledger.append([first])
+assert ledger.append([first]).skipped  # a retry: its id looked up in the data file holding it
 if "--maintain" in sys.argv:  # what the background thread does: compact, check the log
     from lakeledger.store import compaction, health
     for step in range(3):
