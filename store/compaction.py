@@ -57,7 +57,6 @@ def compact(event_log: EventLog, *, min_files: int = 2) -> dict[str, int] | None
     table = event_log.refresh()
     event_log.pace()
     adds = add_actions(table)
-    assert isinstance(adds, pl.DataFrame)
     chosen = _small_files(adds, event_log.settings.compact_target_bytes)
     if chosen.height < min_files:
         chosen = _old_layout(event_log, adds)
