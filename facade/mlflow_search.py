@@ -36,7 +36,7 @@ def search_runs(
     ``params.*``, ``tags.*``; ordered by ``order_by`` then newest first, like MLflow."""
     from lakeledger.projections.api import runs_index
     from lakeledger.projections.search import parse, search
-    from lakeledger.projections.views.runs_search import ROW
+    from lakeledger.projections.views.runs_search import ROW, part_of
 
     parse(filter_string or "")  # a bad filter is bad input, before reading anything
     index, _ = runs_index(ledger)
@@ -62,7 +62,7 @@ def search_runs(
     keys = kept.select(pl.col(ROW).alias("row"), "run_id")
     wide = kept.drop("run_name", ROW)
     for name, aligned in sources.items():
-        mine = index.part(name, keys) if name != "metrics" else _part(aligned.whole(), keys)
+        mine = part_of(aligned, keys)
         if mine.height:
             pivot = mine.pivot(on="key", index="run_id", values=aligned.value, sort_columns=True)
             wide = wide.join(
@@ -72,10 +72,6 @@ def search_runs(
                 maintain_order="left",
             )
     return wide
-
-
-def _part(frame: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
-    return frame.filter(pl.col("row").is_in(keys["row"].implode())).join(keys, on="row").drop("row")
 
 
 def _mlflow_latest(ledger: Ledger, metrics: Aligned, rows: pl.DataFrame) -> Aligned:

@@ -144,7 +144,8 @@ def _context(ledger: Ledger, name: str, state: State, now: datetime, *, live: bo
             versions=current_versions(ledger, staleness.pinned_inputs(state)) if live else {},
         )
     if name == "runs" and live:
-        return Context(now=now, gone=gone_writers(state["started"], state["finished"]))
+        unfinished = state["started"].join(state["finished"].select("run_id"), on="run_id", how="anti")
+        return Context(now=now, gone=gone_writers(unfinished))
     return Context(now=now)
 
 
@@ -258,7 +259,7 @@ def runs_index(ledger: Ledger) -> tuple[runs_search.SearchIndex, Context]:
         .select("run_id", "writer_host", "writer_pid")
         .collect()
     )
-    return index, Context(now=datetime.now(UTC), gone=gone_writers(open_runs, open_runs.clear()))
+    return index, Context(now=datetime.now(UTC), gone=gone_writers(open_runs))
 
 
 def _stored_index(ledger: Ledger, through: int) -> runs_search.SearchIndex | None:

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import read_body, receive_body
+from .auth import read_body, receive_body, send_json
 from .committer import Receipt
 from .responses import UNEXPECTED, JSONResponse, status_of
 
@@ -131,10 +131,7 @@ def fast_post_events(services: Any) -> ASGIApp:
         except Exception:  # as the app's handler: logged, never a traceback to a client
             log.exception("unexpected error on POST /api/v1/events")
             status, answer = 500, {"error": UNEXPECTED}
-        payload = _encode(answer)
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
+        await send_json(send, status, answer)
 
     return handle
 

@@ -96,7 +96,14 @@ async def _redirect(send: Send, location: str) -> None:
 async def _answer(
     send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    body = msgspec.json.encode({"error": message})
+    await send_json(send, status, {"error": message}, extra)
+
+
+async def send_json(
+    send: Send, status: int, answer: object, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A whole JSON response from a plain ASGI handler (no Response object)."""
+    body = msgspec.json.encode(answer)
     await send(
         {
             "type": "http.response.start",
@@ -113,19 +120,11 @@ async def _answer(
 
 async def read_body(request: Request) -> bytes:
     """The request body (gzip/deflate decoded, as OpenLineage clients may send), within the limit."""
-    limit: int = request.app.state.services.max_body
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return decoded(b"".join(chunks), request.headers.get("content-encoding", "identity"), limit)
+    return await receive_body(request.scope, request.receive, request.app.state.services.max_body)
 
 
 async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """``read_body`` for a plain ASGI handler; ``ClientDisconnect`` if the client went away."""
+    """The body as a plain ASGI handler receives it; ``ClientDisconnect`` if the client went away."""
     chunks: list[bytes] = []
     size = 0
     while True:

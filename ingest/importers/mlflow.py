@@ -31,9 +31,8 @@ from typing import Any
 
 import polars as pl
 from lakeledger.ingest.importers.mlflow_files import run_points, store_root
-from lakeledger.ingest.importers.mlflow_ids import derived_id, metric_id, metric_ids
+from lakeledger.ingest.importers.mlflow_ids import derived_id, metric_id
 from lakeledger.ingest.importers.mlflow_points import (
-    POINTS_CHUNK,
     Progress,
     append_points,
     scheme,
@@ -45,10 +44,7 @@ from lakeledger.store import events as ev
 from lakeledger.store.artifacts import ArtifactStore
 from lakeledger.store.errors import InvalidInput
 
-__all__ = [
-    "POINTS_CHUNK", "ImportSummary", "MlflowImporter", "derived_id", "import_mlflow", "metric_id",
-    "metric_ids",
-]
+__all__ = ["ImportSummary", "MlflowImporter", "derived_id", "import_mlflow", "metric_id"]
 
 _STATUS: dict[str, ev.RunStatus] = {"FINISHED": "success", "FAILED": "failed", "KILLED": "aborted"}
 PAGE = 1000

@@ -54,15 +54,16 @@ def append_points(
     # pools keep the commits in order, and at most two chunks wait
     with ThreadPoolExecutor(max_workers=1) as layout, ThreadPoolExecutor(max_workers=1) as committer:
         waiting: list[Future[Any]] = []
+        known_ids = None if known is None else known.implode()
         for at in range(0, points.height, POINTS_CHUNK):
             chunk = points.slice(at, POINTS_CHUNK)
             chunk = chunk.with_columns(
                 event_id=metric_ids(chunk),
                 occurred_at=pl.from_epoch("timestamp", "ms").dt.replace_time_zone("UTC"),
             )
-            if known is not None:
+            if known_ids is not None:
                 before = chunk.height
-                chunk = chunk.filter(~pl.col("event_id").is_in(known.implode()))
+                chunk = chunk.filter(~pl.col("event_id").is_in(known_ids))
                 summary.skipped += before - chunk.height
             if not chunk.height:
                 continue

@@ -38,7 +38,6 @@ def _pairs(objects: pl.Series, as_json: bool = False) -> pl.Series:
     keys: list[str] = []
     values: list[str | None] = []
     offsets = [0]
-    text_of = json_text if as_json else scalar_text
     decode = msgspec.json.decode
     encode = msgspec.json.encode
     for text in objects.to_list():
@@ -48,7 +47,7 @@ def _pairs(objects: pl.Series, as_json: bool = False) -> pl.Series:
             if as_json:  # ``json_text`` inlined: half the time of this loop was the calls
                 values.extend([encode(v).decode() for v in obj.values()])
             else:
-                values.extend([text_of(v) for v in obj.values()])
+                values.extend([scalar_text(v) for v in obj.values()])
         offsets.append(len(keys))
     # Arrow arrays made by polars: ``pa.array`` of a Python list imports pandas (0.5-0.8 s)
     pairs = pa.StructArray.from_arrays(

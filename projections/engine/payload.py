@@ -19,7 +19,7 @@ import msgspec
 import polars as pl
 from lakeledger.projections.engine import sharing
 from lakeledger.projections.engine.eventtypes import dtypes, fields_of, tag_of
-from lakeledger.projections.engine.freeform import free_json
+from lakeledger.projections.engine.freeform import SLICE, free_json
 from lakeledger.store.codec import upcast_json
 from lakeledger.store.events import KINDS, Event, current_schema_version
 
@@ -160,15 +160,8 @@ def decode_struct(payload: pl.Expr, typed: Mapping[str, pl.DataType]) -> pl.Expr
     dtype = pl.Struct(dict(fields))
     if not all(t.base_type() in _SCALARS for _, t in fields):
         return payload.str.json_decode(dtype)
-    return _decoded(fields, payload)
-
-
-def _decoded(fields: tuple[tuple[str, pl.DataType], ...], payload: pl.Expr) -> pl.Expr:
-    return payload.map_batches(
-        functools.partial(_decode_batch, fields),
-        return_dtype=pl.Struct(dict(fields)),
-        is_elementwise=True,
-    )
+    decode = functools.partial(_decode_batch, fields)
+    return payload.map_batches(decode, return_dtype=dtype, is_elementwise=True)
 
 
 @functools.cache
@@ -177,13 +170,10 @@ def _decoder(fields: tuple[tuple[str, pl.DataType], ...]) -> msgspec.json.Decode
     return msgspec.json.Decoder(msgspec.defstruct("Payload", spec))
 
 
-# Payloads decoded per slice: the Python strings and structs of one slice only are alive at a
-# time (a whole chunk's would be ~0.5 KB per event of Python heap, which is not given back).
-SLICE = 65_536
-
-
 def _decode_batch(fields: tuple[tuple[str, pl.DataType], ...], payload: pl.Series) -> pl.Series:
-    """Each payload decoded (null payloads: null rows, e.g. those the fast path parsed)."""
+    """Each payload decoded (null payloads: null rows). Per slice (``SLICE``): the Python strings
+    and structs of one slice only are alive at a time (a whole chunk's would be ~0.5 KB per event
+    of Python heap, which is not given back)."""
     dtype = pl.Struct(dict(fields))
     nulls = payload.null_count()
     if nulls == payload.len():

@@ -105,15 +105,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def gone_writers(started: pl.DataFrame, finished: pl.DataFrame) -> frozenset[tuple[str, int]]:
-    """Writers of unfinished runs on this host whose process no longer exists.
+def gone_writers(open_runs: pl.DataFrame) -> frozenset[tuple[str, int]]:
+    """Writers of unfinished runs (``open_runs``: ``writer_host``, ``writer_pid``) on this host
+    whose process no longer exists.
 
     Other hosts cannot be checked from here (their runs fall back to the silence rule). A pid
     reused by an unrelated process makes a dead run look alive until the silence rule applies.
     """
     host = socket.gethostname()
-    open_runs = started.join(finished.select("run_id"), on="run_id", how="anti").filter(
-        pl.col("writer_host") == host
-    )
-    pids = {int(p) for p in open_runs["writer_pid"].drop_nulls().to_list()}
+    here = open_runs.filter(pl.col("writer_host") == host)
+    pids = {int(p) for p in here["writer_pid"].drop_nulls().to_list()}
     return frozenset((host, p) for p in pids if not _alive(p))

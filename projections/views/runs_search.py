@@ -88,12 +88,7 @@ class SearchIndex:
 
     def part(self, name: str, rows: pl.DataFrame) -> pl.DataFrame:
         """A map's part for some rows (``row``, ``run_id``), keyed by ``run_id`` as in the state."""
-        frame = self.maps[name].whole()
-        return (
-            frame.filter(pl.col("row").is_in(rows["row"].implode()))
-            .join(rows, on="row", how="inner")
-            .drop("row")
-        )
+        return part_of(self.maps[name], rows)
 
     def present(self, hits: pl.DataFrame) -> pl.DataFrame:
         """The view's rows of a search's hits (their live lean rows with ``ROW``, their row
@@ -144,3 +139,14 @@ def only(state: State, run_ids: list[str]) -> State:
     """The state restricted to some runs (to present only the rows a search kept)."""
     ids = pl.Series(run_ids, dtype=pl.String).implode()
     return {name: part.filter(pl.col("run_id").is_in(ids)) for name, part in state.items()}
+
+
+def part_of(aligned: Aligned, rows: pl.DataFrame) -> pl.DataFrame:
+    """The part of a map (aligned to a searched frame) for some of its rows (``row``,
+    ``run_id``), keyed by ``run_id`` as in the state."""
+    return (
+        aligned.whole()
+        .filter(pl.col("row").is_in(rows["row"].implode()))
+        .join(rows, on="row", how="inner")
+        .drop("row")
+    )

@@ -112,7 +112,7 @@ def _row_end(data: bytes, quote: bytes | None) -> int | None:
     if quote is None or quote not in data:  # no quote at all (a quick scan): no counting
         return pos + 1 if pos >= 0 else None
     while pos >= 0:
-        if quote is None or data.count(quote, 0, pos) % 2 == 0:
+        if data.count(quote, 0, pos) % 2 == 0:
             return pos + 1
         pos = data.rfind(b"\n", 0, pos)
     return None
