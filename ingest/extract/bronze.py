@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import polars as pl
 import pyarrow as pa
-from lakeledger.ingest.extract.files import Group, commit_files, groups, same_schema
+from lakeledger.ingest.extract.files import commit_files, parts_of
 from lakeledger.store.delta import (
     AlreadyCommitted,
     CommitConflict,
@@ -109,7 +109,7 @@ class Bronze:
                     self.files.create(schema, name=self.dataset, description=f"source {self.source}",
                                       configuration={}, partition_by=self.partition_by)
                     table = self.table()
-                if table is not None and (parts := self._files_of(table, frames)) is not None:
+                if table is not None and (parts := parts_of(table, frames, self.partition_by)) is not None:
                     version = commit_files(self.files, table, parts, partition_by=self.partition_by,
                                            app_id=self.app_id, txn_version=batch, metadata=metadata)
                     break
@@ -139,14 +139,6 @@ class Bronze:
                 f"cannot commit to {self.dataset}: {COMMIT_ATTEMPTS} attempts lost to concurrent writers"
             )
         return Written(version, sum(f.height for f in frames), partitions)
-
-    def _files_of(self, table: DeltaTable, frames: list[pl.DataFrame]) -> list[Group] | None:
-        """The batch's rows per partition, to be encoded by polars; None where delta-rs' own
-        writer is needed: a schema other than the table's (it evolves it), or a partition value
-        that is not plain."""
-        if not same_schema(table, frames[0]):
-            return None
-        return groups(pl.concat(frames, rechunk=False), self.partition_by)
 
     def _error(self, exc: LedgerError) -> LedgerError:
         if isinstance(exc, StorageConfigError):

@@ -62,6 +62,17 @@ def groups(frame: pl.DataFrame, partition_by: Sequence[str]) -> list[Group] | No
     return out
 
 
+def parts_of(
+    table: DeltaTable, frames: Sequence[pl.DataFrame], partition_by: Sequence[str]
+) -> list[Group] | None:
+    """The rows of ``frames`` (one schema) to encode by polars, per partition; None where
+    delta-rs' own writer is needed: a schema other than the table's (it evolves it), or a
+    partition value that is not plain."""
+    if not same_schema(table, frames[0]):
+        return None
+    return groups(pl.concat(frames, rechunk=False), partition_by)
+
+
 def commit_files(
     files: TablePath, table: DeltaTable, parts: list[Group], *, partition_by: Sequence[str],
     app_id: str, txn_version: int, metadata: dict[str, str], check_txn: bool = True,

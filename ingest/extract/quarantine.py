@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal
 
 import polars as pl
-from lakeledger.ingest.extract.files import commit_files, groups, same_schema
+from lakeledger.ingest.extract.files import commit_files, parts_of
 from lakeledger.ingest.extract.records import ORIGIN, RAW, REASON, ROW
 from lakeledger.store.delta import CommitConflict, TablePath
 from lakeledger.store.errors import LedgerError, StorageError
@@ -91,7 +91,7 @@ class Quarantine:
                               description="rejected records of every source", configuration={},
                               partition_by=["source"])
             table = self.files.load()
-        parts = groups(frame, ["source"]) if same_schema(table, frame) else None
+        parts = parts_of(table, [frame], ["source"])
         if parts is None:
             self.files.write(frame, table=table, app_id=APP_PREFIX + source, txn_version=batch,
                              partition_by=["source"], check_txn=False)
